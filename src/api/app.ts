@@ -1,0 +1,32 @@
+import Koa from 'koa';
+import { bodyParser } from '@koa/bodyparser';
+import type { Client } from '@temporalio/client';
+import type { Deps } from '../deps';
+import { errorHandler } from './http';
+import { sendErrorPage } from './pages';
+import { healthRoutes } from './routes/health';
+
+export interface ApiDeps extends Deps {
+  temporal: Client;
+}
+
+/** The HTTP face of the flows: every route only translates HTTP into workflow calls and pages. */
+export function createApp(deps: ApiDeps): Koa {
+  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1' });
+  app.silent = true; // errors are answered and logged by errorHandler
+  app.use(errorHandler(sendErrorPage));
+  app.use(
+    bodyParser({
+      enableTypes: ['json', 'form'],
+      jsonLimit: '64kb',
+      formLimit: '64kb',
+      encoding: 'utf-8',
+    }),
+  );
+  const routers = [
+    healthRoutes(deps),
+    // each flow adds its own router here
+  ];
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,129 @@
+import type { Context, Middleware } from 'koa';
+import escapeHtml from 'escape-html';
+import { randomKey, safeEqual, TokenSigner } from '../shared/tokens';
+import { HttpError } from './http';
+
+/** HTML that is already safe to emit. Everything else is escaped by `html`. */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+type Interpolation = SafeHtml | string | number | boolean | null | undefined | Interpolation[];
+
+function render(value: Interpolation): string {
+  if (value === null || value === undefined || value === false) return '';
+  if (value instanceof SafeHtml) return value.value;
+  if (Array.isArray(value)) return value.map(render).join('');
+  return escapeHtml(String(value));
+}
+
+/** Tagged template that escapes every interpolated value unless it is SafeHtml. */
+export function html(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {
+  return new SafeHtml(strings.reduce((out, s, i) => out + s + (i < values.length ? render(values[i]) : ''), ''));
+}
+
+const STYLE = `
+body{font-family:system-ui,-apple-system,sans-serif;background:#f5f6f8;color:#1b1b1b;margin:0}
+main{max-width:520px;margin:48px auto;background:#fff;border-radius:10px;padding:32px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
+h1{font-size:1.4rem;margin-top:0}
+label{display:block;margin:14px 0 4px;font-weight:500}
+input[type=text],input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:9px;border:1px solid #bbb;border-radius:6px;font-size:1rem}
+input[readonly]{background:#eee}
+.check label{display:inline;font-weight:400}
+button,.button{margin-top:20px;background:#2457d6;color:#fff;border:0;border-radius:6px;padding:10px 18px;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}
+button.secondary,.button.secondary{background:#e4e7ee;color:#1b1b1b}
+.error{background:#fdecea;border:1px solid #f5c2bd;padding:10px;border-radius:6px}
+.muted{color:#666;font-size:.9rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{font-weight:500}dd{margin:0}
+`;
+
+export interface PageOptions {
+  title: string;
+  body: SafeHtml;
+  status?: number;
+}
+
+/**
+ * Sends one page in the shared layout. Pages never leak the URL they were
+ * opened with (links carry tokens), cannot be framed and run no script.
+ */
+export function sendPage(ctx: Context, { title, body, status = 200 }: PageOptions): void {
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  ctx.body = html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${title} · flowgate</title><style>${new SafeHtml(STYLE)}</style></head>
+<body><main><h1>${title}</h1>
+${body}
+</main></body></html>`.value;
+}
+
+/** The readable page for every refused request made by a browser. */
+export function sendErrorPage(ctx: Context, err: HttpError): void {
+  const title = err.title ?? defaultTitle(err.status);
+  sendPage(ctx, { title, status: err.status, body: html`<p class="error">${err.reason}</p>` });
+}
+
+function defaultTitle(status: number): string {
+  if (status === 404) return 'Not found';
+  if (status === 401) return 'Please sign in';
+  if (status === 403) return 'Not allowed';
+  if (status === 410) return 'This link can no longer be used';
+  if (status === 429) return 'Too many requests';
+  if (status >= 500) return 'Something went wrong';
+  return 'This request could not be completed';
+}
+
+/* ---- CSRF: a double-submit cookie whose form field is an HMAC of it ---- */
+
+const CSRF_COOKIE = 'fg_csrf';
+const CSRF_FIELD = '_csrf';
+
+function csrfValue(signer: TokenSigner, cookie: string): string {
+  return signer.sign('csrf', { c: cookie }).hmac;
+}
+
+/** The hidden form field; sets the browser's CSRF cookie on first use. */
+export function csrfField(ctx: Context, signer: TokenSigner): SafeHtml {
+  let cookie = ctx.cookies.get(CSRF_COOKIE);
+  if (!cookie || !/^[A-Za-z0-9_-]{20,64}$/.test(cookie)) {
+    cookie = randomKey();
+    ctx.cookies.set(CSRF_COOKIE, cookie, { httpOnly: true, sameSite: 'strict', path: '/', overwrite: true });
+  }
+  return html`<input type="hidden" name="${CSRF_FIELD}" value="${csrfValue(signer, cookie)}">`;
+}
+
+/** Refuses a form post whose CSRF field does not match the browser's cookie. */
+export function requireCsrf(signer: TokenSigner): Middleware {
+  return async (ctx, next) => {
+    const cookie = ctx.cookies.get(CSRF_COOKIE);
+    const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
+    const field = body[CSRF_FIELD];
+    if (!cookie || typeof field !== 'string' || !safeEqual(field, csrfValue(signer, cookie))) {
+      throw new HttpError(403, 'This form has expired or did not come from this site. Go back, reload the page and try again.', {}, 'Form expired');
+    }
+    await next();
+  };
+}
+
+/** A form that posts back with its CSRF field. */
+export function form(ctx: Context, signer: TokenSigner, action: string, fields: SafeHtml, submitLabel: string): SafeHtml {
+  return html`<form method="post" action="${action}">${csrfField(ctx, signer)}${fields}<button type="submit">${submitLabel}</button></form>`;
+}
+
+export function input(name: string, label: string, options: { type?: string; value?: string; readonly?: boolean; required?: boolean; autocomplete?: string } = {}): SafeHtml {
+  const type = options.type ?? 'text';
+  return html`<label for="${name}">${label}</label><input id="${name}" name="${name}" type="${type}"${options.value !== undefined ? html` value="${options.value}"` : ''}${options.readonly ? html` readonly` : ''}${options.required ? html` required` : ''}${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}>`;
+}
+
+export function checkbox(name: string, label: SafeHtml | string, checked = false): SafeHtml {
+  return html`<p class="check"><input id="${name}" name="${name}" type="checkbox" value="on"${checked ? html` checked` : ''}> <label for="${name}">${label}</label></p>`;
+}

@@ -1,0 +1,48 @@
+import http from 'node:http';
+import type Koa from 'koa';
+import { ConfigError, loadConfig } from '../config';
+import { connectDb, connectTemporal, createDeps } from '../deps';
+import { createApp } from './app';
+import { log } from '../shared/log';
+import { exitOnConfigError } from '../shutdown';
+
+/** Listens on `port`; a port in use is a configuration error naming PORT. */
+export function listen(app: Koa, port: number): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(app.callback());
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new ConfigError('PORT', `port ${port} is already in use`) : err),
+    );
+    server.listen(port, () => resolve(server));
+  });
+}
+
+export function close(server: http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+}
+
+/** `npm run api`: the API alone, against the servers named in the environment. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required to run the API on its own');
+  if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS', 'is required to run the API on its own');
+  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the API on its own');
+  const db = await connectDb(config.databaseUrl);
+  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
+  const deps = createDeps(config, db, config.smtpUrl);
+  const server = await listen(createApp({ ...deps, temporal }), config.port);
+  log.info({ url: config.publicUrl }, 'API listening');
+  const stop = async () => {
+    await close(server);
+    await temporal.connection.close();
+    await db.$disconnect();
+    deps.mailer.close();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (require.main === module) main().catch(exitOnConfigError);

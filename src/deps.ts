@@ -1,0 +1,111 @@
+import { Connection, Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import nodemailer from 'nodemailer';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { Config, ConfigError, redact } from './config';
+import { createDb, Db } from './shared/db';
+import { Mailer } from './shared/mail';
+import { TokenSigner } from './shared/tokens';
+import { ALL_SEARCH_ATTRIBUTES } from './shared/searchAttributes';
+
+/** What activities and routes are built from. */
+export interface Deps {
+  config: Config;
+  db: Db;
+  mailer: Mailer;
+  signer: TokenSigner;
+}
+
+const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000}s`)), ms))),
+  ]);
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0];
+}
+
+export async function connectDb(databaseUrl: string): Promise<Db> {
+  const db = createDb(databaseUrl);
+  try {
+    await withTimeout(db.$queryRaw`SELECT 1`, 8000, 'PostgreSQL');
+  } catch (err) {
+    await db.$disconnect().catch(() => undefined);
+    throw new ConfigError('DATABASE_URL', `cannot connect to ${redact(databaseUrl)} (${firstLine(err)})`);
+  }
+  return db;
+}
+
+export async function connectTemporal(address: string, namespace: string): Promise<Client> {
+  let connection: Connection;
+  try {
+    connection = await withTimeout(Connection.connect({ address, connectTimeout: '3s' }), 5000, 'Temporal');
+  } catch (err) {
+    throw new ConfigError('TEMPORAL_ADDRESS', `cannot reach Temporal at ${address} (${firstLine(err)})`);
+  }
+  try {
+    await connection.workflowService.describeNamespace({ namespace });
+  } catch (err) {
+    await connection.close();
+    throw new ConfigError('TEMPORAL_NAMESPACE', `namespace "${namespace}" is not usable at ${address} (${firstLine(err)})`);
+  }
+  return new Client({ connection, namespace });
+}
+
+export async function checkSmtp(smtpUrl: string): Promise<void> {
+  const transport = nodemailer.createTransport(smtpUrl);
+  try {
+    await withTimeout(transport.verify(), 8000, 'SMTP');
+  } catch (err) {
+    throw new ConfigError('SMTP_URL', `cannot reach the mail server at ${redact(smtpUrl)} (${firstLine(err)})`);
+  } finally {
+    transport.close();
+  }
+}
+
+/** Applies pending Prisma migrations (`prisma migrate deploy`). */
+export function migrateDatabase(databaseUrl: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(PROJECT_ROOT, 'scripts', 'prisma.mjs'), 'migrate', 'deploy'], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new ConfigError('DATABASE_URL', `migrations failed: ${output.trim().split('\n').slice(-3).join(' ')}`)),
+    );
+  });
+}
+
+/** Registers the flows' search attributes where they are missing (a no-op on the dev server, which gets them at start). */
+export async function registerSearchAttributes(client: Client, namespace: string): Promise<void> {
+  const operator = client.connection.operatorService;
+  const existing = await operator.listSearchAttributes({ namespace });
+  const missing = ALL_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
+  if (missing.length === 0) return;
+  await operator.addSearchAttributes({
+    namespace,
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+  });
+}
+
+export function createDeps(config: Config, db: Db, smtpUrl: string): Deps {
+  return {
+    config,
+    db,
+    mailer: new Mailer(smtpUrl, config.mailFrom, config.publicUrl, db),
+    signer: new TokenSigner(config.tokenSecret, config.tokenSecretPrevious),
+  };
+}

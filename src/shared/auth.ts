@@ -1,0 +1,80 @@
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
+import type { Context, Middleware } from 'koa';
+import type { Db } from './db';
+import { TokenError, TokenSigner } from './tokens';
+
+const scrypt = promisify(crypto.scrypt) as (password: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>;
+// scrypt N=2^15, r=8, p=1: about 50 ms and 32 MiB per hash on a small server.
+const PARAMS = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+/** `scrypt$N$r$p$salt$hash`, so parameters can be raised later without breaking stored hashes. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = crypto.randomBytes(16);
+  const hash = await scrypt(password, salt, 32, PARAMS);
+  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const expected = Buffer.from(hash, 'base64url');
+  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: PARAMS.maxmem });
+  return crypto.timingSafeEqual(actual, expected);
+}
+
+/** Password rule shared by every sign-up: 8+ characters with a letter, a digit and a symbol. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < 8) return 'Password must be at least 8 characters.';
+  if (!/[A-Za-z]/.test(password) || !/\d/.test(password) || !/[^A-Za-z0-9]/.test(password)) {
+    return 'Password must contain a letter, a digit and a symbol.';
+  }
+  return undefined;
+}
+
+// A hash of a random password: unknown users cost as much time as wrong passwords.
+let dummyHash: Promise<string> | undefined;
+
+/** Username or email + password -> account id, with the same cost and answer for "no such user" and "wrong password". */
+export async function checkCredentials(db: Db, login: string, password: string): Promise<number | undefined> {
+  const key = login.trim().toLowerCase();
+  const account = await db.account.findFirst({ where: key.includes('@') ? { email: key } : { username: key } });
+  dummyHash ??= hashPassword(crypto.randomBytes(16).toString('hex'));
+  const ok = await verifyPassword(password, account?.passwordHash ?? (await dummyHash));
+  return ok && account ? account.id : undefined;
+}
+
+export const ACCESS_TOKEN = 'access';
+const ACCESS_TTL_MS = 12 * 3600_000;
+
+/** A stateless bearer token for API calls: `Authorization: Bearer <token>`. */
+export function issueAccessToken(signer: TokenSigner, accountId: number, now = Date.now()): string {
+  return TokenSigner.serialize(signer.sign(ACCESS_TOKEN, { sub: accountId, exp: now + ACCESS_TTL_MS }));
+}
+
+/** The signed-in account id, or undefined when the request carries no valid bearer token. */
+export function bearerAccountId(ctx: Context, signer: TokenSigner): number | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('Authorization'));
+  if (!match) return undefined;
+  try {
+    return Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, match[1]).sub);
+  } catch (err) {
+    if (err instanceof TokenError) return undefined;
+    throw err;
+  }
+}
+
+/** Requires a valid bearer token; the account id is then `ctx.state.accountId`. */
+export function requireAccount(signer: TokenSigner): Middleware {
+  return async (ctx, next) => {
+    const id = bearerAccountId(ctx, signer);
+    if (id === undefined) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer');
+      ctx.body = { reason: 'Authentication required: send Authorization: Bearer <accessToken>.' };
+      return;
+    }
+    ctx.state.accountId = id;
+    await next();
+  };
+}

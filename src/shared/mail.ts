@@ -1,0 +1,102 @@
+import crypto from 'node:crypto';
+import nodemailer, { Transporter } from 'nodemailer';
+import escapeHtml from 'escape-html';
+import type { Db } from './db';
+import { isUniqueViolation } from './db';
+
+/**
+ * One logical email. `key` names it uniquely and stably (e.g.
+ * "invitation/42/invite"): it becomes the Message-ID, so a send that runs
+ * twice is recognisable, and the ledger row that stops a second send.
+ */
+export interface Email {
+  kind: string;
+  key: string;
+  to: string;
+  subject: string;
+  /** Short paragraphs of plain text. */
+  paragraphs: string[];
+  action?: { label: string; url: string };
+  /** A closing line in small print, e.g. why the mail was sent. */
+  footer?: string;
+}
+
+export interface RenderedEmail {
+  text: string;
+  html: string;
+}
+
+export function renderEmail(email: Pick<Email, 'subject' | 'paragraphs' | 'action' | 'footer'>): RenderedEmail {
+  const text = [
+    ...email.paragraphs,
+    ...(email.action ? [`${email.action.label}:\n${email.action.url}`] : []),
+    ...(email.footer ? ['--', email.footer] : []),
+  ].join('\n\n');
+  const button = email.action
+    ? `<p style="margin:24px 0"><a href="${escapeHtml(email.action.url)}" style="background:#2457d6;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;display:inline-block">${escapeHtml(email.action.label)}</a></p>
+<p style="font-size:12px;color:#555">If the button does not work, paste this address into your browser:<br>${escapeHtml(email.action.url)}</p>`
+    : '';
+  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;max-width:560px;margin:auto;color:#1b1b1b">
+<h2 style="font-weight:600">${escapeHtml(email.subject)}</h2>
+${email.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n')}
+${button}
+${email.footer ? `<hr><p style="font-size:12px;color:#555">${escapeHtml(email.footer)}</p>` : ''}
+</body></html>`;
+  return { text, html };
+}
+
+export function messageIdFor(key: string, publicUrl: string): string {
+  const host = new URL(publicUrl).hostname || 'localhost';
+  return `<${crypto.createHash('sha256').update(key).digest('hex').slice(0, 32)}@${host}>`;
+}
+
+export class Mailer {
+  private readonly transport: Transporter;
+
+  constructor(
+    smtpUrl: string,
+    private readonly from: string,
+    private readonly publicUrl: string,
+    private readonly db: Db,
+  ) {
+    this.transport = nodemailer.createTransport(smtpUrl);
+  }
+
+  /**
+   * Sends once per logical email. The ledger row is written after the SMTP
+   * server accepted the message: a crash in between means one more send with
+   * the same Message-ID, never a lost mail.
+   */
+  async send(email: Email): Promise<{ messageId: string; alreadySent: boolean }> {
+    const messageId = messageIdFor(email.key, this.publicUrl);
+    const sent = await this.db.sentEmail.findUnique({ where: { messageId } });
+    if (sent) return { messageId, alreadySent: true };
+    const { text, html } = renderEmail(email);
+    await this.transport.sendMail({
+      from: this.from,
+      to: email.to,
+      subject: email.subject,
+      text,
+      html,
+      messageId,
+      headers: { 'X-Flowgate-Kind': email.kind },
+    });
+    try {
+      await this.db.sentEmail.create({
+        data: { messageId, kind: email.kind, recipient: email.to.toLowerCase(), subject: email.subject },
+      });
+    } catch (err) {
+      if (!isUniqueViolation(err)) throw err;
+    }
+    return { messageId, alreadySent: false };
+  }
+
+  /** How many mails of a kind went to a recipient since a moment: the basis of send throttles. */
+  countSentSince(kind: string, recipient: string, since: Date): Promise<number> {
+    return this.db.sentEmail.count({ where: { kind, recipient: recipient.toLowerCase(), sentAt: { gte: since } } });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+}

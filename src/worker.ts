@@ -1,0 +1,51 @@
+import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { loadConfig, ConfigError } from './config';
+import { connectDb, createDeps, Deps } from './deps';
+import { createActivities } from './activities';
+import { log } from './shared/log';
+import { exitOnConfigError } from './shutdown';
+
+let runtimeInstalled = false;
+
+/** A worker on the configured task queue running every flow's workflows and activities. */
+export async function createWorker(deps: Deps, temporalAddress: string): Promise<Worker> {
+  if (!runtimeInstalled) {
+    // Keep the SDK's own logging to warnings so the service's log stays readable.
+    // The process owns its signals: shutdown drains the worker before servers stop.
+    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+    runtimeInstalled = true;
+  }
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: temporalAddress });
+  } catch (err) {
+    throw new ConfigError('TEMPORAL_ADDRESS', `cannot reach Temporal at ${temporalAddress} (${String((err as Error).message).split('\n')[0]})`);
+  }
+  return Worker.create({
+    connection,
+    namespace: deps.config.temporal.namespace,
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowsPath: require.resolve('./workflows'),
+    activities: createActivities(deps),
+  });
+}
+
+/** `npm run worker`: the worker alone, against the servers named in the environment. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required to run the worker on its own');
+  if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS', 'is required to run the worker on its own');
+  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the worker on its own');
+  const db = await connectDb(config.databaseUrl);
+  const deps = createDeps(config, db, config.smtpUrl);
+  const worker = await createWorker(deps, config.temporal.address);
+  const stop = () => worker.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
+  await worker.run();
+  await db.$disconnect();
+  deps.mailer.close();
+}
+
+if (require.main === module) main().catch(exitOnConfigError);

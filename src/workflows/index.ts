@@ -1,0 +1,1 @@
+// Every workflow the worker runs. Each flow lives in its own folder beside this file.

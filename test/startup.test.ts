@@ -1,0 +1,130 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from './support/ports';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface Run {
+  code: number | null;
+  output: string;
+  ms: number;
+}
+
+/** Runs one of the service's entry points as `npm start` would and collects what it prints. */
+function runEntry(entry: string, env: Record<string, string | undefined>, until?: (output: string) => boolean, timeoutMs = 60_000) {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+  let output = '';
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
+  const exited = new Promise<Run>((resolve) => child.on('exit', (code) => resolve({ code, output, ms: Date.now() - started })));
+  const reached = until && new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (until(output)) (clearInterval(timer), resolve());
+      else if (child.exitCode !== null) (clearInterval(timer), reject(new Error(`exited early:\n${output}`)));
+      else if (Date.now() - started > timeoutMs) (clearInterval(timer), reject(new Error(`timed out:\n${output}`)));
+    }, 100);
+  });
+  return { child, exited, reached };
+}
+
+async function waitForStatus(url: string, status: number, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await fetch(url).then((r) => r.status, () => 0);
+    if (got === status) return;
+    if (Date.now() > deadline) throw new Error(`${url} answered ${got}, expected ${status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('npm start', () => {
+  it('starts every embedded server, serves /readyz 200 with the Web UI and inbox up, and stops cleanly on Ctrl-C', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-start-'));
+    fs.chmodSync(dataDir, 0o755);
+    const [port, pg, temporal, ui, smtp, inbox] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const env = {
+      DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pg), TEMPORAL_PORT: String(temporal),
+      TEMPORAL_UI_PORT: String(ui), MAIL_SMTP_PORT: String(smtp), MAIL_UI_PORT: String(inbox),
+      DATABASE_URL: undefined, TEMPORAL_ADDRESS: undefined, SMTP_URL: undefined, TOKEN_SECRET: undefined, PUBLIC_URL: undefined,
+    };
+    const run = runEntry('src/main.ts', env, (out) => out.includes('Press Ctrl-C'), 120_000);
+    try {
+      await run.reached!;
+      await waitForStatus(`http://localhost:${port}/readyz`, 200);
+      expect(await fetch(`http://localhost:${port}/healthz`).then((r) => r.json())).toEqual({ status: 'ok' });
+      await waitForStatus(`http://localhost:${ui}/`, 200);
+      await waitForStatus(`http://localhost:${inbox}/email`, 200);
+      // The development secret is generated once and kept for the next start.
+      expect(fs.readFileSync(path.join(dataDir, 'token-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
+    } finally {
+      run.child.kill('SIGINT');
+    }
+    const result = await run.exited;
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`http://localhost:${ui}`);
+    expect(result.output).toContain(`http://localhost:${inbox}`);
+    // Nothing it started is left listening.
+    for (const p of [port, pg, temporal, smtp]) {
+      const open = await new Promise<boolean>((resolve) => {
+        const s = net.connect(p, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(true)));
+        s.once('error', () => resolve(false));
+      });
+      expect(open).toBe(false);
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 180_000);
+});
+
+describe('bad configuration', () => {
+  const external = () => ({
+    DATABASE_URL: process.env.DATABASE_URL,
+    TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS,
+    SMTP_URL: process.env.SMTP_URL,
+  });
+
+  async function expectOneLineError(env: Record<string, string | undefined>, variable: string, entry = 'src/main.ts') {
+    const run = runEntry(entry, { ...external(), PORT: String(await freePort()), ...env });
+    const result = await run.exited;
+    expect(result.code).not.toBe(0);
+    expect(result.ms).toBeLessThan(20_000);
+    const lines = result.output.split('\n').filter((l) => l.trim() && !l.includes('npm warn'));
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^flowgate: ${variable}: `))]);
+    return lines[0];
+  }
+
+  it('names an unreachable TEMPORAL_ADDRESS', async () => {
+    await expectOneLineError({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}` }, 'TEMPORAL_ADDRESS');
+  });
+
+  it('names a DATABASE_URL that does not connect, without printing its password', async () => {
+    const line = await expectOneLineError({ DATABASE_URL: `postgresql://u:supersecret@127.0.0.1:${await freePort()}/db` }, 'DATABASE_URL');
+    expect(line).not.toContain('supersecret');
+  });
+
+  it('names a DATABASE_URL that is not a URL', async () => {
+    await expectOneLineError({ DATABASE_URL: 'not a url' }, 'DATABASE_URL');
+  });
+
+  it('names a PORT that is in use', async () => {
+    const server = net.createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, () => resolve((server.address() as net.AddressInfo).port)));
+    try {
+      await expectOneLineError({ PORT: String(port) }, 'PORT', 'src/api/server.ts');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('requires TOKEN_SECRET in production', async () => {
+    await expectOneLineError({ NODE_ENV: 'production', TOKEN_SECRET: undefined }, 'TOKEN_SECRET');
+  });
+
+  it('names a malformed duration', async () => {
+    await expectOneLineError({ TRIAL_LENGTH: 'fortnight' }, 'TRIAL_LENGTH', 'src/worker.ts');
+  });
+});

@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config';
+import { startEmbeddedStack, Stack } from '../../src/dev/stack';
+import { migrateDatabase } from '../../src/deps';
+import { freePort } from './ports';
+
+/**
+ * Starts the real servers the suite talks to, once: PostgreSQL, a Temporal
+ * dev server and a MailDev inbox, on free ports in a throw-away data
+ * directory. Test files inherit their addresses through the environment.
+ */
+export default async function globalSetup(): Promise<void> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-test-'));
+  fs.chmodSync(dataDir, 0o755); // PostgreSQL runs as its own user when tests run as root
+  const env = {
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(await freePort()),
+    TEMPORAL_PORT: String(await freePort()),
+    MAIL_SMTP_PORT: String(await freePort()),
+    MAIL_UI_PORT: String(await freePort()),
+    TOKEN_SECRET: 'test-secret-0123456789abcdef0123456789abcdef',
+    ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+    LOG_LEVEL: 'warn',
+  };
+  Object.assign(process.env, env);
+  delete process.env.DATABASE_URL;
+  delete process.env.TEMPORAL_ADDRESS;
+  delete process.env.SMTP_URL;
+  const stack: Stack = await startEmbeddedStack(loadConfig(), { temporalUi: false });
+  await migrateDatabase(stack.databaseUrl);
+  process.env.DATABASE_URL = stack.databaseUrl;
+  process.env.TEMPORAL_ADDRESS = stack.temporalAddress;
+  process.env.SMTP_URL = stack.smtpUrl;
+  process.env.MAIL_INBOX_URL = stack.mailInboxUrl;
+  (globalThis as { __flowgateStack?: Stack }).__flowgateStack = stack;
+  (globalThis as { __flowgateDataDir?: string }).__flowgateDataDir = dataDir;
+}
