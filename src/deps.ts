@@ -90,8 +90,8 @@ export function migrateDatabase(databaseUrl: string): Promise<void> {
 }
 
 /** Registers the flows' search attributes where they are missing (a no-op on the dev server, which gets them at start). */
-export async function registerSearchAttributes(client: Client, namespace: string): Promise<void> {
-  const operator = client.connection.operatorService;
+export async function registerSearchAttributes(connection: Pick<Connection, "operatorService">, namespace: string): Promise<void> {
+  const operator = connection.operatorService;
   const existing = await operator.listSearchAttributes({ namespace });
   const missing = ALL_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
   if (missing.length === 0) return;

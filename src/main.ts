@@ -1,3 +1,4 @@
+import type { Connection } from '@temporalio/client';
 import { Config, loadConfig } from './config';
 import { startEmbeddedStack, Stack } from './dev/stack';
 import { checkSmtp, connectDb, connectTemporal, createDeps, migrateDatabase, registerSearchAttributes } from './deps';
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
     cleanups.push(() => temporal.connection.close());
     await checkSmtp(stack.smtpUrl);
     await migrateDatabase(stack.databaseUrl);
-    await registerSearchAttributes(temporal, config.temporal.namespace);
+    await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
 
     const deps = createDeps(config, db, stack.smtpUrl);
     cleanups.push(() => deps.mailer.close());
