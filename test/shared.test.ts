@@ -1,0 +1,156 @@
+import http from 'node:http';
+import Koa from 'koa';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import { loadConfig } from '../src/config';
+import { connectDb, createDeps, Deps } from '../src/deps';
+import { errorHandler, HttpError, asPages } from '../src/api/http';
+import { form, html, requireCsrf, sendErrorPage, sendPage } from '../src/api/pages';
+import { TokenSigner } from '../src/shared/tokens';
+import { messageIdFor } from '../src/shared/mail';
+import { startService, TestService } from './support/service';
+import { uniqueEmail, waitForEmails, emailsTo } from './support/mailbox';
+
+describe('mail', () => {
+  let deps: Deps;
+  beforeAll(async () => {
+    const config = loadConfig();
+    deps = createDeps(config, await connectDb(config.databaseUrl!), config.smtpUrl!);
+  });
+  afterAll(async () => {
+    deps.mailer.close();
+    await deps.db.$disconnect();
+  });
+
+  it('sends one logical email once, with a stable Message-ID, text and HTML parts', async () => {
+    const to = uniqueEmail('mail');
+    const email = { kind: 'test', key: `test/${to}`, to, subject: 'Hello <there>', paragraphs: ['Line & more'], action: { label: 'Open', url: 'http://localhost/x?a=1&b=2' } };
+    const first = await deps.mailer.send(email);
+    const second = await deps.mailer.send(email);
+    expect(first.alreadySent).toBe(false);
+    expect(second).toEqual({ messageId: first.messageId, alreadySent: true });
+    const [received] = await waitForEmails(to, 'Hello <there>');
+    expect(received.messageId).toBe(first.messageId.replace(/[<>]/g, ''));
+    expect(received.text).toContain('http://localhost/x?a=1&b=2');
+    expect(received.html).toContain('Hello &lt;there&gt;');
+    expect(received.html).toContain('Line &amp; more');
+    expect(await emailsTo(to)).toHaveLength(1);
+    expect(await deps.mailer.countSentSince('test', to.toUpperCase(), new Date(Date.now() - 60_000))).toBe(1);
+    expect(messageIdFor(email.key, 'http://localhost:1')).toBe(first.messageId);
+  });
+});
+
+describe('pages and CSRF', () => {
+  const signer = new TokenSigner('pages-test-secret-0123456789abcdef0123');
+  let server: http.Server;
+  let base: string;
+
+  beforeAll(async () => {
+    const app = new Koa();
+    app.use(errorHandler(sendErrorPage));
+    app.use(bodyParser({ enableTypes: ['json', 'form'] }));
+    const router = new Router();
+    router.use(asPages);
+    router.get('/form', (ctx) => sendPage(ctx, { title: 'A form', body: form(ctx, signer, '/form', html`<input name="who">`, 'Send') }));
+    router.post('/form', requireCsrf(signer), (ctx) => sendPage(ctx, { title: 'Thanks', body: html`<p>${String((ctx.request.body as Record<string, unknown>).who)}</p>` }));
+    router.get('/gone', () => {
+      throw new HttpError(410, 'This link has already been used.', {}, 'Link used');
+    });
+    app.use(router.routes());
+    server = app.listen(0);
+    base = `http://localhost:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  async function getForm() {
+    const res = await fetch(`${base}/form`);
+    const cookie = res.headers.get('set-cookie')!.split(';')[0];
+    const field = /name="_csrf" value="([^"]+)"/.exec(await res.text())![1];
+    return { res, cookie, field };
+  }
+
+  it('renders pages that do not leak their URL and run no script', async () => {
+    const { res } = await getForm();
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(res.headers.get('content-type')).toContain('text/html');
+  });
+
+  it('accepts a form post with the matching cookie and field, and escapes what it echoes', async () => {
+    const { cookie, field } = await getForm();
+    const res = await fetch(`${base}/form`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: field, who: '<script>x</script>' }),
+    });
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toContain('&lt;script&gt;x&lt;/script&gt;');
+    expect(body).not.toContain('<script>x');
+  });
+
+  it.each([
+    ['no cookie', (f: { cookie: string; field: string }) => ({ headers: {}, field: f.field })],
+    ['no field', (f: { cookie: string; field: string }) => ({ headers: { cookie: f.cookie }, field: undefined })],
+    ['a field for another cookie', (f: { cookie: string; field: string }) => ({ headers: { cookie: 'fg_csrf=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, field: f.field })],
+  ])('refuses a form post with %s, with a readable 403 page', async (_name, make) => {
+    const f = await getForm();
+    const { headers, field } = make(f);
+    const res = await fetch(`${base}/form`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(field ? { _csrf: field, who: 'x' } : { who: 'x' }),
+    });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(await res.text()).toContain('Form expired');
+  });
+
+  it('shows refused links as their own page, not as JSON or a stack trace', async () => {
+    const res = await fetch(`${base}/gone`);
+    expect(res.status).toBe(410);
+    const body = await res.text();
+    expect(body).toContain('<h1>Link used</h1>');
+    expect(body).toContain('This link has already been used.');
+    expect(body).not.toMatch(/at .*\.ts:\d+/);
+  });
+});
+
+describe('API basics', () => {
+  let service: TestService;
+  beforeAll(async () => (service = await startService()));
+  afterAll(() => service.stop());
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await fetch(`${service.baseUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${service.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('answers unknown paths and malformed bodies with JSON 4xx', async () => {
+    const missing = await fetch(`${service.baseUrl}/no/such/path`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ reason: 'Not found.' });
+    const badJson = await fetch(`${service.baseUrl}/healthz`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' });
+    expect(badJson.status).toBeGreaterThanOrEqual(400);
+    expect(badJson.status).toBeLessThan(500);
+    const huge = await fetch(`${service.baseUrl}/healthz`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 'x'.repeat(200_000) }) });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toEqual({ reason: 'Request body is too large.' });
+  });
+});
+
+describe('readiness when a dependency is down', () => {
+  it('answers 503 with the reason when Temporal is unreachable', async () => {
+    const service = await startService();
+    try {
+      await service.temporal.connection.close();
+      const res = await fetch(`${service.baseUrl}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({ status: 'unavailable', reason: 'temporal unreachable' });
+    } finally {
+      await service.stop().catch(() => undefined);
+    }
+  });
+});
