@@ -1,6 +1,7 @@
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { loadConfig, ConfigError } from './config';
-import { connectDb, createDeps, Deps } from './deps';
+import type { Connection } from '@temporalio/client';
+import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes } from './deps';
 import { createActivities } from './activities';
 import { log } from './shared/log';
 import { exitOnConfigError } from './shutdown';
@@ -38,6 +39,9 @@ async function main(): Promise<void> {
   if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the worker on its own');
   const db = await connectDb(config.databaseUrl);
   const deps = createDeps(config, db, config.smtpUrl);
+  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
+  await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
+  await temporal.connection.close();
   const worker = await createWorker(deps, config.temporal.address);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);

@@ -1,0 +1,17 @@
+# The API and the worker, built once; docker-compose.yml runs the same image twice.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# The client runs on Prisma's Wasm query compiler with the pg adapter: no native engines needed.
+ENV PRISMA_QUERY_ENGINE_LIBRARY=/dev/null PRISMA_SCHEMA_ENGINE_BINARY=/dev/null PRISMA_SKIP_POSTINSTALL_GENERATE=1
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci
+COPY . .
+RUN node scripts/prisma.mjs generate && npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production PRISMA_QUERY_ENGINE_LIBRARY=/dev/null PRISMA_SCHEMA_ENGINE_BINARY=/dev/null
+COPY --from=build /app /app
+USER node
+EXPOSE 3000
+CMD ["node", "dist/src/api/server.js"]
