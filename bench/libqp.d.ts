@@ -1,0 +1,3 @@
+declare module 'libqp' {
+  export function decode(input: string): Buffer;
+}

@@ -1,0 +1,81 @@
+import { SMTPServer } from 'smtp-server';
+import libqp from 'libqp';
+
+export interface SinkMessage {
+  to: string[];
+  subject: string;
+  messageId: string;
+  text: string;
+  receivedAt: number;
+}
+
+/**
+ * A real SMTP server that keeps messages in memory and wakes whoever waits
+ * for mail to an address. Only the plain-text part is decoded: that is where
+ * the links are.
+ */
+export class SmtpSink {
+  readonly messages: SinkMessage[] = [];
+  private readonly waiters = new Map<string, Array<(m: SinkMessage) => void>>();
+  private readonly byRecipient = new Map<string, SinkMessage[]>();
+  private server?: SMTPServer;
+
+  async listen(port: number): Promise<void> {
+    this.server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      size: 1024 * 1024,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+          this.receive(to, Buffer.concat(chunks).toString('utf8'));
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  private receive(to: string[], raw: string): void {
+    const [head] = raw.split(/\r?\n\r?\n/, 1);
+    const header = (name: string) => new RegExp(`^${name}:\\s*(.*(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head)?.[1].replace(/\r?\n[ \t]/g, ' ').trim() ?? '';
+    const textPart = /Content-Type: text\/plain[^]*?\r?\n\r?\n([^]*?)(?:\r?\n--|$)/i.exec(raw)?.[1] ?? '';
+    const qp = /Content-Type: text\/plain[^]*?Content-Transfer-Encoding: quoted-printable/i.test(raw);
+    const message: SinkMessage = {
+      to,
+      subject: header('Subject'),
+      messageId: header('Message-ID'),
+      text: qp ? libqp.decode(textPart).toString('utf8') : textPart,
+      receivedAt: Date.now(),
+    };
+    this.messages.push(message);
+    for (const address of to) {
+      this.byRecipient.set(address, [...(this.byRecipient.get(address) ?? []), message]);
+      const waiting = this.waiters.get(address);
+      if (waiting?.length) waiting.shift()!(message);
+    }
+  }
+
+  /** The next mail to `address` (or one already there that nobody took yet). */
+  next(address: string, timeoutMs = 30_000): Promise<SinkMessage> {
+    const key = address.toLowerCase();
+    const already = this.byRecipient.get(key);
+    if (already?.length) return Promise.resolve(already[already.length - 1]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no mail to ${address} within ${timeoutMs} ms`)), timeoutMs);
+      const list = this.waiters.get(key) ?? [];
+      list.push((m) => (clearTimeout(timer), resolve(m)));
+      this.waiters.set(key, list);
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
