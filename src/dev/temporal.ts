@@ -5,6 +5,8 @@ import { assertPortFree, startService, ServiceHandle } from './process';
 
 export interface TemporalDevHandle {
   address: string;
+  /** The server's process, when this process started it as a child. */
+  pid?: number;
   uiUrl?: string;
   stop(): Promise<void>;
 }
@@ -86,6 +88,7 @@ export async function startTemporalDevServer(options: {
   return {
     address: `127.0.0.1:${options.port}`,
     uiUrl: ui ? `http://localhost:${options.uiPort}` : undefined,
+    pid: service.child.pid,
     stop: () => service.stop(),
   };
 }

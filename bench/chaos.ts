@@ -1,0 +1,254 @@
+// npm run chaos [-- --flows 1000 --concurrency 12 --seed 42]
+//
+// Runs flows of mixed kinds against the worker, the API and the Temporal
+// server as separate processes, while SIGKILLing one of them at random
+// moments and restarting it (as a process supervisor would). Then checks:
+// every flow completed or expired as designed; nothing was created twice;
+// mails sent more than once for one logical email (with the reason); HTTP
+// 5xx answers outside the moments a process was down.
+import { spawn, ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { startEmbeddedPostgres } from '../src/dev/postgres';
+import { startTemporalDevServer, TemporalDevHandle } from '../src/dev/temporal';
+import { waitForPort } from '../src/dev/process';
+import { migrateDatabase } from '../src/deps';
+import { createDb, Db } from '../src/shared/db';
+import { SmtpSink } from './smtpSink';
+import { freePort, pool, ROOT } from './stack';
+import { DRIVERS, FlowContext, FlowOutcome } from './chaosFlows';
+
+const { values: args } = parseArgs({
+  options: {
+    flows: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '12' },
+    seed: { type: 'string', default: String(Date.now() % 100000) },
+    out: { type: 'string', default: path.join(ROOT, 'bench', 'results', 'chaos.json') },
+  },
+});
+
+/** A small seeded PRNG, so a run's kill schedule can be repeated. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+const random = prng(Number(args.seed));
+
+type Victim = 'worker' | 'api' | 'temporal';
+interface DownWindow {
+  victim: Victim;
+  from: number;
+  to?: number;
+}
+
+class Supervisor {
+  readonly windows: DownWindow[] = [];
+  private procs = new Map<Victim, ChildProcess | TemporalDevHandle>();
+  private stopped = false;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly apiPort: number,
+    private readonly temporalOptions: Parameters<typeof startTemporalDevServer>[0],
+    private readonly logDir: string,
+  ) {}
+
+  async startAll(): Promise<void> {
+    await this.start('temporal');
+    await this.start('worker');
+    await this.start('api');
+  }
+
+  private spawnNode(victim: 'worker' | 'api'): ChildProcess {
+    const entry = victim === 'worker' ? 'src/worker.ts' : 'src/api/server.ts';
+    const log = fs.openSync(path.join(this.logDir, `${victim}.log`), 'a');
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    // A supervisor restarts a process that died on its own (e.g. Temporal was down at its start).
+    child.once('exit', () => {
+      if (!this.stopped && this.procs.get(victim) === child) setTimeout(() => void this.start(victim), 500);
+    });
+    return child;
+  }
+
+  async start(victim: Victim): Promise<void> {
+    if (this.stopped) return;
+    if (victim === 'temporal') {
+      this.procs.set(victim, await startTemporalDevServer(this.temporalOptions));
+    } else {
+      const child = this.spawnNode(victim);
+      this.procs.set(victim, child);
+      if (victim === 'api') await waitForPort(this.apiPort, '127.0.0.1', 60_000).catch(() => undefined);
+    }
+    const open = this.windows.find((w) => w.victim === victim && w.to === undefined);
+    if (open) open.to = Date.now() + (victim === 'worker' ? 3000 : 1000); // a worker needs a moment to poll again
+  }
+
+  async kill(victim: Victim): Promise<void> {
+    const proc = this.procs.get(victim);
+    const pid = proc && ('pid' in proc ? proc.pid : undefined);
+    if (!pid) return;
+    this.windows.push({ victim, from: Date.now() });
+    this.procs.delete(victim);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await new Promise((r) => setTimeout(r, 300 + random() * 1500));
+    await this.start(victim);
+  }
+
+  wasDown(at: number, graceMs = 2000): boolean {
+    return this.windows.some((w) => at >= w.from - 50 && at <= (w.to ?? Infinity) + graceMs);
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopped = true;
+    for (const [victim, proc] of this.procs) {
+      if (victim === 'temporal') await (proc as TemporalDevHandle).stop();
+      else {
+        const child = proc as ChildProcess;
+        if (child.exitCode === null) {
+          child.kill('SIGTERM');
+          await new Promise((r) => child.once('exit', r));
+        }
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const flows = Number(args.flows);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-chaos-'));
+  fs.chmodSync(dataDir, 0o755);
+  fs.mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
+  const [pgPort, temporalPort, apiPort, smtpPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const sink = new SmtpSink();
+  await sink.listen(smtpPort);
+  const pg = await startEmbeddedPostgres(path.join(dataDir, 'postgres'), pgPort);
+  await migrateDatabase(pg.url);
+  const env: Record<string, string> = {
+    DATABASE_URL: pg.url,
+    TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    PORT: String(apiPort),
+    PUBLIC_URL: `http://localhost:${apiPort}`,
+    TOKEN_SECRET: 'chaos-secret-0123456789abcdef0123456789abcdef',
+    ADMIN_TOKEN: 'chaos-admin-token-0123456789abcdef',
+    LOG_LEVEL: 'warn',
+    // Short expiries, so abandoned flows expire within the run.
+    TRIAL_VERIFICATION_TTL: '45s',
+    EMAIL_VALIDATION_TTL: '45s',
+    BILLING_CONFIRMATION_TTL: '45s',
+  };
+  const supervisor = new Supervisor(env, apiPort, { dataDir, port: temporalPort, uiPort: 0, namespace: 'default', ui: false }, path.join(dataDir, 'logs'));
+  await supervisor.startAll();
+  const db = createDb(pg.url);
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection });
+
+  const http5xx: { at: number; url: string; status: number }[] = [];
+  const ctx: FlowContext = { baseUrl: env.PUBLIC_URL, adminToken: env.ADMIN_TOKEN, sink, db, random, on5xx: (url, status) => http5xx.push({ at: Date.now(), url, status }) };
+
+  // The killer: one victim every 2-6 s until the flows are done.
+  let running = true;
+  const kills: { victim: Victim; at: number }[] = [];
+  const killer = (async () => {
+    while (running) {
+      await new Promise((r) => setTimeout(r, 2000 + random() * 4000));
+      if (!running) break;
+      const victim = (['worker', 'api', 'temporal'] as const)[Math.floor(random() * 3)];
+      kills.push({ victim, at: Date.now() });
+      process.stderr.write(`\n  SIGKILL ${victim}\n`);
+      await supervisor.kill(victim);
+    }
+  })();
+
+  const outcomes: FlowOutcome[] = [];
+  const started = Date.now();
+  try {
+    await pool(flows, Number(args.concurrency), async (i) => {
+      const driver = DRIVERS[i % DRIVERS.length];
+      outcomes.push(await driver.run(ctx, `${args.seed}-${i}`));
+    }, (d) => process.stderr.write(`\rflows driven: ${d}/${flows}   `));
+  } finally {
+    running = false;
+    await killer;
+  }
+  process.stderr.write('\nwaiting for every flow to settle (expiries included)...\n');
+  const checks = await settle(outcomes, temporal, db);
+  const duplicatesCreated = await countDuplicates(db);
+
+  const byId = new Map<string, number>();
+  for (const m of sink.messages) byId.set(m.messageId, (byId.get(m.messageId) ?? 0) + 1);
+  const repeatedMails = [...byId.entries()].filter(([, n]) => n > 1).map(([messageId, n]) => {
+    const copies = sink.messages.filter((m) => m.messageId === messageId);
+    const during = copies.slice(1).map((m) => supervisor.windows.find((w) => w.victim !== 'api' && m.receivedAt >= w.from - 60_000 && m.receivedAt <= (w.to ?? Infinity) + 60_000));
+    return {
+      messageId, copies: n, subject: copies[0].subject,
+      why: during.some(Boolean)
+        ? `resent after a ${during.find(Boolean)!.victim} kill: the SMTP server had accepted the mail but the activity's completion (or its ledger row) was lost, so Temporal retried the activity; the same Message-ID lets the receiving side drop the copy`
+        : 'resent by an activity retry (timeout) with the same Message-ID',
+    };
+  });
+  const unexpected5xx = http5xx.filter((e) => !supervisor.wasDown(e.at));
+  const results = {
+    date: new Date().toISOString(),
+    seed: Number(args.seed),
+    flows,
+    durationSeconds: Math.round((Date.now() - started) / 1000),
+    kills: kills.reduce<Record<string, number>>((acc, k) => ((acc[k.victim] = (acc[k.victim] ?? 0) + 1), acc), {}),
+    flowsAsDesigned: checks.filter((c) => c.ok).length,
+    flowsNotAsDesigned: checks.filter((c) => !c.ok).map((c) => c.detail).slice(0, 20),
+    byKind: Object.fromEntries(DRIVERS.map((d) => [d.name, checks.filter((c) => c.kind === d.name).length])),
+    duplicatesCreated,
+    mails: { sent: sink.messages.length, logical: byId.size, repeated: repeatedMails.length, details: repeatedMails.slice(0, 20) },
+    http5xx: { total: http5xx.length, whileAProcessWasDown: http5xx.length - unexpected5xx.length, otherwise: unexpected5xx.length, unexpected: unexpected5xx.slice(0, 20) },
+  };
+  await connection.close();
+  await db.$disconnect();
+  await supervisor.stopAll();
+  await pg.stop();
+  await sink.close();
+  fs.mkdirSync(path.dirname(args.out!), { recursive: true });
+  fs.writeFileSync(args.out!, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten to ${path.relative(ROOT, args.out!)} (logs in ${dataDir}/logs)\n`);
+  const ok = results.flowsNotAsDesigned.length === 0 && Object.values(duplicatesCreated).every((n) => n === 0) && unexpected5xx.length === 0;
+  process.exit(ok ? 0 : 1);
+}
+
+async function settle(outcomes: FlowOutcome[], temporal: Client, db: Db) {
+  const deadline = Date.now() + 5 * 60_000;
+  for (;;) {
+    const checks = await Promise.all(outcomes.map(async (o) => ({ kind: o.kind, ...(await o.check(temporal, db)) })));
+    const pending = checks.filter((c) => !c.ok);
+    if (pending.length === 0 || Date.now() > deadline) return checks;
+    process.stderr.write(`\r  ${pending.length} flows not settled yet   `);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+/** Rows that would mean something was created twice. Unique constraints should make each 0. */
+async function countDuplicates(db: Db): Promise<Record<string, number>> {
+  const count = async (sql: string) => {
+    try {
+      const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*)::bigint AS n FROM (${sql}) d`);
+      return Number(rows[0].n);
+    } catch {
+      return -1; // the table does not exist in this build
+    }
+  };
+  return {
+    accounts: await count(`SELECT lower(email) FROM "Account" GROUP BY lower(email) HAVING count(*) > 1`),
+    ...Object.fromEntries(await Promise.all(DRIVERS.flatMap((d) => Object.entries(d.duplicateQueries ?? {})).map(async ([k, q]) => [k, await count(q)]))),
+  };
+}
+
+main().catch((err) => {
+  process.stderr.write(`\nchaos failed: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});
