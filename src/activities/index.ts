@@ -1,9 +1,11 @@
 import type { Deps } from '../deps';
+import { createTrialActivities } from './trial';
 
 /** Every activity the worker runs, built over the shared dependencies. Activities are the flows' only side effects. */
 export function createActivities(deps: Deps) {
   void deps;
   return {
+    ...createTrialActivities(deps),
     // each flow adds its own: ...createXActivities(deps),
   };
 }

@@ -5,6 +5,7 @@ import type { Deps } from '../deps';
 import { errorHandler } from './http';
 import { sendErrorPage } from './pages';
 import { healthRoutes } from './routes/health';
+import { trialRoutes } from './routes/trial';
 
 export interface ApiDeps extends Deps {
   temporal: Client;
@@ -25,6 +26,7 @@ export function createApp(deps: ApiDeps): Koa {
   );
   const routers = [
     healthRoutes(deps),
+    trialRoutes(deps),
     // each flow adds its own router here
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());

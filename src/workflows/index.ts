@@ -1,1 +1,2 @@
 // Every workflow the worker runs. Each flow lives in its own folder beside this file.
+export * from './trial/workflow';

@@ -1,0 +1,191 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Deps } from '../deps';
+import { isUniqueViolation } from '../shared/db';
+import { MAILS_PER_HOUR, registrationMailsSince, TrialMail, verificationToken } from '../services/trial';
+import { TrialFailure } from '../workflows/trial/messages';
+
+const HOUR = 3_600_000;
+
+/** Side effects of the free-trial flow. Each may run more than once: writes are upserts or guarded, mails have stable keys. */
+export function createTrialActivities({ config, db, mailer, signer }: Deps) {
+  const loginUrl = `${config.publicUrl}/login`;
+  const passwordResetUrl = `${config.publicUrl}/trial/password-reset`;
+
+  /** Stores the registration and the hash of its verification token (a new registration replaces an unverified one). */
+  async function recordTrialRegistration(input: {
+    email: string;
+    firstName: string;
+    lastName: string;
+    company: string;
+    tokenNonce: string;
+    tokenExpiresAt: string;
+  }): Promise<{ tokenHash: string }> {
+    const { tokenHash } = verificationToken(signer, input);
+    const data = {
+      status: 'pending_verification',
+      firstName: input.firstName,
+      lastName: input.lastName,
+      company: input.company,
+      tokenHash,
+      tokenExpiresAt: new Date(input.tokenExpiresAt),
+      usedAt: null,
+      accountId: null,
+      trialEndsAt: null,
+      convertedAt: null,
+    };
+    await db.trial.upsert({ where: { email: input.email }, create: { email: input.email, ...data }, update: data });
+    return { tokenHash };
+  }
+
+  async function sendVerificationEmail(input: { email: string; firstName: string; tokenNonce: string; tokenExpiresAt: string; sequence: number }): Promise<void> {
+    const { token } = verificationToken(signer, input);
+    await mailer.send({
+      kind: TrialMail.verification,
+      key: `trial/${input.email}/${input.tokenNonce}/verification/${input.sequence}`,
+      to: input.email,
+      subject: 'Verify your email to start your free trial 🚀',
+      paragraphs: [
+        input.firstName ? `Hello ${input.firstName},` : 'Hello,',
+        'Thanks for your interest! Confirm this address and choose a password to start your free trial.',
+        `This link works once and until ${formatDate(input.tokenExpiresAt)}.`,
+      ],
+      action: { label: 'Verify my email', url: `${config.publicUrl}/trial/register?token=${token}` },
+      footer: 'You receive this mail because someone asked for a free trial with this address. If it was not you, ignore it.',
+    });
+  }
+
+  async function sendWelcomeBackEmail(input: { email: string; requestId: string }): Promise<{ sent: boolean }> {
+    // The API checks the throttle before starting; this second check catches a burst of requests.
+    if ((await registrationMailsSince(mailer, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
+    await mailer.send({
+      kind: TrialMail.welcomeBack,
+      key: `trial/${input.email}/welcome-back/${input.requestId}`,
+      to: input.email,
+      subject: 'Welcome back to flowgate',
+      paragraphs: [
+        'Someone asked for a free trial with this address, but you already have an account.',
+        'Log in with your password. If you forgot it, you can choose a new one here:',
+        passwordResetUrl,
+      ],
+      action: { label: 'Log in', url: loginUrl },
+      footer: 'If you did not ask for this, ignore this mail: nothing was changed.',
+    });
+    return { sent: true };
+  }
+
+  /** Creates the account once: a retry finds the account this trial already made. */
+  async function createTrialAccount(input: {
+    email: string;
+    passwordHash: string;
+    firstName: string;
+    lastName: string;
+    trialEndsAt: string;
+  }): Promise<{ accountId: number }> {
+    const trial = await db.trial.findUnique({ where: { email: input.email } });
+    if (!trial) throw ApplicationFailure.nonRetryable(`No trial registration for ${input.email}.`, 'TrialMissing');
+    if (trial.accountId !== null) return { accountId: trial.accountId };
+    try {
+      return await db.$transaction(async (tx) => {
+        const account = await tx.account.create({
+          data: { email: input.email, username: input.email, firstName: input.firstName, lastName: input.lastName, passwordHash: input.passwordHash },
+        });
+        await tx.trial.update({
+          where: { email: input.email },
+          data: { accountId: account.id, usedAt: new Date(), status: 'active', trialEndsAt: new Date(input.trialEndsAt), firstName: input.firstName, lastName: input.lastName },
+        });
+        return { accountId: account.id };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw ApplicationFailure.nonRetryable('An account with this address already exists: log in instead.', TrialFailure.accountExists);
+      }
+      throw err;
+    }
+  }
+
+  /** The small app, owned by the account with the owner's permission; one per account. */
+  async function provisionTrialApp(input: { email: string; accountId: number }): Promise<{ appId: number; appName: string }> {
+    const trial = await db.trial.findUnique({ where: { email: input.email } });
+    const name = `${trial?.company || input.email.split('@')[0]} trial app`;
+    const app = await db.app.upsert({
+      where: { ownerAccountId: input.accountId },
+      create: { ownerAccountId: input.accountId, name, ownerPermission: 'owner' },
+      update: {},
+    });
+    return { appId: app.id, appName: app.name };
+  }
+
+  async function sendTrialReminderEmail(input: { email: string; trialEndsAt: string }): Promise<void> {
+    await mailer.send({
+      kind: TrialMail.reminder,
+      key: `trial/${input.email}/reminder/${input.trialEndsAt}`,
+      to: input.email,
+      subject: 'Your free trial ends soon',
+      paragraphs: [`Your free trial ends on ${formatDate(input.trialEndsAt)}.`, 'Contact us before then to keep your app and your data.'],
+      action: { label: 'Open my app', url: loginUrl },
+    });
+  }
+
+  /** The trial's end: status expired and the owner's access to the app revoked, in one transaction. */
+  async function expireTrial(input: { email: string; accountId: number }): Promise<void> {
+    await db.$transaction([
+      db.trial.update({ where: { email: input.email }, data: { status: 'expired' } }),
+      db.app.updateMany({ where: { ownerAccountId: input.accountId, ownerPermission: { not: 'none' } }, data: { ownerPermission: 'none', accessRevokedAt: new Date() } }),
+    ]);
+  }
+
+  async function sendTrialExpiredEmail(input: { email: string; trialEndsAt: string }): Promise<void> {
+    await mailer.send({
+      kind: TrialMail.expired,
+      key: `trial/${input.email}/expired/${input.trialEndsAt}`,
+      to: input.email,
+      subject: 'Your free trial has ended',
+      paragraphs: [
+        `Your free trial ended on ${formatDate(input.trialEndsAt)} and access to your app is now closed.`,
+        'Your app is kept: contact us to extend the trial or to subscribe, and you get it back as it was.',
+      ],
+    });
+  }
+
+  async function recordTrialExtension(input: { email: string; accountId: number; trialEndsAt: string }): Promise<void> {
+    await db.$transaction([
+      db.trial.update({ where: { email: input.email }, data: { status: 'active', trialEndsAt: new Date(input.trialEndsAt) } }),
+      restoreAppAccess(input.accountId),
+    ]);
+  }
+
+  async function recordTrialConversion(input: { email: string; accountId: number }): Promise<void> {
+    const trial = await db.trial.findUnique({ where: { email: input.email } });
+    await db.$transaction([
+      db.trial.update({ where: { email: input.email }, data: { status: 'converted', convertedAt: trial?.convertedAt ?? new Date() } }),
+      restoreAppAccess(input.accountId),
+    ]);
+  }
+
+  /** The link was never used in time: the token is dead. */
+  async function markTrialUnverified(input: { email: string; tokenHash: string }): Promise<void> {
+    await db.trial.updateMany({ where: { email: input.email, tokenHash: input.tokenHash, usedAt: null }, data: { status: 'unverified' } });
+  }
+
+  function restoreAppAccess(accountId: number) {
+    return db.app.updateMany({ where: { ownerAccountId: accountId }, data: { ownerPermission: 'owner', accessRevokedAt: null } });
+  }
+
+  return {
+    recordTrialRegistration,
+    sendVerificationEmail,
+    sendWelcomeBackEmail,
+    createTrialAccount,
+    provisionTrialApp,
+    sendTrialReminderEmail,
+    expireTrial,
+    sendTrialExpiredEmail,
+    recordTrialExtension,
+    recordTrialConversion,
+    markTrialUnverified,
+  };
+}
+
+function formatDate(iso: string): string {
+  return new Date(iso).toUTCString().replace(/:\d\d GMT$/, ' UTC');
+}

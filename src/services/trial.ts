@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import type { Db } from '../shared/db';
+import type { Mailer } from '../shared/mail';
+import { hashKey, TokenSigner } from '../shared/tokens';
+
+/** Token types of this flow; the type is bound into each token's MAC. */
+export const TRIAL_VERIFICATION = 'trial_verification';
+export const TRIAL_EMBED = 'trial_embed';
+
+/** Mail kinds, as recorded in the SentEmail ledger. */
+export const TrialMail = {
+  verification: 'trial.verification',
+  welcomeBack: 'trial.welcome_back',
+  reminder: 'trial.reminder',
+  expired: 'trial.expired',
+} as const;
+
+export const MAILS_PER_HOUR = 3;
+const DAY = 24 * 3_600_000;
+
+/** A trial's username is its email address, trimmed and lower-cased. */
+export const trialUsername = z
+  .string({ error: 'must be an email address.' })
+  .max(254, 'is too long.')
+  .trim()
+  .toLowerCase()
+  .pipe(z.email({ error: 'must be an email address.' }));
+
+export function trialWorkflowId(email: string): string {
+  return `trial/${email}`;
+}
+
+export function welcomeBackWorkflowId(email: string, requestId: string): string {
+  return `trial/${email}/welcome-back/${requestId}`;
+}
+
+interface VerificationTokenFields {
+  [key: string]: string | number;
+  u: string;
+  n: string;
+  exp: number;
+}
+
+/**
+ * The TRIAL_VERIFICATION token for one registration. It is derived (HMAC)
+ * from the workflow's nonce, so a retried mail activity sends the very same
+ * link; only its hash is stored.
+ */
+export function verificationToken(signer: TokenSigner, input: { email: string; tokenNonce: string; tokenExpiresAt: string }): { token: string; tokenHash: string } {
+  const fields: VerificationTokenFields = { u: input.email, n: input.tokenNonce, exp: Date.parse(input.tokenExpiresAt) };
+  const token = TokenSigner.serialize(signer.sign(TRIAL_VERIFICATION, fields));
+  return { token, tokenHash: hashKey(token) };
+}
+
+/** Checks MAC, type and expiry of a verification token (throws TokenError) and returns whose it is. */
+export function readVerificationToken(signer: TokenSigner, token: string): { email: string; tokenHash: string } {
+  const fields = signer.parseAndVerify<VerificationTokenFields>(TRIAL_VERIFICATION, token);
+  return { email: String(fields.u), tokenHash: hashKey(token) };
+}
+
+export async function accountExists(db: Db, email: string): Promise<boolean> {
+  return (await db.account.count({ where: { email } })) > 0;
+}
+
+/** Mails that count against the "3 per address per hour" throttle of registration. */
+export async function registrationMailsSince(mailer: Mailer, email: string, since: Date): Promise<number> {
+  const [verification, welcomeBack] = await Promise.all([
+    mailer.countSentSince(TrialMail.verification, email, since),
+    mailer.countSentSince(TrialMail.welcomeBack, email, since),
+  ]);
+  return verification + welcomeBack;
+}
+
+export type PublicTrialStatus = 'pending_verification' | 'active' | 'expired' | 'converted';
+
+export interface TrialInfos {
+  username: string;
+  status: PublicTrialStatus;
+  trialEndsAt: string | null;
+  /** Whole days left (rounded up); 0 once expired; null before the trial starts and after conversion. */
+  daysLeft: number | null;
+  expired: boolean;
+}
+
+/**
+ * What the login check (the seed's TrialExpirationAuthenticator) needs. A
+ * trial whose end has passed reads as expired even in the moment before the
+ * workflow records it. Undefined: no trial for this username (or one that
+ * was never verified).
+ */
+export async function readTrialInfos(db: Db, username: string, now = new Date()): Promise<TrialInfos | undefined> {
+  const trial = await db.trial.findUnique({ where: { email: username } });
+  if (!trial || trial.status === 'unverified') return undefined;
+  const endsAt = trial.trialEndsAt;
+  const expired = trial.status === 'expired' || (trial.status === 'active' && !!endsAt && endsAt <= now);
+  const status: PublicTrialStatus = expired ? 'expired' : (trial.status as PublicTrialStatus);
+  const daysLeft = status === 'active' && endsAt ? Math.max(0, Math.ceil((endsAt.getTime() - now.getTime()) / DAY)) : status === 'expired' ? 0 : null;
+  return { username: trial.email, status, trialEndsAt: endsAt ? endsAt.toISOString() : null, daysLeft, expired };
+}
+
+export interface TrialHome {
+  username: string;
+  firstName: string;
+  app: { id: number; name: string; access: boolean } | undefined;
+  infos: TrialInfos | undefined;
+}
+
+/** The signed-in account's app and trial, for the page shown after login. */
+export async function readTrialHome(db: Db, accountId: number): Promise<TrialHome | undefined> {
+  const account = await db.account.findUnique({ where: { id: accountId } });
+  if (!account) return undefined;
+  const app = await db.app.findUnique({ where: { ownerAccountId: accountId } });
+  return {
+    username: account.username,
+    firstName: account.firstName,
+    app: app ? { id: app.id, name: app.name, access: app.ownerPermission !== 'none' } : undefined,
+    infos: await readTrialInfos(db, account.email),
+  };
+}
+
+export type EmbedRefusal = 'not_yours' | 'unknown_app' | 'trial_expired';
+
+/** A short-lived signed token that lets the owner's small app be embedded; refused once the trial has expired. */
+export async function issueEmbedToken(
+  deps: { db: Db; signer: TokenSigner; ttlMs: number },
+  request: { accountId: number; username: string; appId: number },
+  now = Date.now(),
+): Promise<{ token: string; expiresAt: string } | { refused: EmbedRefusal }> {
+  const account = await deps.db.account.findUnique({ where: { id: request.accountId } });
+  if (!account || account.username !== request.username) return { refused: 'not_yours' };
+  const app = await deps.db.app.findUnique({ where: { id: request.appId } });
+  if (!app || app.ownerAccountId !== account.id) return { refused: 'unknown_app' };
+  const infos = await readTrialInfos(deps.db, account.email, new Date(now));
+  if (app.ownerPermission === 'none' || infos?.expired) return { refused: 'trial_expired' };
+  const exp = now + deps.ttlMs;
+  const token = TokenSigner.serialize(deps.signer.sign(TRIAL_EMBED, { sub: account.id, app: app.id, exp }));
+  return { token, expiresAt: new Date(exp).toISOString() };
+}
