@@ -1,4 +1,5 @@
 import type { Deps } from '../deps';
+import { createInvitationActivities } from './invitations';
 import { createTrialActivities } from './trial';
 
 /** Every activity the worker runs, built over the shared dependencies. Activities are the flows' only side effects. */
@@ -6,6 +7,7 @@ export function createActivities(deps: Deps) {
   void deps;
   return {
     ...createTrialActivities(deps),
+    ...createInvitationActivities(deps),
     // each flow adds its own: ...createXActivities(deps),
   };
 }

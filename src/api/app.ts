@@ -5,6 +5,8 @@ import type { Deps } from '../deps';
 import { errorHandler } from './http';
 import { sendErrorPage } from './pages';
 import { healthRoutes } from './routes/health';
+import { accountRoutes } from './routes/accounts';
+import { invitationPages, invitationRoutes } from './routes/invitations';
 import { trialRoutes } from './routes/trial';
 
 export interface ApiDeps extends Deps {
@@ -26,6 +28,9 @@ export function createApp(deps: ApiDeps): Koa {
   );
   const routers = [
     healthRoutes(deps),
+    accountRoutes(deps),
+    invitationRoutes(deps),
+    invitationPages(deps),
     trialRoutes(deps),
     // each flow adds its own router here
   ];

@@ -1,0 +1,110 @@
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { ApiDeps } from '../app';
+import { HttpError, parse } from '../http';
+import { checkCredentials, issueAccessToken, requireAccount } from '../../shared/auth';
+import * as service from '../../services/invitations';
+import { defaultEndpoints } from '../../services/invitations';
+import { createAccountFromValidation, joinWithInvitation, linkEndpoint, startEmailValidation } from './invitations';
+
+const name = z.string().trim().min(1).max(100);
+
+const newUser = z.object({
+  email: z.email().max(254),
+  firstName: name,
+  lastName: name,
+  encodedMembershipInvtnSignedToken: z.string().max(4096).optional(),
+});
+
+const accountSetupInfo = z.object({
+  firstName: name,
+  lastName: name,
+  username: z.string().max(64),
+  password: z.string().max(1024),
+  emailValidationSignedToken: z.union([z.string().max(4096), z.record(z.string(), z.unknown())]),
+  encodedMembershipInvtnSignedToken: z.string().max(4096).optional(),
+});
+
+const login = z.object({ username: z.string().min(1).max(254), password: z.string().min(1).max(1024) });
+
+function pathId(value: string, what: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new HttpError(404, `There is no such ${what}.`);
+  return Number(value);
+}
+
+function teamToApi(team: { id: number; name: string; createdBy: number; createdOn: Date }) {
+  return { id: String(team.id), name: team.name, createdBy: String(team.createdBy), createdOn: team.createdOn.toISOString() };
+}
+
+/** Synapse-style accounts, sign-in and teams: what the invitation flow stands on. */
+export function accountRoutes(deps: ApiDeps): Router {
+  const router = new Router();
+  const auth = requireAccount(deps.signer);
+  const { db, config } = deps;
+
+  router.post('/repo/v1/account/emailValidation', async (ctx) => {
+    const user = parse(newUser, ctx.request.body);
+    const portalEndpoint = linkEndpoint(config, ctx.query.portalEndpoint, defaultEndpoints(config).accountCreation, 'portalEndpoint');
+    await startEmailValidation(deps, user, portalEndpoint);
+    ctx.status = 201;
+    ctx.body = {};
+  });
+
+  router.post('/repo/v1/account', async (ctx) => {
+    const setup = parse(accountSetupInfo, ctx.request.body);
+    const { accountId } = await createAccountFromValidation(deps, setup);
+    ctx.status = 201;
+    ctx.body = { accessToken: issueAccessToken(deps.signer, accountId) };
+  });
+
+  router.post('/auth/v1/login', async (ctx) => {
+    const body = parse(login, ctx.request.body);
+    const accountId = await checkCredentials(db, body.username, body.password);
+    if (accountId === undefined) throw new HttpError(401, 'Wrong username or password.');
+    ctx.body = { accessToken: issueAccessToken(deps.signer, accountId) };
+  });
+
+  router.post('/repo/v1/team', auth, async (ctx) => {
+    const body = parse(z.object({ name: z.string().trim().min(1).max(200) }), ctx.request.body);
+    ctx.status = 201;
+    ctx.body = teamToApi(await service.createTeam(db, body.name, ctx.state.accountId));
+  });
+
+  router.get('/repo/v1/team/:id', async (ctx) => {
+    const team = await service.findTeam(db, pathId(ctx.params.id, 'team'));
+    if (!team) throw new HttpError(404, 'There is no such team.');
+    ctx.body = teamToApi(team);
+  });
+
+  router.get('/repo/v1/teamMembers/:id', async (ctx) => {
+    const teamId = pathId(ctx.params.id, 'team');
+    if (!(await service.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
+    const members = await service.listTeamMembers(db, teamId);
+    ctx.body = {
+      totalNumberOfResults: members.length,
+      results: members.map(({ member, account }) => ({
+        teamId: String(teamId),
+        member: { ownerId: String(member.accountId), userName: account?.username ?? null, firstName: account?.firstName ?? null, lastName: account?.lastName ?? null },
+        isAdmin: member.isAdmin,
+      })),
+    };
+  });
+
+  // Joining: yourself with an open invitation, or anyone when you are an admin.
+  router.put('/repo/v1/team/:id/member/:principalId', auth, async (ctx) => {
+    const teamId = pathId(ctx.params.id, 'team');
+    const principalId = pathId(ctx.params.principalId, 'account');
+    const caller: number = ctx.state.accountId;
+    if (!(await service.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
+    if (await service.isTeamAdmin(db, teamId, caller)) {
+      if (!(await service.findAccount(db, principalId))) throw new HttpError(404, 'There is no such account.');
+      await service.addTeamMember(db, teamId, principalId);
+    } else {
+      if (principalId !== caller) throw new HttpError(403, 'An invitation is required to join the team.');
+      await joinWithInvitation(deps, teamId, caller);
+    }
+    ctx.status = 204;
+  });
+
+  return router;
+}

@@ -1,0 +1,162 @@
+import type { Db } from '../shared/db';
+import { isUniqueViolation } from '../shared/db';
+import type { Config } from '../config';
+import { Signed, TokenSigner } from '../shared/tokens';
+import type { InviteeVerificationSignedToken, MembershipInvitation } from '../workflows/invitation/messages';
+
+/** Token types: bound by the MAC, so one kind never passes for another. */
+export const MEMBERSHIP_INVITATION_TOKEN = 'MembershipInvtnSignedToken';
+export const INVITEE_VERIFICATION_TOKEN = 'InviteeVerificationSignedToken';
+export const EMAIL_VALIDATION_TOKEN = 'EmailValidationSignedToken';
+
+export type MembershipInvtnSignedToken = Signed<{ membershipInvitationId: string; expiresOn: string; createdOn: string }>;
+export type EmailValidationSignedToken = Signed<{ email: string; createdOn: string; expiresOn: string }>;
+
+/** The unsigned envelope of the registration link (Synapse's AccountCreationToken). */
+export interface AccountCreationToken {
+  emailValidationSignedToken: EmailValidationSignedToken;
+  encodedMembershipInvtnSignedToken?: string;
+}
+
+/** Where this service's own pages take emailed links when the client names no endpoint. */
+export function defaultEndpoints(config: Config) {
+  return {
+    acceptInvitation: `${config.publicUrl}/join/invitation/`,
+    accountCreation: `${config.publicUrl}/join/account/`,
+    inviteeVerification: `${config.publicUrl}/join/verify/`,
+    team: (teamId: number | string) => `${config.publicUrl}/join/team/${teamId}`,
+  };
+}
+
+/** The emailed link lapses after INVITATION_LINK_TTL counted from the invitation's creation, so a resent mail carries the same token. */
+export function signMembershipInvitationToken(signer: TokenSigner, config: Config, invitation: { id: number; createdOn: Date }): MembershipInvtnSignedToken {
+  return signer.sign(MEMBERSHIP_INVITATION_TOKEN, {
+    membershipInvitationId: String(invitation.id),
+    expiresOn: new Date(invitation.createdOn.getTime() + config.ttl.invitationLink).toISOString(),
+    createdOn: invitation.createdOn.toISOString(),
+  });
+}
+
+export function signInviteeVerification(signer: TokenSigner, config: Config, invitationId: number, inviteeId: number, now = Date.now()): InviteeVerificationSignedToken {
+  return signer.sign(INVITEE_VERIFICATION_TOKEN, {
+    inviteeId: String(inviteeId),
+    membershipInvitationId: String(invitationId),
+    expiresOn: new Date(now + config.ttl.inviteeVerification).toISOString(),
+    createdOn: new Date(now).toISOString(),
+  });
+}
+
+type InvitationRow = NonNullable<Awaited<ReturnType<Db['membershipInvitation']['findUnique']>>>;
+
+/** Synapse's shape: ids as strings, absent fields left out. */
+export function invitationToApi(row: InvitationRow): MembershipInvitation {
+  return {
+    id: String(row.id),
+    teamId: String(row.teamId),
+    ...(row.inviteeId !== null ? { inviteeId: String(row.inviteeId) } : {}),
+    ...(row.inviteeEmail !== null ? { inviteeEmail: row.inviteeEmail } : {}),
+    ...(row.message !== null ? { message: row.message } : {}),
+    createdOn: row.createdOn.toISOString(),
+    createdBy: String(row.createdBy),
+    ...(row.expiresOn !== null ? { expiresOn: row.expiresOn.toISOString() } : {}),
+  };
+}
+
+export type ClosedReason = 'withdrawn' | 'used' | 'expired';
+
+/** Why an invitation can no longer be used, or undefined while it is open. */
+export function closedReason(row: InvitationRow, now = new Date()): ClosedReason | undefined {
+  if (row.revokedOn) return 'withdrawn';
+  if (row.joinedOn) return 'used';
+  if (row.expiredOn || (row.expiresOn && row.expiresOn <= now)) return 'expired';
+  return undefined;
+}
+
+export const CLOSED_MESSAGES: Record<ClosedReason, string> = {
+  withdrawn: 'This invitation was withdrawn by the team.',
+  used: 'This invitation has already been used to join the team.',
+  expired: 'This invitation has expired.',
+};
+
+/** Ids are allocated before the workflow starts, so the workflow ID can name the invitation. */
+export async function allocateInvitationId(db: Db): Promise<number> {
+  const [row] = await db.$queryRaw<{ id: number }[]>`SELECT nextval(pg_get_serial_sequence('"MembershipInvitation"', 'id'))::int AS id`;
+  return row.id;
+}
+
+export function findInvitation(db: Db, id: number) {
+  return db.membershipInvitation.findUnique({ where: { id } });
+}
+
+export function findAccount(db: Db, id: number) {
+  return db.account.findUnique({ where: { id } });
+}
+
+export function findAccountByEmail(db: Db, email: string) {
+  return db.account.findUnique({ where: { email: email.toLowerCase() } });
+}
+
+export function findTeam(db: Db, id: number) {
+  return db.team.findUnique({ where: { id } });
+}
+
+export async function createTeam(db: Db, name: string, adminId: number) {
+  return db.team.create({ data: { name, createdBy: adminId, members: { create: { accountId: adminId, isAdmin: true } } } });
+}
+
+export function teamMember(db: Db, teamId: number, accountId: number) {
+  return db.teamMember.findUnique({ where: { teamId_accountId: { teamId, accountId } } });
+}
+
+export async function isTeamAdmin(db: Db, teamId: number, accountId: number): Promise<boolean> {
+  return (await teamMember(db, teamId, accountId))?.isAdmin === true;
+}
+
+export async function listTeamMembers(db: Db, teamId: number) {
+  const members = await db.teamMember.findMany({ where: { teamId }, orderBy: { joinedOn: 'asc' } });
+  const accounts = await db.account.findMany({ where: { id: { in: members.map((m) => m.accountId) } } });
+  const byId = new Map(accounts.map((a) => [a.id, a]));
+  return members.map((m) => ({ member: m, account: byId.get(m.accountId) }));
+}
+
+/** An admin adding someone directly: not part of the invitation flow. Idempotent. */
+export async function addTeamMember(db: Db, teamId: number, accountId: number): Promise<void> {
+  try {
+    await db.teamMember.create({ data: { teamId, accountId } });
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
+}
+
+function openWhere(now: Date) {
+  return { revokedOn: null, joinedOn: null, expiredOn: null, OR: [{ expiresOn: null }, { expiresOn: { gt: now } }] };
+}
+
+/** The caller's open invitation to a team: bound to them, not expired, not revoked, not used. */
+export function openInvitationFor(db: Db, teamId: number, accountId: number, now = new Date()) {
+  return db.membershipInvitation.findFirst({ where: { teamId, inviteeId: accountId, ...openWhere(now) }, orderBy: { id: 'asc' } });
+}
+
+export function openInvitations(db: Db, teamId: number, now = new Date()) {
+  return db.membershipInvitation.findMany({ where: { teamId, ...openWhere(now) }, orderBy: { id: 'asc' } });
+}
+
+/** The seed's questions, answered as counts per team. */
+export async function invitationStatistics(db: Db, teamId: number) {
+  const count = (where: object) => db.membershipInvitation.count({ where: { teamId, ...where } });
+  const [created, boundViaNewAccount, boundViaExistingAccount, joined, expired, revoked, verificationRefused] = await Promise.all([
+    count({}),
+    count({ boundVia: 'new_account' }),
+    count({ boundVia: 'existing_account' }),
+    count({ joinedOn: { not: null } }),
+    count({ expiredOn: { not: null } }),
+    count({ revokedOn: { not: null } }),
+    db.invitationEvent.count({ where: { teamId, kind: 'verification_refused' } }),
+  ]);
+  return { teamId: String(teamId), created, boundViaNewAccount, boundViaExistingAccount, verificationRefused, joined, expired, revoked };
+}
+
+export function displayName(account: { firstName: string; lastName: string; username: string }): string {
+  const full = `${account.firstName} ${account.lastName}`.trim();
+  return full || account.username;
+}
