@@ -5,9 +5,11 @@ import type { Deps } from '../deps';
 import { errorHandler } from './http';
 import { sendErrorPage } from './pages';
 import { healthRoutes } from './routes/health';
+import { trialRoutes } from './routes/trial';
 import { accountRoutes } from './routes/accounts';
 import { invitationPages, invitationRoutes } from './routes/invitations';
-import { trialRoutes } from './routes/trial';
+import { billingPortalRoutes } from './routes/billing';
+import { billingRemoteRoutes } from './routes/billingRemotes';
 
 export interface ApiDeps extends Deps {
   temporal: Client;
@@ -31,6 +33,8 @@ export function createApp(deps: ApiDeps): Koa {
     accountRoutes(deps),
     invitationRoutes(deps),
     invitationPages(deps),
+    billingRemoteRoutes(deps),
+    billingPortalRoutes(deps),
     trialRoutes(deps),
     // each flow adds its own router here
   ];

@@ -1,0 +1,252 @@
+import type { Db } from '../shared/db';
+import { isUniqueViolation } from '../shared/db';
+import { hashKey, safeEqual, TokenSigner } from '../shared/tokens';
+import { HttpError } from '../api/http';
+import type { BillingIdentity, NextPage } from '../workflows/billing/messages';
+
+/** Zulip's daily limits on confirmation mails. */
+export const CONFIRMATION_MAILS_PER_IP_PER_DAY = 5;
+export const CONFIRMATION_MAILS_PER_SERVER_PER_DAY = 10;
+
+export const ACCESS_TOKEN = 'billing-access';
+export const SERVER_LOGIN_TOKEN = 'billing-server-login';
+export const SESSION_TOKEN = 'billing-session';
+export const CONFIRMATION_KEY = 'billing-confirmation-key';
+
+type Server = NonNullable<Awaited<ReturnType<Db['remoteZulipServer']['findUnique']>>>;
+
+/* ---- Remote servers ---- */
+
+/** Server key → stored form; compared with safeEqual so a wrong key costs the same time as a right one. */
+export function serverKeyHash(key: string): string {
+  return hashKey(key);
+}
+
+/**
+ * A server's UUID and key → the server. The three refusals carry distinct
+ * codes so a self-hosted server can tell its admin what to fix.
+ */
+export async function authenticateServer(db: Db, uuid: string, key: string): Promise<Server> {
+  const server = await db.remoteZulipServer.findUnique({ where: { uuid } });
+  const keyMatches = safeEqual(serverKeyHash(key), server?.apiKeyHash ?? serverKeyHash(''));
+  if (!server) throw new HttpError(401, `Zulip server ${uuid} is not registered.`, { code: 'INVALID_ZULIP_SERVER' }, 'Unknown server');
+  if (!keyMatches) throw new HttpError(401, 'The key for this server is not correct.', { code: 'INVALID_ZULIP_SERVER_KEY' }, 'Wrong server key');
+  if (server.deactivated) {
+    throw new HttpError(403, 'Your server registration has been deactivated.', { code: 'REMOTE_SERVER_DEACTIVATED' }, 'Server deactivated');
+  }
+  return server;
+}
+
+export async function registerServer(
+  db: Db,
+  registration: { uuid: string; key: string; hostname: string; contactEmail: string },
+): Promise<{ created: boolean }> {
+  const existing = await db.remoteZulipServer.findUnique({ where: { uuid: registration.uuid } });
+  if (existing) {
+    await authenticateServer(db, registration.uuid, registration.key);
+    await db.remoteZulipServer.update({
+      where: { id: existing.id },
+      data: { hostname: registration.hostname, contactEmail: registration.contactEmail },
+    });
+    return { created: false };
+  }
+  try {
+    await db.remoteZulipServer.create({
+      data: {
+        uuid: registration.uuid,
+        apiKeyHash: serverKeyHash(registration.key),
+        hostname: registration.hostname,
+        contactEmail: registration.contactEmail,
+      },
+    });
+    return { created: true };
+  } catch (err) {
+    // Two first registrations at once: the second one is an update of the first.
+    if (isUniqueViolation(err)) return registerServer(db, registration);
+    throw err;
+  }
+}
+
+export async function findServer(db: Db, uuid: string): Promise<Server | null> {
+  return db.remoteZulipServer.findUnique({ where: { uuid } });
+}
+
+/* ---- Realms ---- */
+
+export async function upsertRealms(db: Db, server: Server, realms: { uuid: string; host: string; name: string }[]) {
+  const known = await db.remoteRealm.findMany({ where: { uuid: { in: realms.map((r) => r.uuid) } } });
+  const foreign = known.find((r) => r.serverId !== server.id);
+  if (foreign) {
+    throw new HttpError(403, `Organization ${foreign.uuid} is registered to another server.`, { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' });
+  }
+  for (const realm of realms) {
+    await db.remoteRealm.upsert({
+      where: { uuid: realm.uuid },
+      create: { uuid: realm.uuid, host: realm.host, name: realm.name, serverId: server.id },
+      update: { host: realm.host, name: realm.name },
+    });
+  }
+  return db.remoteRealm.findMany({ where: { serverId: server.id }, orderBy: { id: 'asc' } });
+}
+
+export async function realmOfServer(db: Db, server: Server, realmUuid: string) {
+  const realm = await db.remoteRealm.findUnique({ where: { uuid: realmUuid } });
+  if (!realm) throw new HttpError(403, `Organization ${realmUuid} is not registered.`, { code: 'MISSING_REMOTE_REALM' });
+  if (realm.serverId !== server.id) {
+    throw new HttpError(403, `Organization ${realmUuid} belongs to another server.`, { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' });
+  }
+  return realm;
+}
+
+export async function findRealm(db: Db, uuid: string) {
+  return db.remoteRealm.findUnique({ where: { uuid }, include: { server: true } });
+}
+
+/* ---- Billing users ---- */
+
+export interface BillingUserView {
+  id: number;
+  email: string;
+  fullName: string;
+  tosVersion: string | null;
+  enableMajorReleaseEmails: boolean;
+  enableMaintenanceReleaseEmails: boolean;
+  lastLogin: Date | null;
+}
+
+/** The billing user an identity names, if its email was confirmed before. */
+export async function findBillingUser(db: Db, identity: BillingIdentity): Promise<BillingUserView | null> {
+  if (identity.kind === 'realm') {
+    const realm = await db.remoteRealm.findUnique({ where: { uuid: identity.realmUuid! } });
+    if (!realm) return null;
+    return db.remoteRealmBillingUser.findUnique({ where: { realmId_userUuid: { realmId: realm.id, userUuid: identity.userUuid! } } });
+  }
+  const server = await db.remoteZulipServer.findUnique({ where: { uuid: identity.serverUuid } });
+  if (!server) return null;
+  return db.remoteServerBillingUser.findUnique({ where: { serverId_email: { serverId: server.id, email: identity.email.toLowerCase() } } });
+}
+
+export async function findBillingUserById(db: Db, kind: 'realm' | 'server', id: number): Promise<BillingUserView | null> {
+  return kind === 'realm' ? db.remoteRealmBillingUser.findUnique({ where: { id } }) : db.remoteServerBillingUser.findUnique({ where: { id } });
+}
+
+/** Consent is asked again only when the terms change by a MAJOR version (1.x → 2.0). */
+export function tosConsentNeeded(accepted: string | null | undefined, current: string): boolean {
+  if (!accepted) return true;
+  return Number(accepted.split('.')[0]) < Number(current.split('.')[0]);
+}
+
+/* ---- Confirmation mails ---- */
+
+/** Which daily limit a new confirmation mail would break, if any, worded for the person. */
+export async function confirmationLimitReached(db: Db, ip: string, serverId: number, now = new Date()): Promise<string | undefined> {
+  const since = new Date(now.getTime() - 24 * 3600_000);
+  const byIp = await db.billingConfirmation.count({ where: { ip, createdAt: { gte: since } } });
+  if (byIp >= CONFIRMATION_MAILS_PER_IP_PER_DAY) {
+    return `Too many confirmation emails were requested from your IP address today (limit: ${CONFIRMATION_MAILS_PER_IP_PER_DAY} per IP address per day). Please try again tomorrow.`;
+  }
+  const byServer = await db.billingConfirmation.count({ where: { serverId, createdAt: { gte: since } } });
+  if (byServer >= CONFIRMATION_MAILS_PER_SERVER_PER_DAY) {
+    return `Too many confirmation emails were requested for this server today (limit: ${CONFIRMATION_MAILS_PER_SERVER_PER_DAY} per server per day). Please try again tomorrow.`;
+  }
+  return undefined;
+}
+
+export type ConfirmationState = 'usable' | 'used' | 'expired' | 'unknown';
+
+/** What a confirmation link's key stands for, before the workflow claims it. */
+export async function findConfirmation(db: Db, key: string, now = new Date()) {
+  const keyHash = hashKey(key);
+  const row = await db.billingConfirmation.findUnique({ where: { keyHash } });
+  const state: ConfirmationState = !row ? 'unknown' : row.usedAt ? 'used' : row.expiresAt <= now ? 'expired' : 'usable';
+  return { row, state, keyHash };
+}
+
+/* ---- Signed tokens: access URLs, the legacy login's proof of the server key, sessions ---- */
+
+type AccessFields = {
+  kind: string;
+  server: string;
+  realm: string | null;
+  user: string | null;
+  email: string;
+  fullName: string;
+  uriScheme: string;
+  nextPage: string | null;
+  iat: number;
+  exp: number;
+};
+
+export function issueAccessToken(signer: TokenSigner, identity: BillingIdentity, ttlMs: number, now = Date.now()): string {
+  const fields: AccessFields = {
+    kind: identity.kind,
+    server: identity.serverUuid,
+    realm: identity.realmUuid,
+    user: identity.userUuid,
+    email: identity.email,
+    fullName: identity.fullName,
+    uriScheme: identity.uriScheme,
+    nextPage: identity.nextPage,
+    iat: now,
+    exp: now + ttlMs,
+  };
+  return TokenSigner.serialize(signer.sign(ACCESS_TOKEN, fields));
+}
+
+/** Throws TokenError (malformed | invalid | expired | mismatch). */
+export function verifyAccessToken(signer: TokenSigner, token: string, kind: 'realm' | 'server'): BillingIdentity {
+  const t = signer.parseAndVerify<AccessFields>(ACCESS_TOKEN, token, { bind: { kind } });
+  return {
+    kind,
+    serverUuid: t.server,
+    realmUuid: t.realm,
+    userUuid: t.user,
+    email: t.email,
+    fullName: t.fullName,
+    uriScheme: t.uriScheme,
+    nextPage: t.nextPage as NextPage | null,
+  };
+}
+
+type ServerLoginFields = { server: string; nextPage: string | null; exp: number };
+
+/** Proof, carried in the legacy email form, that this browser gave the server's key. */
+export function issueServerLoginToken(signer: TokenSigner, serverUuid: string, nextPage: NextPage | null, ttlMs: number): string {
+  return TokenSigner.serialize(signer.sign<ServerLoginFields>(SERVER_LOGIN_TOKEN, { server: serverUuid, nextPage, exp: Date.now() + ttlMs }));
+}
+
+export function verifyServerLoginToken(signer: TokenSigner, token: unknown, serverUuid: string): { nextPage: NextPage | null } {
+  const t = signer.parseAndVerify<ServerLoginFields>(SERVER_LOGIN_TOKEN, token, { bind: { server: serverUuid } });
+  return { nextPage: t.nextPage as NextPage | null };
+}
+
+export type BillingSession = {
+  kind: 'realm' | 'server';
+  server: string;
+  realm: string | null;
+  billingUser: number;
+  uriScheme: string;
+  exp: number;
+};
+
+export function issueSessionToken(signer: TokenSigner, session: Omit<BillingSession, 'exp'>, ttlMs: number): string {
+  return TokenSigner.serialize(signer.sign<BillingSession>(SESSION_TOKEN, { ...session, exp: Date.now() + ttlMs }));
+}
+
+/**
+ * The session in a cookie: `valid`, or `expired` (genuine but past its time,
+ * so the person can be sent back to log in again); undefined when absent or forged.
+ */
+export function readSessionToken(signer: TokenSigner, cookie: string | undefined): { state: 'valid' | 'expired'; session: BillingSession } | undefined {
+  if (!cookie) return undefined;
+  try {
+    return { state: 'valid', session: signer.parseAndVerify<BillingSession>(SESSION_TOKEN, cookie) };
+  } catch {
+    try {
+      // Authenticity only: an expired session still says where to send the person.
+      return { state: 'expired', session: signer.parseAndVerify<BillingSession>(SESSION_TOKEN, cookie, { now: new Date(0) }) };
+    } catch {
+      return undefined;
+    }
+  }
+}

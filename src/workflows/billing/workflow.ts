@@ -1,0 +1,137 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  currentUpdateInfo,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createBillingActivities } from '../../activities/billing';
+import { FlowStep } from '../../shared/searchAttributes';
+import {
+  billingLoginStep,
+  BillingLoginInput,
+  BillingLoginResult,
+  BillingLoginStep,
+  confirmEmail,
+  confirmLogin,
+  requestConfirmationEmail,
+} from './messages';
+
+const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, recordBillingLogin } = proxyActivities<
+  ReturnType<typeof createBillingActivities>
+>({
+  startToCloseTimeout: '30s',
+  // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound'] },
+});
+
+/**
+ * One pending self-hosted billing login: confirmation mail → email confirmed
+ * (within the confirmation TTL, counted from the newest mail) → confirm-login
+ * form submitted (within the access-token TTL) → login recorded.
+ */
+export async function billingLogin(input: BillingLoginInput): Promise<BillingLoginResult> {
+  let identity = input.identity;
+  // Set before the handlers: an update that started this run is validated against it at once.
+  let step: BillingLoginStep = input.emailConfirmed ? 'awaiting_login' : 'awaiting_email_confirmation';
+  let billingUserId: number | null = null;
+  let mailsSent = 0;
+  let confirmationDeadline = Date.now() + input.confirmationTtlMs;
+  let loginDeadline = Date.now() + input.loginTtlMs;
+
+  function setStep(next: BillingLoginStep): void {
+    step = next;
+    upsertSearchAttributes([{ key: FlowStep, value: next }]);
+  }
+
+  setHandler(billingLoginStep, () => step);
+
+  setHandler(
+    requestConfirmationEmail,
+    async ({ email, ip }) => {
+      const sequence = ++mailsSent;
+      // Each new mail gives the person the full confirmation time again.
+      const expiresAt = Date.now() + input.confirmationTtlMs;
+      confirmationDeadline = expiresAt;
+      const { workflowId, runId } = workflowInfo();
+      await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
+      return { email, expiresAt };
+    },
+    {
+      validator: (_request) => {
+        if (step !== 'awaiting_email_confirmation') throw ApplicationFailure.nonRetryable('The email address is already confirmed.', 'AlreadyConfirmed');
+      },
+    },
+  );
+
+  setHandler(
+    confirmEmail,
+    async ({ keyHash }) => {
+      // The update ID makes a retried claim recognise its own earlier success.
+      const claim = await claimConfirmation({ keyHash, claimId: currentUpdateInfo()!.id });
+      if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
+      // Several links may be out: whichever is used first creates the billing user, later ones find it.
+      identity = { ...identity, email: claim.email };
+      billingUserId = await recordConfirmedBillingUser({ identity });
+      loginDeadline = Date.now() + input.loginTtlMs;
+      if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
+      return { outcome: 'confirmed', identity, billingUserId };
+    },
+    {
+      validator: (_confirmation) => {
+        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') {
+          throw ApplicationFailure.nonRetryable('This login has ended.', 'LoginEnded');
+        }
+      },
+    },
+  );
+
+  setHandler(
+    confirmLogin,
+    async (details) => {
+      billingUserId = await recordBillingLogin({ identity, ...details });
+      setStep('logged_in');
+      return { billingUserId, identity };
+    },
+    {
+      validator: (_details) => {
+        if (step !== 'awaiting_login') throw ApplicationFailure.nonRetryable('This login is not waiting for confirmation.', 'NotAwaitingLogin');
+      },
+    },
+  );
+
+  async function awaitEmailConfirmation(): Promise<boolean> {
+    for (;;) {
+      const deadline = confirmationDeadline;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return step !== 'awaiting_email_confirmation';
+      // Wake on confirmation, or when a new mail moved the deadline.
+      await condition(() => step !== 'awaiting_email_confirmation' || confirmationDeadline !== deadline, remaining);
+      if (step !== 'awaiting_email_confirmation') return true;
+    }
+  }
+
+  async function awaitLoginConfirmation(): Promise<boolean> {
+    for (;;) {
+      const deadline = loginDeadline;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return step === 'logged_in';
+      await condition(() => step === 'logged_in' || loginDeadline !== deadline, remaining);
+      if (step === 'logged_in') return true;
+    }
+  }
+
+  async function finish(outcome: BillingLoginResult['outcome']): Promise<BillingLoginResult> {
+    if (outcome === 'expired') setStep('expired');
+    // An update that began before the end still gets its answer.
+    await condition(allHandlersFinished);
+    return { outcome, billingUserId };
+  }
+
+  if (!input.emailConfirmed && !(await awaitEmailConfirmation())) return finish('expired');
+  if (!(await awaitLoginConfirmation())) return finish('expired');
+  return finish('logged_in');
+}

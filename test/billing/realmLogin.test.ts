@@ -1,0 +1,202 @@
+import { startService, TestService } from '../support/service';
+import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
+import { issueAccessToken } from '../../src/services/billing';
+import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer } from './helpers';
+
+const CONFIRM_SUBJECT = 'Confirm email for plan management';
+
+describe('self-hosted billing login (realm)', () => {
+  let service: TestService;
+  let server: DemoServer;
+
+  beforeAll(async () => {
+    service = await startService();
+    server = await registerDemoServer(service.baseUrl);
+  });
+  afterAll(() => service.stop());
+
+  /** Access URL → email form → mail → link → confirm-login page. */
+  async function confirmEmail(client: PageClient, email: string, nextPage?: string) {
+    const user = newUser(email);
+    const url = await billingAccessUrl(service.baseUrl, server, user, nextPage);
+    const form = await client.get(url);
+    expect(form.status).toBe(200);
+    expect(form.text).toContain(`value="${email}"`);
+    const sent = await client.post(new URL(url).pathname + '/confirm/', { email });
+    expect(sent.h1).toBe('Check your email');
+    const mail = await waitForEmail(email, CONFIRM_SUBJECT);
+    const confirmPage = await client.follow(await client.get(linkIn(mail, `${service.baseUrl}/remote-billing-login/do_confirm/`)));
+    expect(confirmPage.h1).toBe('Confirm login');
+    return { user, url, confirmPage, mail };
+  }
+
+  it('first login: email confirmation, terms of service, session, then the page asked for', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('billing');
+    const { user, confirmPage } = await confirmEmail(client, email, 'upgrade');
+    expect(confirmPage.text).toContain('tos_consent');
+    const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
+
+    const loggedIn = await client.post(action, { full_name: 'Iago Billing', tos_consent: 'on', enable_major_release_emails: 'on' });
+    expect(loggedIn.status).toBe(303);
+    expect(loggedIn.location).toBe(`/realm/${server.realm.uuid}/upgrade/`);
+    const page = await client.get(loggedIn.location!);
+    expect(page.status).toBe(200);
+    expect(page.h1).toBe('Upgrade');
+    expect(page.text).toContain('Iago Billing');
+    expect(page.text).toContain(server.realm.name);
+
+    const realm = await service.db.remoteRealm.findUniqueOrThrow({ where: { uuid: server.realm.uuid } });
+    const billingUser = await service.db.remoteRealmBillingUser.findUniqueOrThrow({ where: { realmId_userUuid: { realmId: realm.id, userUuid: user.uuid } } });
+    expect(billingUser).toMatchObject({ email, fullName: 'Iago Billing', tosVersion: '1.0', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: false });
+    expect(billingUser.lastLogin).not.toBeNull();
+
+    // The workflow recorded the login and ended.
+    const handle = service.temporal.workflow.getHandle(`billing-login/${server.realm.uuid}/${user.uuid}`);
+    expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: billingUser.id });
+
+    // The session cookie is httpOnly and SameSite=Lax.
+    const res = await fetch(`${service.baseUrl}/realm/${server.realm.uuid}/plans/`, { headers: { Cookie: `fg_billing_session=${client.cookie('fg_billing_session')}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it('a returning billing user goes straight to confirm-login, without terms when already accepted', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('again');
+    const { user, confirmPage } = await confirmEmail(client, email);
+    const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
+    expect((await client.post(action, { full_name: 'First', tos_consent: 'on' })).status).toBe(303);
+
+    const second = new PageClient(service.baseUrl);
+    const url = await billingAccessUrl(service.baseUrl, server, user);
+    const page = await second.get(url);
+    expect(page.h1).toBe('Confirm login');
+    expect(page.text).not.toContain('tos_consent');
+    expect(page.text).toContain('value="First"');
+    const done = await second.post(new URL(url).pathname, { full_name: 'Second' });
+    expect(done.location).toBe(`/realm/${server.realm.uuid}/plans/`);
+    expect((await second.get(done.location!)).text).toContain('Second');
+    expect(await waitForEmails(email, CONFIRM_SUBJECT)).toHaveLength(1);
+  });
+
+  it('refuses to log in without consent to the terms of service', async () => {
+    const client = new PageClient(service.baseUrl);
+    const { confirmPage } = await confirmEmail(client, uniqueEmail('tos'));
+    const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
+    const refused = await client.post(action, { full_name: 'No Consent' });
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('You must accept the Terms of Service to proceed.');
+    expect(client.cookie('fg_billing_session')).toBeUndefined();
+    const accepted = await client.post(action, { full_name: 'Consent', tos_consent: 'on' });
+    expect(accepted.status).toBe(303);
+  });
+
+  it('two links requested before either is used: either works, and only one billing user results', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('twice');
+    const user = newUser(email);
+    const url = await billingAccessUrl(service.baseUrl, server, user);
+    await client.get(url);
+    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+    await client.get(url);
+    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+    const mails = await waitForEmails(email, CONFIRM_SUBJECT, 2);
+    const [first, second] = mails.map((m) => linkIn(m, `${service.baseUrl}/remote-billing-login/do_confirm/`));
+    expect(first).not.toBe(second);
+
+    expect((await client.follow(await client.get(second))).h1).toBe('Confirm login');
+    expect((await client.follow(await client.get(first))).h1).toBe('Confirm login');
+    // Each link stays single-use.
+    const again = await client.get(second);
+    expect(again.status).toBe(410);
+    expect(again.h1).toBe('Confirmation link already used');
+
+    const realm = await service.db.remoteRealm.findUniqueOrThrow({ where: { uuid: server.realm.uuid } });
+    expect(await service.db.remoteRealmBillingUser.count({ where: { realmId: realm.id, userUuid: user.uuid } })).toBe(1);
+  });
+
+  it('answers expired and tampered access tokens, and unknown confirmation links, with their own pages', async () => {
+    const client = new PageClient(service.baseUrl);
+    const identity = {
+      kind: 'realm' as const,
+      serverUuid: server.uuid,
+      realmUuid: server.realm.uuid,
+      userUuid: crypto.randomUUID(),
+      email: uniqueEmail('expired'),
+      fullName: 'X',
+      uriScheme: 'https://',
+      nextPage: null,
+    };
+    const expired = await client.get(`/remote-billing-login/${issueAccessToken(service.deps.signer, identity, 1, Date.now() - 60_000)}`);
+    expect(expired.status).toBe(410);
+    expect(expired.h1).toBe('Billing access token expired.');
+
+    const valid = issueAccessToken(service.deps.signer, { ...identity, email: 'a@example.test' }, 60_000);
+    const fields = JSON.parse(Buffer.from(valid, 'base64url').toString());
+    const tampered = Buffer.from(JSON.stringify({ ...fields, email: 'attacker@example.test' })).toString('base64url');
+    for (const token of [tampered, 'not-a-token', valid.slice(0, -4)]) {
+      const res = await client.get(`/remote-billing-login/${token}`);
+      expect(res.status).toBe(400);
+      expect(res.h1).toBe('Invalid billing access token.');
+    }
+    const unknown = await client.get('/remote-billing-login/do_confirm/no-such-key');
+    expect(unknown.status).toBe(404);
+    expect(unknown.h1).toBe('Invalid confirmation link');
+  });
+
+  it('without a session the portal pages answer 401', async () => {
+    const res = await new PageClient(service.baseUrl).get(`/realm/${server.realm.uuid}/plans/`);
+    expect(res.status).toBe(401);
+    expect(res.text).toContain('not logged in');
+  });
+
+  describe('remote server API', () => {
+    it('authenticates servers with distinct codes', async () => {
+      const realms = { realms: [] };
+      const unknown = await api(service.baseUrl, '/api/v1/remotes/server/realms', realms, basicAuth(crypto.randomUUID(), 'k'.repeat(64)));
+      expect(unknown).toMatchObject({ status: 401, json: { code: 'INVALID_ZULIP_SERVER' } });
+      const wrongKey = await api(service.baseUrl, '/api/v1/remotes/server/realms', realms, basicAuth(server.uuid, 'k'.repeat(64)));
+      expect(wrongKey).toMatchObject({ status: 401, json: { code: 'INVALID_ZULIP_SERVER_KEY' } });
+      const none = await api(service.baseUrl, '/api/v1/remotes/server/realms', realms);
+      expect(none).toMatchObject({ status: 401, json: { code: 'UNAUTHORIZED' } });
+      const reRegisterWrongKey = await api(service.baseUrl, '/api/v1/remotes/server/register', {
+        zulip_org_id: server.uuid,
+        zulip_org_key: 'x'.repeat(64),
+        hostname: 'evil.example.test',
+        contact_email: 'evil@example.test',
+      });
+      expect(reRegisterWrongKey).toMatchObject({ status: 401, json: { code: 'INVALID_ZULIP_SERVER_KEY' } });
+
+      const deactivated = await registerDemoServer(service.baseUrl);
+      await service.db.remoteZulipServer.update({ where: { uuid: deactivated.uuid }, data: { deactivated: true } });
+      const refused = await api(service.baseUrl, '/api/v1/remotes/server/realms', realms, basicAuth(deactivated.uuid, deactivated.key));
+      expect(refused).toMatchObject({ status: 403, json: { code: 'REMOTE_SERVER_DEACTIVATED' } });
+    });
+
+    it('validates realms and next_page for billing access URLs', async () => {
+      const auth = basicAuth(server.uuid, server.key);
+      const user = newUser(uniqueEmail('api'));
+      const body = { user, realm: { uuid: server.realm.uuid }, uri_scheme: 'https://' };
+      const ok = await api(service.baseUrl, '/api/v1/remotes/server/billing', { ...body, next_page: 'sponsorship' }, auth);
+      expect(ok.status).toBe(200);
+      expect(ok.json.billing_access_url).toMatch(new RegExp(`^${service.baseUrl}/remote-billing-login/[A-Za-z0-9_-]+$`));
+
+      const badPage = await api(service.baseUrl, '/api/v1/remotes/server/billing', { ...body, next_page: 'admin' }, auth);
+      expect(badPage.status).toBe(400);
+      expect(badPage.json.reason).toMatch(/^next_page/);
+
+      const missing = await api(service.baseUrl, '/api/v1/remotes/server/billing', { ...body, realm: { uuid: crypto.randomUUID() } }, auth);
+      expect(missing).toMatchObject({ status: 403, json: { code: 'MISSING_REMOTE_REALM' } });
+
+      const other = await registerDemoServer(service.baseUrl);
+      const mismatch = await api(service.baseUrl, '/api/v1/remotes/server/billing', { ...body, realm: { uuid: other.realm.uuid } }, auth);
+      expect(mismatch).toMatchObject({ status: 403, json: { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' } });
+      const steal = await api(service.baseUrl, '/api/v1/remotes/server/realms', { realms: [other.realm] }, auth);
+      expect(steal).toMatchObject({ status: 403, json: { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' } });
+
+      const realms = await api(service.baseUrl, '/api/v1/remotes/server/realms', { realms: [{ ...server.realm, name: 'Renamed Org' }] }, auth);
+      expect(realms).toMatchObject({ status: 200, json: { realms: [{ uuid: server.realm.uuid, name: 'Renamed Org' }] } });
+      await api(service.baseUrl, '/api/v1/remotes/server/realms', { realms: [server.realm] }, auth);
+    });
+  });
+});
