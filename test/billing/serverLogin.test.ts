@@ -1,0 +1,87 @@
+import { startService, TestService } from '../support/service';
+import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+import { DemoServer, PageClient, registerDemoServer } from './helpers';
+
+describe('legacy server-level billing login', () => {
+  let service: TestService;
+  let server: DemoServer;
+
+  beforeAll(async () => {
+    service = await startService();
+    server = await registerDemoServer(service.baseUrl);
+  });
+  afterAll(() => service.stop());
+
+  /** /serverlogin/ with the server's UUID and key → the email form. */
+  async function serverCredentials(client: PageClient, key = server.key, uuid = server.uuid) {
+    const form = await client.get('/serverlogin/?next_page=billing');
+    expect(form.status).toBe(200);
+    expect(form.text).toContain('name="next_page" value="billing"');
+    return client.post('/serverlogin/', { zulip_org_id: uuid, zulip_org_key: key, next_page: 'billing' });
+  }
+
+  it('logs in with the server key and a confirmed email, then shows the server billing page', async () => {
+    const client = new PageClient(service.baseUrl);
+    const emailForm = await serverCredentials(client);
+    expect(emailForm.h1).toBe('Log in to plan management');
+    const serverLogin = /name="server_login" value="([^"]+)"/.exec(emailForm.text)![1];
+
+    const email = uniqueEmail('legacy');
+    const sent = await client.post(`/serverlogin/${server.uuid}/confirm/`, { email, server_login: serverLogin });
+    expect(sent.h1).toBe('Check your email');
+    const mail = await waitForEmail(email, 'Confirm email for plan management');
+    const confirmPage = await client.follow(await client.get(linkIn(mail, `${service.baseUrl}/serverlogin/do_confirm/`)));
+    expect(confirmPage.h1).toBe('Confirm login');
+    expect(confirmPage.text).toContain(`value="${email}"`);
+    const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
+    expect(action).toMatch(new RegExp(`^/serverlogin/${server.uuid}/login/`));
+
+    const refused = await client.post(action, { full_name: 'Legacy Admin' });
+    expect(refused.text).toContain('You must accept the Terms of Service to proceed.');
+    const loggedIn = await client.post(action, { full_name: 'Legacy Admin', tos_consent: 'on' });
+    expect(loggedIn.status).toBe(303);
+    expect(loggedIn.location).toBe(`/server/${server.uuid}/billing/`);
+    const page = await client.get(loggedIn.location!);
+    expect(page.h1).toBe('Billing');
+    expect(page.text).toContain('Legacy Admin');
+    expect(page.text).toContain('chat.example.test');
+
+    const dbServer = await service.db.remoteZulipServer.findUniqueOrThrow({ where: { uuid: server.uuid } });
+    const user = await service.db.remoteServerBillingUser.findUniqueOrThrow({ where: { serverId_email: { serverId: dbServer.id, email } } });
+    expect(user).toMatchObject({ fullName: 'Legacy Admin', tosVersion: '1.0' });
+    expect(user.lastLogin).not.toBeNull();
+    const handle = service.temporal.workflow.getHandle(`billing-server-login/${server.uuid}/${email}`);
+    expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: user.id });
+
+    // A realm session does not open the server pages and vice versa.
+    expect((await client.get(`/realm/${server.realm.uuid}/billing/`)).status).toBe(401);
+  });
+
+  it('refuses a wrong key, an unknown server and a deactivated server with readable pages', async () => {
+    const client = new PageClient(service.baseUrl);
+    const wrong = await serverCredentials(client, 'k'.repeat(64));
+    expect(wrong.status).toBe(401);
+    expect(wrong.text).toContain('The key for this server is not correct.');
+    const unknown = await serverCredentials(client, server.key, crypto.randomUUID());
+    expect(unknown.status).toBe(401);
+    expect(unknown.text).toContain('is not registered');
+
+    const deactivated = await registerDemoServer(service.baseUrl);
+    await service.db.remoteZulipServer.update({ where: { uuid: deactivated.uuid }, data: { deactivated: true } });
+    const refused = await serverCredentials(client, deactivated.key, deactivated.uuid);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('Your server registration has been deactivated.');
+  });
+
+  it('refuses an email form whose server proof is forged or for another server', async () => {
+    const client = new PageClient(service.baseUrl);
+    const emailForm = await serverCredentials(client);
+    const serverLogin = /name="server_login" value="([^"]+)"/.exec(emailForm.text)![1];
+    const other = await registerDemoServer(service.baseUrl);
+    const res = await client.post(`/serverlogin/${other.uuid}/confirm/`, { email: uniqueEmail('forged'), server_login: serverLogin });
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('Log in with your server UUID and key again.');
+    const bad = await client.post('/serverlogin/', { zulip_org_id: 'not-a-uuid', zulip_org_key: 'x' });
+    expect(bad.status).toBe(400);
+  });
+});
