@@ -1,0 +1,68 @@
+import { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { loadConfig } from '../../src/config';
+import { connectDb, createDeps, Deps } from '../../src/deps';
+import { createActivities } from '../../src/activities';
+import { hashKey } from '../../src/shared/tokens';
+import { confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
+import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { loadHistories, recording, saveHistory } from '../support/histories';
+import { linkIn, waitForEmail } from '../support/mailbox';
+import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
+
+/** The main paths of a billing login, each recorded as one history. */
+const PATHS = ['billing-first-login', 'billing-returning-login', 'billing-expired'];
+const details = { fullName: 'Replay', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: false, acceptedTosVersion: '1.0' };
+
+describe('billing login workflow replay', () => {
+  (recording ? it : it.skip)('records the main paths on the time-skipping server', async () => {
+    const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
+    const deps: Deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+    const taskQueue = `billing-record-${process.pid}`;
+    try {
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: require.resolve('../../src/workflows'),
+        activities: createActivities(deps),
+      });
+      await worker.runUntil(async () => {
+        const first = await seedRealmUser(deps);
+        const firstLogin = await startLogin(env.client, taskQueue, first);
+        await firstLogin.executeUpdate(requestConfirmationEmail, { args: [{ email: first.email, ip: '192.0.2.1' }] });
+        const key = keyFromLink(linkIn(await waitForEmail(first.email, 'Confirm email for plan management'), 'http'));
+        await firstLogin.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] });
+        await firstLogin.executeUpdate(confirmLogin, { args: [details] });
+        await firstLogin.result();
+        await saveHistory('billing-first-login', firstLogin);
+
+        const returning = await startLogin(env.client, taskQueue, first, true);
+        await returning.executeUpdate(confirmLogin, { args: [{ ...details, acceptedTosVersion: null }] });
+        await returning.result();
+        await saveHistory('billing-returning-login', returning);
+
+        const late = await seedRealmUser(deps);
+        const expired = await startLogin(env.client, taskQueue, late);
+        await expired.executeUpdate(requestConfirmationEmail, { args: [{ email: late.email, ip: '192.0.2.1' }] });
+        await expired.result();
+        await saveHistory('billing-expired', expired);
+      });
+    } finally {
+      await env.teardown();
+      deps.mailer.close();
+      await deps.db.$disconnect();
+    }
+  });
+
+  it('replays every recorded history with the current workflow code', async () => {
+    const histories = loadHistories('billing-');
+    expect(histories.map((h) => h.name).sort()).toEqual(expect.arrayContaining(PATHS));
+    for (const { name, history } of histories) {
+      // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
+      const message = temporal.api.history.v1.History.fromObject(history as object);
+      await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, message)).resolves.toBeUndefined();
+      expect(name).toMatch(/^billing-/);
+    }
+  });
+});

@@ -1,0 +1,99 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { loadConfig } from '../../src/config';
+import { connectDb, createDeps, Deps } from '../../src/deps';
+import { createActivities } from '../../src/activities';
+import { hashKey } from '../../src/shared/tokens';
+import { billingLoginStep, confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
+import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { linkIn, waitForEmail, waitForEmails } from '../support/mailbox';
+import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
+
+describe('billing login workflow on the time-skipping server', () => {
+  let env: TestWorkflowEnvironment;
+  let deps: Deps;
+  const taskQueue = `billing-ts-${process.pid}`;
+
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+    deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+  });
+
+  /** A worker with the real activities, for the length of one test (a worker runs once). */
+  async function withWorker(fn: () => Promise<void>): Promise<void> {
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: require.resolve('../../src/workflows'),
+      activities: createActivities(deps),
+    });
+    await worker.runUntil(fn);
+  }
+  afterAll(async () => {
+    await env?.teardown();
+    deps.mailer.close();
+    await deps.db.$disconnect();
+  });
+
+  it('an unconfirmed login expires after the confirmation TTL (24 h) without real waiting', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await waitForEmail(identity.email, 'Confirm email for plan management');
+      const started = Date.now();
+      expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId: null });
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(await handle.query(billingLoginStep)).toBe('expired');
+    });
+  });
+
+  it('a new mail gives the full confirmation time again', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await env.sleep('20h');
+      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await env.sleep('10h'); // 30 h after the first mail, 10 h after the second
+      expect(await handle.query(billingLoginStep)).toBe('awaiting_email_confirmation');
+      const [first] = await waitForEmails(identity.email, 'Confirm email for plan management', 2);
+      const outcome = await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(keyFromLink(linkIn(first, 'http'))) }] });
+      expect(outcome.outcome).toBe('confirmed');
+      expect(await handle.query(billingLoginStep)).toBe('awaiting_login');
+    });
+  });
+
+  it('a confirmed email without a confirmed login expires after the access-token TTL (2 h)', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      const link = linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http');
+      const outcome = await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(keyFromLink(link)) }] });
+      expect(outcome).toMatchObject({ outcome: 'confirmed', identity: { email: identity.email } });
+      const billingUserId = outcome.outcome === 'confirmed' ? outcome.billingUserId : -1;
+      await env.sleep('1h');
+      expect(await handle.query(billingLoginStep)).toBe('awaiting_login');
+      expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId });
+      // The billing user stays: the next login goes straight to confirm-login.
+      expect(await deps.db.remoteRealmBillingUser.count({ where: { id: billingUserId } })).toBe(1);
+    });
+  });
+
+  it('refuses a login confirmation before the email is confirmed, and a second use of a link', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      const details = { fullName: 'X', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: true, acceptedTosVersion: '1.0' };
+      await expect(handle.executeUpdate(confirmLogin, { args: [details] })).rejects.toThrow('Workflow Update failed');
+      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      const key = keyFromLink(linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http'));
+      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('confirmed');
+      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('used');
+      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey('forged') }] })).outcome).toBe('unknown');
+      const done = await handle.executeUpdate(confirmLogin, { args: [details] });
+      expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: done.billingUserId });
+    });
+  });
+});
