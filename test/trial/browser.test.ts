@@ -1,0 +1,96 @@
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../support/browser';
+import { startService, TestService } from '../support/service';
+import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+
+// Short enough that the test sees the trial expire for real; the reminder lead time is longer, so no reminder.
+const TRIAL_LENGTH_MS = 8000;
+const PASSWORD = 'Browser-pass-1';
+
+let svc: TestService;
+let browser: Browser;
+beforeAll(async () => {
+  [svc, browser] = await Promise.all([startService({ TRIAL_LENGTH: `${TRIAL_LENGTH_MS}ms` }), launchBrowser()]);
+});
+afterAll(async () => {
+  await browser?.close();
+  await svc?.stop();
+});
+
+async function infos(email: string) {
+  return (await fetch(`${svc.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`)).json() as Promise<{ expired: boolean }>;
+}
+
+describe('free trial in a browser', () => {
+  it('goes from the mailed link to "your trial is ready", logs in, and is refused at login once expired', async () => {
+    const email = uniqueEmail('browser');
+    const registered = await fetch(`${svc.baseUrl}/api/trial/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: email, firstname: 'Ada', company: 'Analytical' }),
+    });
+    expect(registered.status).toBe(202);
+    const link = linkIn(await waitForEmail(email, /Verify your email/), `${svc.baseUrl}/trial/register?token=`);
+
+    const page = await browser.newPage();
+    await page.goto(link);
+    expect(await page.textContent('h1')).toBe('Start your free trial');
+    expect(await page.inputValue('#username')).toBe(email);
+    expect(await page.getAttribute('#username', 'readonly')).not.toBeNull();
+    expect(await page.inputValue('#firstname')).toBe('Ada');
+
+    // A mistyped confirmation keeps the person on the form with the reason.
+    await page.fill('#password', PASSWORD);
+    await page.fill('#confirmation', 'Something-else-1');
+    await page.click('button[type=submit]');
+    expect(await page.textContent('.error')).toContain('differ');
+
+    await page.fill('#password', PASSWORD);
+    await page.fill('#confirmation', PASSWORD);
+    await page.fill('#lastname', 'Lovelace');
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Your trial is ready');
+    expect(await page.textContent('#app-name')).toBe('Analytical trial app');
+
+    await page.click('text=Log in');
+    expect(await page.textContent('h1')).toBe('Log in');
+    await page.fill('#username', email);
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Analytical trial app');
+    expect(await page.textContent('main')).toContain(email);
+
+    // The link is single-use.
+    await page.goto(link);
+    expect(await page.textContent('h1')).toBe('This link was already used');
+    await page.goto(`${svc.baseUrl}/trial/register?token=nonsense`);
+    expect(await page.textContent('h1')).toBe('This link is not valid');
+
+    // Wait (polling) for the real trial end, then the login is refused with its own page.
+    const deadline = Date.now() + TRIAL_LENGTH_MS + 20_000;
+    while (!(await infos(email)).expired) {
+      if (Date.now() > deadline) throw new Error('the trial did not expire');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.goto(`${svc.baseUrl}/login`);
+    await page.fill('#username', email);
+    await page.fill('#password', PASSWORD);
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Your free trial has ended');
+    // The session from before the end no longer opens the app either.
+    await page.goto(`${svc.baseUrl}/trial/app`);
+    expect(await page.textContent('h1')).toBe('Your free trial has ended');
+    await page.close();
+  });
+
+  it('keeps a wrong password on the login page', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${svc.baseUrl}/login`);
+    await page.fill('#username', uniqueEmail('nobody'));
+    await page.fill('#password', 'Wrong-pass-1');
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Log in');
+    expect(await page.textContent('.error')).toContain('Wrong username or password');
+    await page.close();
+  });
+});
