@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { DemoServer, PageClient, registerDemoServer } from './helpers';
@@ -83,5 +88,23 @@ describe('legacy server-level billing login', () => {
     expect(res.text).toContain('Log in with your server UUID and key again.');
     const bad = await client.post('/serverlogin/', { zulip_org_id: 'not-a-uuid', zulip_org_key: 'x' });
     expect(bad.status).toBe(400);
+  });
+
+  it('npm run billing:link plays a self-hosted server and prints a working access URL', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'billing-link-'));
+    const run = () =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/billing-link.ts', '--email', 'demo@example.test', '--url', service.baseUrl, '--next-page', 'upgrade'], {
+        cwd: path.resolve(__dirname, '../..'),
+        env: { ...process.env, DATA_DIR: dataDir },
+      });
+    const { stdout } = await run();
+    const url = /(http:\/\/\S+\/remote-billing-login\/\S+)/.exec(stdout)![1];
+    const page = await new PageClient(service.baseUrl).get(url);
+    expect(page.h1).toBe('Log in to plan management');
+    expect(page.text).toContain('value="demo@example.test"');
+    // A second run reuses the registered demo server.
+    const again = await run();
+    expect(again.stdout).toContain(JSON.parse(fs.readFileSync(path.join(dataDir, 'billing-demo-server.json'), 'utf8')).uuid);
+    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });
