@@ -159,9 +159,10 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   );
 
   invitation = await recordInvitation(input);
+  // Open from here on: the invitee may act (e.g. join by id) before the mail is out.
+  enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
   if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
   else await sendInvitationNotification({ invitationId: input.invitationId });
-  if (step === 'recording') enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
 
   const settled = await awaitJoinOrRevocation(input.expiresOn, () => !isOpen());
   if (!settled) {

@@ -1,0 +1,110 @@
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Deps } from '../../src/deps';
+import { hashPassword } from '../../src/shared/auth';
+import { allocateInvitationId, createTeam } from '../../src/services/invitations';
+import type { accountEmailValidationWorkflow, membershipInvitationWorkflow } from '../../src/workflows/invitation/workflow';
+import {
+  bindInvitee,
+  createAccount,
+  emailValidationSearchAttributes,
+  emailValidationWorkflowId,
+  InvitationInput,
+  invitationRecorded,
+  invitationSearchAttributes,
+  invitationWorkflowId,
+  joinTeam,
+  requestInviteeVerification,
+  requestValidationEmail,
+  revokeInvitation,
+  ValidationEmailRequest,
+} from '../../src/workflows/invitation/messages';
+import { uniqueEmail } from '../support/mailbox';
+
+const DAY = 86_400_000;
+
+/**
+ * The flow's main paths driven straight through the workflows (what the API
+ * does on each click), for the time-skipping and replay tests. `now` is
+ * the server's clock, which runs ahead of the wall clock once time was skipped.
+ */
+export function invitationPaths(client: Client, taskQueue: string, deps: Deps, now: () => Promise<number>) {
+  const endpoint = 'http://localhost/join/invitation/';
+
+  async function newAccount(tag: string, email = uniqueEmail(tag)) {
+    return deps.db.account.create({
+      data: { email, username: `${tag}-${Math.random().toString(36).slice(2, 10)}`, firstName: tag, lastName: 'Tester', passwordHash: await hashPassword('unused-password-1!') },
+    });
+  }
+
+  async function startInvitation(extra: Partial<InvitationInput> = {}) {
+    const admin = await newAccount('ts-admin');
+    const team = await createTeam(deps.db, 'Time-skipping team', admin.id);
+    const input: InvitationInput = {
+      invitationId: await allocateInvitationId(deps.db),
+      teamId: team.id,
+      createdBy: admin.id,
+      inviteeEmail: uniqueEmail('ts-invitee'),
+      message: 'Join us',
+      acceptInvitationEndpoint: endpoint,
+      ...extra,
+    };
+    const handle = await client.workflow.start<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
+      workflowId: invitationWorkflowId(input.invitationId),
+      taskQueue,
+      args: [input],
+      typedSearchAttributes: invitationSearchAttributes(input),
+    });
+    await handle.executeUpdate(invitationRecorded);
+    return { handle, input, team, admin };
+  }
+
+  return {
+    newAccount,
+    startInvitation,
+
+    /** Registration with the invitation: validation mail, account created, invitation bound, one-click Join. */
+    async newAccountPath(): Promise<{ invitation: WorkflowHandle; validation: WorkflowHandle }> {
+      const { handle, input } = await startInvitation();
+      const email = input.inviteeEmail!;
+      const validation = await client.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
+        workflowId: emailValidationWorkflowId(email),
+        taskQueue,
+        args: [{ email, ttlMs: DAY }],
+        signal: requestValidationEmail,
+        signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
+        typedSearchAttributes: emailValidationSearchAttributes(email),
+      });
+      const { accountId } = await validation.executeUpdate(createAccount, {
+        args: [{ username: `ts-new-${Math.random().toString(36).slice(2, 10)}`, firstName: 'New', lastName: 'Member', passwordHash: await hashPassword('unused-password-1!') }],
+      });
+      await handle.executeUpdate(bindInvitee, { args: [{ inviteeId: accountId, via: 'new_account' }] });
+      await handle.executeUpdate(joinTeam, { args: [{ accountId }] });
+      return { invitation: handle, validation };
+    },
+
+    /** Sign-in path: a refused verification (mail to the invited address), then the right account verifies, binds and joins. */
+    async existingAccountPath(): Promise<WorkflowHandle> {
+      const { handle, input } = await startInvitation();
+      const stranger = await newAccount('ts-stranger');
+      const invitee = await newAccount('ts-invitee', input.inviteeEmail!.toUpperCase().replace('@EXAMPLE.TEST', '@example.test').toLowerCase());
+      const portalEndpoint = 'http://localhost/join/verify/';
+      await handle.executeUpdate(requestInviteeVerification, { args: [{ accountId: stranger.id, accountEmail: stranger.email, portalEndpoint }] });
+      await handle.executeUpdate(requestInviteeVerification, { args: [{ accountId: invitee.id, accountEmail: invitee.email.toUpperCase(), portalEndpoint }] });
+      await handle.executeUpdate(bindInvitee, { args: [{ inviteeId: invitee.id, via: 'existing_account' }] });
+      await handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.id }] });
+      return handle;
+    },
+
+    async revokedPath(): Promise<WorkflowHandle> {
+      const { handle, admin } = await startInvitation();
+      await handle.executeUpdate(revokeInvitation, { args: [{ by: admin.id }] });
+      return handle;
+    },
+
+    /** Nobody answers: the durable timer at expiresOn closes the invitation. */
+    async expiredPath(): Promise<WorkflowHandle> {
+      const { handle } = await startInvitation({ expiresOn: new Date((await now()) + 7 * DAY).toISOString() });
+      return handle;
+    },
+  };
+}
