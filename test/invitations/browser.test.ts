@@ -1,0 +1,157 @@
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from '../support/browser';
+import { startService, TestService } from '../support/service';
+import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+import { Api, apiClient, PASSWORD, signUp } from './helpers';
+
+let service: TestService;
+let api: Api;
+let browser: Browser;
+let admin: Awaited<ReturnType<typeof signUp>>;
+
+beforeAll(async () => {
+  [service, browser] = await Promise.all([startService(), launchBrowser()]);
+  api = apiClient(service.baseUrl);
+  admin = await signUp(api, service.baseUrl, 'browser-admin');
+});
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+});
+
+async function inviteToNewTeam(teamName: string, inviteeEmail: string): Promise<string> {
+  const team = await api('POST', '/repo/v1/team', { name: teamName }, admin.accessToken);
+  const invited = await api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeEmail, message: 'Come and help us' }, admin.accessToken);
+  expect(invited.status).toBe(201);
+  return linkIn(await waitForEmail(inviteeEmail, `You are invited to join ${teamName}`), `${service.baseUrl}/join/invitation/`);
+}
+
+/** Submits the page's form and waits for the page it leads to. */
+async function submit(page: Page, label: string): Promise<void> {
+  await Promise.all([page.waitForNavigation(), page.click(`button:has-text("${label}")`)]);
+}
+
+async function heading(page: Page): Promise<string | null> {
+  return page.textContent('h1');
+}
+
+describe('invitation pages in Chromium', () => {
+  it('new account: from the invitation mail to the team page, joined with one click', async () => {
+    const email = uniqueEmail('browser-new');
+    const link = await inviteToNewTeam('Browser Crew', email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      expect(await heading(page)).toBe('Join Browser Crew');
+      expect(await page.textContent('#inviter')).toBe('browser-admin Tester');
+      expect(await page.textContent('#message')).toBe('Come and help us');
+
+      await Promise.all([page.waitForNavigation(), page.click('#create-account')]);
+      expect(await page.inputValue('#email')).toBe(email);
+      await page.fill('#firstName', 'Ada');
+      await page.fill('#lastName', 'Lovelace');
+      await submit(page, 'Send registration info');
+      expect(await heading(page)).toBe('Check your email');
+
+      await page.goto(linkIn(await waitForEmail(email, 'Welcome to flowgate'), `${service.baseUrl}/join/account/`));
+      expect(await heading(page)).toBe('Create your account');
+      await page.fill('#firstName', 'Ada');
+      await page.fill('#lastName', 'Lovelace');
+      await page.fill('#username', `ada-${Date.now()}`);
+      await page.fill('#password', 'short');
+      await page.check('#acceptTerms');
+      await submit(page, 'Create account');
+      expect(await page.textContent('.error')).toContain('at least 8 characters');
+
+      await page.fill('#password', PASSWORD);
+      await submit(page, 'Create account');
+      expect(await page.textContent('.error')).toContain('Accept the terms of use');
+      await page.fill('#password', PASSWORD);
+      await page.check('#acceptTerms');
+      await submit(page, 'Create account');
+      expect(await heading(page)).toBe('Browser Crew');
+      expect(await page.textContent('#membership')).toContain('open invitation');
+
+      await submit(page, 'Join');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+      expect(await page.textContent('#members')).toContain('ada-');
+
+      // The used link now says so.
+      await page.goto(link);
+      expect(await heading(page)).toBe('This invitation has already been used');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('existing account: sign in from the invitation page, bind, join', async () => {
+    const member = await signUp(api, service.baseUrl, 'browser-member');
+    const link = await inviteToNewTeam('Browser Guild', member.email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await Promise.all([page.waitForNavigation(), page.click('#existing-account')]);
+      expect(await heading(page)).toBe('Sign in');
+      await page.fill('#username', member.username);
+      await page.fill('#password', 'wrong-password-1!');
+      await submit(page, 'Sign in');
+      expect(await page.textContent('.error')).toBe('Wrong username or password.');
+      await page.fill('#username', member.username);
+      await page.fill('#password', PASSWORD);
+      await submit(page, 'Sign in');
+      expect(await heading(page)).toBe('Browser Guild');
+      await submit(page, 'Join');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('signed in with another address: the invited address gets a confirmation link that binds the account', async () => {
+    const other = await signUp(api, service.baseUrl, 'browser-other');
+    const invited = uniqueEmail('browser-owner');
+    const link = await inviteToNewTeam('Browser Band', invited);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await Promise.all([page.waitForNavigation(), page.click('#existing-account')]);
+      await page.fill('#username', other.email);
+      await page.fill('#password', PASSWORD);
+      await submit(page, 'Sign in');
+      expect(await heading(page)).toBe('Confirm it is you');
+      expect(await page.textContent('#verification-mailed')).toContain(invited);
+
+      await page.goto(linkIn(await waitForEmail(invited, 'Confirm your invitation to Browser Band'), `${service.baseUrl}/join/verify/`));
+      expect(await heading(page)).toBe('Confirm the invitation');
+      await submit(page, 'Accept invitation');
+      expect(await heading(page)).toBe('Browser Band');
+      await submit(page, 'Join');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('shows a clear page for a tampered or withdrawn link, never a stack trace', async () => {
+    const email = uniqueEmail('browser-withdrawn');
+    const link = await inviteToNewTeam('Browser Withdrawn', email);
+    const page = await browser.newPage();
+    try {
+      const tampered = await page.goto(link.slice(0, -3) + 'abc');
+      expect(tampered?.status()).toBe(403);
+      expect(await heading(page)).toBe('This link is not valid');
+      const garbage = await page.goto(`${service.baseUrl}/join/account/not-a-token`);
+      expect(garbage?.status()).toBe(403);
+      expect(await heading(page)).toBe('This link is not valid');
+
+      const token = JSON.parse(Buffer.from(new URL(link).pathname.split('/').pop()!, 'base64url').toString());
+      expect((await api('DELETE', `/repo/v1/membershipInvitation/${token.membershipInvitationId}`, undefined, admin.accessToken)).status).toBe(204);
+      const withdrawn = await page.goto(link);
+      expect(withdrawn?.status()).toBe(410);
+      expect(await heading(page)).toBe('This invitation was withdrawn');
+      expect(await page.content()).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await page.close();
+    }
+  });
+});
