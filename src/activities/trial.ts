@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
-import { MAILS_PER_HOUR, registrationMailsSince, TrialMail, verificationToken } from '../services/trial';
+import { MAILS_PER_HOUR, passwordResetToken, registrationMailsSince, TrialMail, verificationToken } from '../services/trial';
 import { TrialFailure } from '../workflows/trial/messages';
 
 const HOUR = 3_600_000;
@@ -69,6 +69,24 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
       ],
       action: { label: 'Log in', url: loginUrl },
       footer: 'If you did not ask for this, ignore this mail: nothing was changed.',
+    });
+    return { sent: true };
+  }
+
+  /** Mails a reset link when the address has an account; nothing otherwise (the API answered the same either way). */
+  async function sendPasswordResetEmail(input: { email: string; requestId: string }): Promise<{ sent: boolean }> {
+    const account = await db.account.findUnique({ where: { email: input.email } });
+    if (!account) return { sent: false };
+    if ((await mailer.countSentSince(TrialMail.passwordReset, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
+    const token = passwordResetToken(signer, account);
+    await mailer.send({
+      kind: TrialMail.passwordReset,
+      key: `trial/${input.email}/password-reset/${input.requestId}`,
+      to: input.email,
+      subject: 'Choose a new password',
+      paragraphs: ['Someone asked to reset the password of your account.', 'The link works once, for one hour.'],
+      action: { label: 'Choose a new password', url: `${config.publicUrl}/trial/password-reset/new?token=${token}` },
+      footer: 'If you did not ask for this, ignore this mail: your password stays as it is.',
     });
     return { sent: true };
   }
@@ -175,6 +193,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     recordTrialRegistration,
     sendVerificationEmail,
     sendWelcomeBackEmail,
+    sendPasswordResetEmail,
     createTrialAccount,
     provisionTrialApp,
     sendTrialReminderEmail,

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import type { Db } from '../shared/db';
 import type { Mailer } from '../shared/mail';
-import { hashKey, TokenSigner } from '../shared/tokens';
+import { hashKey, TokenError, TokenSigner } from '../shared/tokens';
 
 /** Token types of this flow; the type is bound into each token's MAC. */
 export const TRIAL_VERIFICATION = 'trial_verification';
 export const TRIAL_EMBED = 'trial_embed';
+export const TRIAL_PASSWORD_RESET = 'trial_password_reset';
 
 /** Mail kinds, as recorded in the SentEmail ledger. */
 export const TrialMail = {
@@ -13,6 +14,7 @@ export const TrialMail = {
   welcomeBack: 'trial.welcome_back',
   reminder: 'trial.reminder',
   expired: 'trial.expired',
+  passwordReset: 'trial.password_reset',
 } as const;
 
 export const MAILS_PER_HOUR = 3;
@@ -30,8 +32,13 @@ export function trialWorkflowId(email: string): string {
   return `trial/${email}`;
 }
 
-export function welcomeBackWorkflowId(email: string, requestId: string): string {
-  return `trial/${email}/welcome-back/${requestId}`;
+export function passwordResetWorkflowId(email: string): string {
+  return `trial/${email}/password-reset`;
+}
+
+/** One "welcome back" flow per address at a time: a burst of requests collapses into the running one. */
+export function welcomeBackWorkflowId(email: string): string {
+  return `trial/${email}/welcome-back`;
 }
 
 interface VerificationTokenFields {
@@ -135,4 +142,40 @@ export async function issueEmbedToken(
   const exp = now + deps.ttlMs;
   const token = TokenSigner.serialize(deps.signer.sign(TRIAL_EMBED, { sub: account.id, app: app.id, exp }));
   return { token, expiresAt: new Date(exp).toISOString() };
+}
+
+/** Password-reset links live this long. */
+export const PASSWORD_RESET_TTL_MS = 3_600_000;
+
+interface PasswordResetFields {
+  [key: string]: string | number;
+  sub: number;
+  /** Fingerprint of the password hash the link was issued for: once the password changes, the link is spent. */
+  pw: string;
+  exp: number;
+}
+
+function passwordFingerprint(passwordHash: string): string {
+  return hashKey(passwordHash).slice(0, 24);
+}
+
+export function passwordResetToken(signer: TokenSigner, account: { id: number; passwordHash: string }, now = Date.now()): string {
+  return TokenSigner.serialize(signer.sign(TRIAL_PASSWORD_RESET, { sub: account.id, pw: passwordFingerprint(account.passwordHash), exp: now + PASSWORD_RESET_TTL_MS }));
+}
+
+/** The account a reset link is for; throws TokenError (`mismatch` once the link was used, `expired`, `invalid`...). */
+export async function readPasswordResetToken(db: Db, signer: TokenSigner, token: string): Promise<{ accountId: number; username: string; passwordHash: string }> {
+  const fields = signer.parseAndVerify<PasswordResetFields>(TRIAL_PASSWORD_RESET, token);
+  const account = await db.account.findUnique({ where: { id: Number(fields.sub) } });
+  if (!account) throw new TokenError('invalid', 'This link is not valid.');
+  signer.verify<PasswordResetFields>(TRIAL_PASSWORD_RESET, fields, { bind: { pw: passwordFingerprint(account.passwordHash) } });
+  return { accountId: account.id, username: account.username, passwordHash: account.passwordHash };
+}
+
+/** Sets the new password only if it is still the one the link was issued for, so a link works once. */
+export async function resetPassword(db: Db, signer: TokenSigner, token: string, newPasswordHash: string): Promise<{ username: string }> {
+  const account = await readPasswordResetToken(db, signer, token);
+  const { count } = await db.account.updateMany({ where: { id: account.accountId, passwordHash: account.passwordHash }, data: { passwordHash: newPasswordHash } });
+  if (count === 0) throw new TokenError('mismatch', 'This link was already used.');
+  return { username: account.username };
 }

@@ -2,6 +2,7 @@ import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+import { hashPassword } from '../../src/shared/auth';
 
 // Short enough that the test sees the trial expire for real; the reminder lead time is longer, so no reminder.
 const TRIAL_LENGTH_MS = 8000;
@@ -91,6 +92,41 @@ describe('free trial in a browser', () => {
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Log in');
     expect(await page.textContent('.error')).toContain('Wrong username or password');
+    await page.close();
+  });
+});
+
+describe('"welcome back" for a known address, in a browser', () => {
+  it('follows the reset link of the mail, sets a new password once, and logs in with it', async () => {
+    const email = uniqueEmail('returning');
+    await svc.db.account.create({ data: { email, username: email, passwordHash: await hashPassword('Old-pass-123') } });
+    const registered = await fetch(`${svc.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email }) });
+    expect(registered.status).toBe(202);
+    const welcome = await waitForEmail(email, /Welcome back/);
+
+    const page = await browser.newPage();
+    await page.goto(linkIn(welcome, `${svc.baseUrl}/trial/password-reset`));
+    expect(await page.textContent('h1')).toBe('Reset your password');
+    await page.fill('#username', email);
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Check your inbox');
+
+    const resetLink = linkIn(await waitForEmail(email, 'Choose a new password'), `${svc.baseUrl}/trial/password-reset/new?token=`);
+    await page.goto(resetLink);
+    expect(await page.inputValue('#username')).toBe(email);
+    await page.fill('#password', 'New-pass-456');
+    await page.fill('#confirmation', 'New-pass-456');
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Password changed');
+
+    await page.goto(resetLink);
+    expect(await page.textContent('h1')).toBe('This link was already used');
+
+    await page.goto(`${svc.baseUrl}/login`);
+    await page.fill('#username', email);
+    await page.fill('#password', 'New-pass-456');
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Your account');
     await page.close();
   });
 });

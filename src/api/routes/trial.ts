@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { ApiDeps } from '../app';
 import { asPages, HttpError, parse } from '../http';
 import { requireCsrf } from '../pages';
@@ -14,6 +14,9 @@ import {
   accountExists,
   issueEmbedToken,
   MAILS_PER_HOUR,
+  passwordResetWorkflowId,
+  readPasswordResetToken,
+  resetPassword,
   readTrialHome,
   readTrialInfos,
   readVerificationToken,
@@ -22,7 +25,7 @@ import {
   trialWorkflowId,
   welcomeBackWorkflowId,
 } from '../../services/trial';
-import type { trialWelcomeBackWorkflow, trialWorkflow } from '../../workflows/trial/workflow';
+import type { trialPasswordResetWorkflow, trialWelcomeBackWorkflow, trialWorkflow } from '../../workflows/trial/workflow';
 import {
   completeTrialUpdate,
   createAccountUpdate,
@@ -31,7 +34,19 @@ import {
   TrialFailure,
   verifyTokenUpdate,
 } from '../../workflows/trial/messages';
-import { linkProblemPage, LinkProblem, loginPage, registrationPage, trialExpiredPage, trialHomePage, trialReadyPage } from '../views/trial';
+import {
+  linkProblemPage,
+  LinkProblem,
+  loginPage,
+  newPasswordPage,
+  passwordChangedPage,
+  passwordResetRequestPage,
+  passwordResetSentPage,
+  registrationPage,
+  trialExpiredPage,
+  trialHomePage,
+  trialReadyPage,
+} from '../views/trial';
 
 const SESSION_COOKIE = 'fg_trial_session';
 
@@ -52,7 +67,11 @@ const loginBody = z.object({ username: z.string({ error: 'is required.' }).trim(
 
 /** A refused link, told apart so the API and the pages can say which. */
 class LinkRefusal extends HttpError {
-  constructor(readonly kind: LinkProblem, reason: string) {
+  constructor(
+    readonly kind: LinkProblem,
+    reason: string,
+    readonly about: 'trial' | 'password-reset' = 'trial',
+  ) {
     super(kind === 'unknown' ? 404 : 410, reason, { code: kind === 'unknown' ? 'unknown_token' : kind === 'used' ? 'token_used' : 'token_expired' });
   }
 }
@@ -131,7 +150,8 @@ export function trialRoutes(deps: ApiDeps): Router {
   async function startWelcomeBack(email: string): Promise<void> {
     const requestId = crypto.randomUUID();
     await temporal.workflow.start<typeof trialWelcomeBackWorkflow>('trialWelcomeBackWorkflow', {
-      workflowId: welcomeBackWorkflowId(email, requestId),
+      workflowId: welcomeBackWorkflowId(email),
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       taskQueue: config.temporal.taskQueue,
       args: [{ email, requestId }],
       typedSearchAttributes: [
@@ -282,7 +302,7 @@ export function trialRoutes(deps: ApiDeps): Router {
     try {
       await render();
     } catch (err) {
-      if (err instanceof LinkRefusal) return linkProblemPage(ctx, err.kind, err.reason);
+      if (err instanceof LinkRefusal) return linkProblemPage(ctx, err.kind, err.reason, err.about);
       throw err;
     }
   }
@@ -342,6 +362,62 @@ export function trialRoutes(deps: ApiDeps): Router {
     }
     if (home.infos?.expired) return trialExpiredPage(ctx, home.infos);
     trialHomePage(ctx, home);
+  });
+
+  /* ---- password reset (linked from the "welcome back" mail) ---- */
+
+  /** Reset-link failures, as a page: the reason tells used from expired. */
+  function resetLinkRefusal(err: unknown): LinkRefusal {
+    if (!(err instanceof TokenError)) throw err;
+    if (err.problem === 'expired') return new LinkRefusal('expired', 'This password-reset link has expired.', 'password-reset');
+    if (err.problem === 'mismatch') return new LinkRefusal('used', 'This password-reset link was already used.', 'password-reset');
+    return new LinkRefusal('unknown', 'This password-reset link is not valid.', 'password-reset');
+  }
+
+  router.get('/trial/password-reset', asPages, (ctx) => passwordResetRequestPage(ctx, signer));
+
+  router.post('/trial/password-reset', asPages, requireCsrf(signer), async (ctx) => {
+    const { username: email } = parse(completionBody, ctx.request.body);
+    const requestId = crypto.randomUUID();
+    // Started for every address, so the answer and its timing do not tell who has an account.
+    await temporal.workflow.start<typeof trialPasswordResetWorkflow>('trialPasswordResetWorkflow', {
+      workflowId: passwordResetWorkflowId(email),
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      taskQueue: config.temporal.taskQueue,
+      args: [{ email, requestId }],
+      typedSearchAttributes: [
+        { key: FlowKind, value: 'trial' },
+        { key: FlowStep, value: 'password_reset' },
+        { key: Email, value: email },
+      ],
+    });
+    passwordResetSentPage(ctx);
+  });
+
+  router.get('/trial/password-reset/new', asPages, async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    await showingLinkProblems(ctx, async () => {
+      const account = await readPasswordResetToken(db, signer, token).catch((err) => {
+        throw resetLinkRefusal(err);
+      });
+      newPasswordPage(ctx, signer, { token, username: account.username });
+    });
+  });
+
+  router.post('/trial/password-reset/new', asPages, requireCsrf(signer), async (ctx) => {
+    const body = parse(z.object({ token: tokenField, password: z.string({ error: 'is required.' }).max(1024), confirmation: z.string().max(1024).optional() }), ctx.request.body);
+    await showingLinkProblems(ctx, async () => {
+      const account = await readPasswordResetToken(db, signer, body.token).catch((err) => {
+        throw resetLinkRefusal(err);
+      });
+      const weak = body.password !== body.confirmation ? 'The two passwords differ.' : passwordProblem(body.password);
+      if (weak) return newPasswordPage(ctx, signer, { token: body.token, username: account.username, error: weak }, 400);
+      const passwordHash = await hashPassword(body.password);
+      await resetPassword(db, signer, body.token, passwordHash).catch((err) => {
+        throw resetLinkRefusal(err);
+      });
+      passwordChangedPage(ctx);
+    });
   });
 
   return router;

@@ -52,14 +52,15 @@ export function trialReadyPage(ctx: Context, view: { username: string; appName: 
 export type LinkProblem = 'unknown' | 'expired' | 'used';
 
 /** Each dead link says why, and what to do instead. */
-export function linkProblemPage(ctx: Context, kind: LinkProblem, reason: string): void {
+export function linkProblemPage(ctx: Context, kind: LinkProblem, reason: string, about: 'trial' | 'password-reset' = 'trial'): void {
   const pages = {
     unknown: { status: 404, title: 'This link is not valid', next: html`<p>Check that you copied the whole link from the mail.</p>` },
     expired: { status: 410, title: 'This link has expired', next: html`<p>Ask for a new free trial link with the same address: the new mail replaces this one.</p>` },
     used: { status: 410, title: 'This link was already used', next: html`<p>Your account exists: <a href="/login">log in</a>.</p>` },
   } as const;
   const page = pages[kind];
-  sendPage(ctx, { title: page.title, status: page.status, body: html`<p class="error">${reason}</p>${page.next}` });
+  const next = about === 'password-reset' && kind !== 'used' ? html`<p><a href="/trial/password-reset">Ask for a new password-reset link.</a></p>` : page.next;
+  sendPage(ctx, { title: page.title, status: page.status, body: html`<p class="error">${reason}</p>${next}` });
 }
 
 export function loginPage(ctx: Context, signer: TokenSigner, view: { username?: string; error?: string } = {}, status = 200): void {
@@ -98,4 +99,47 @@ ${infos?.trialEndsAt && infos.status !== 'converted' ? html`<dt>Trial ends</dt><
 ${infos?.status === 'converted' ? html`<dt>Plan</dt><dd>Subscribed</dd>` : ''}</dl>`
   : html`<p>No app is attached to this account.</p>`}`,
   });
+}
+
+export function passwordResetRequestPage(ctx: Context, signer: TokenSigner): void {
+  sendPage(ctx, {
+    title: 'Reset your password',
+    body: html`<p>Enter the address of your account: we mail you a link to choose a new password.</p>${form(
+      ctx,
+      signer,
+      '/trial/password-reset',
+      input('username', 'Email', { type: 'email', required: true, autocomplete: 'username' }),
+      'Send the link',
+    )}`,
+  });
+}
+
+export function passwordResetSentPage(ctx: Context): void {
+  sendPage(ctx, {
+    title: 'Check your inbox',
+    status: 202,
+    body: html`<p>If this address has an account, a link to choose a new password is on its way. It works once, for one hour.</p>`,
+  });
+}
+
+export function newPasswordPage(ctx: Context, signer: TokenSigner, view: { token: string; username: string; error?: string }, status = 200): void {
+  sendPage(ctx, {
+    title: 'Choose a new password',
+    status,
+    body: html`${problem(view.error)}${form(
+      ctx,
+      signer,
+      '/trial/password-reset/new',
+      html`<input type="hidden" name="token" value="${view.token}">
+${input('username', 'Email (your username)', { type: 'email', value: view.username, readonly: true, autocomplete: 'username' })}
+${input('password', 'New password', { type: 'password', required: true, autocomplete: 'new-password' })}
+${input('confirmation', 'Confirm new password', { type: 'password', required: true, autocomplete: 'new-password' })}
+<p class="muted">At least 8 characters, with a letter, a digit and a symbol.</p>`,
+      'Change my password',
+    )}`,
+  });
+}
+
+export function passwordChangedPage(ctx: Context): void {
+  sendPage(ctx, { title: 'Password changed', body: html`<p>Your new password is set.</p><p><a class="button" href="/login">Log in</a></p>` });
 }

@@ -270,6 +270,11 @@ export async function trialWelcomeBackWorkflow(input: { email: string; requestId
   await background.sendWelcomeBackEmail(input);
 }
 
+/** The password-reset mail asked for from the "welcome back" mail; sent only if the address has an account. */
+export async function trialPasswordResetWorkflow(input: { email: string; requestId: string }): Promise<void> {
+  await background.sendPasswordResetEmail(input);
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
