@@ -1,8 +1,8 @@
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser';
-import { startService, TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
-import { billingAccessUrl, DemoServer, newUser, registerDemoServer } from './helpers';
+import { billingAccessUrl, DemoServer, newUser, registerDemoServer, randomIp, startBillingService } from './helpers';
 
 describe('billing login in a browser', () => {
   let service: TestService;
@@ -10,7 +10,7 @@ describe('billing login in a browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    [service, browser] = await Promise.all([startService(), launchBrowser()]);
+    [service, browser] = await Promise.all([startBillingService(), launchBrowser()]);
     server = await registerDemoServer(service.baseUrl);
   });
   afterAll(async () => {
@@ -21,7 +21,7 @@ describe('billing login in a browser', () => {
   it('goes from the access URL through the emailed link to the plans page', async () => {
     const email = uniqueEmail('browser');
     const url = await billingAccessUrl(service.baseUrl, server, newUser(email));
-    const page = await browser.newPage();
+    const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
 
     await page.goto(url);
     expect(await page.textContent('h1')).toBe('Log in to plan management');

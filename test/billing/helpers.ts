@@ -1,4 +1,20 @@
 import crypto from 'node:crypto';
+import { startService, TestService } from '../support/service';
+
+/**
+ * The service, trusting X-Forwarded-For: the confirmation-mail limits count
+ * per IP address, so each test client speaks from its own address instead of
+ * every test sharing 127.0.0.1.
+ */
+export function startBillingService(env: Record<string, string> = {}): Promise<TestService> {
+  process.env.TRUST_PROXY = '1';
+  return startService(env);
+}
+
+/** A fresh private-range IP address for one test client. */
+export function randomIp(): string {
+  return `10.${crypto.randomInt(256)}.${crypto.randomInt(256)}.${crypto.randomInt(1, 255)}`;
+}
 
 /** A self-hosted server as the portal sees it: UUID, key, one realm. */
 export interface DemoServer {
@@ -77,7 +93,7 @@ export class PageClient {
 
   constructor(
     private readonly baseUrl: string,
-    private readonly headers: Record<string, string> = {},
+    private readonly headers: Record<string, string> = { 'X-Forwarded-For': randomIp() },
   ) {}
 
   async get(url: string): Promise<PageResponse> {

@@ -1,7 +1,7 @@
-import { startService, TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { tosConsentNeeded } from '../../src/services/billing';
-import { billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer } from './helpers';
+import { billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
 
@@ -22,14 +22,12 @@ describe('billing login limits and expiry', () => {
   let short: TestService;
 
   beforeAll(async () => {
-    process.env.TRUST_PROXY = '1';
-    service = await startService();
-    short = await startService({ TERMS_OF_SERVICE_VERSION: '2.0', BILLING_CONFIRMATION_TTL: '3s', BILLING_SESSION_TTL: '3s' });
+    service = await startBillingService();
+    short = await startBillingService({ TERMS_OF_SERVICE_VERSION: '2.0', BILLING_CONFIRMATION_TTL: '3s', BILLING_SESSION_TTL: '3s' });
   });
   afterAll(async () => {
     await service.stop();
     await short.stop();
-    delete process.env.TRUST_PROXY;
   });
 
   async function requestMail(client: PageClient, baseUrl: string, server: DemoServer, email = uniqueEmail('limit')) {

@@ -1,7 +1,7 @@
-import { startService, TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { issueAccessToken } from '../../src/services/billing';
-import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer } from './helpers';
+import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
 
@@ -10,7 +10,7 @@ describe('self-hosted billing login (realm)', () => {
   let server: DemoServer;
 
   beforeAll(async () => {
-    service = await startService();
+    service = await startBillingService();
     server = await registerDemoServer(service.baseUrl);
   });
   afterAll(() => service.stop());

@@ -58,11 +58,15 @@ describe('billing login workflow replay', () => {
   it('replays every recorded history with the current workflow code', async () => {
     const histories = loadHistories('billing-');
     expect(histories.map((h) => h.name).sort()).toEqual(expect.arrayContaining(PATHS));
-    for (const { name, history } of histories) {
-      // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
-      const message = temporal.api.history.v1.History.fromObject(history as object);
-      await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../src/workflows') }, message)).resolves.toBeUndefined();
-      expect(name).toMatch(/^billing-/);
+    // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
+    const replays = histories.map(({ name, history }) => ({ workflowId: name, history: temporal.api.history.v1.History.fromObject(history as object) }));
+    const failures: string[] = [];
+    let replayed = 0;
+    for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
+      replayed++;
+      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
+    expect(failures).toEqual([]);
+    expect(replayed).toBe(histories.length);
   });
 });

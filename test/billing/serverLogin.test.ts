@@ -3,16 +3,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startService, TestService } from '../support/service';
+import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
-import { DemoServer, PageClient, registerDemoServer } from './helpers';
+import { DemoServer, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 describe('legacy server-level billing login', () => {
   let service: TestService;
   let server: DemoServer;
 
   beforeAll(async () => {
-    service = await startService();
+    service = await startBillingService();
     server = await registerDemoServer(service.baseUrl);
   });
   afterAll(() => service.stop());

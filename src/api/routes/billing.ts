@@ -125,8 +125,8 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
       }
       if (err instanceof WorkflowUpdateFailedError) {
         const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-        if (type === 'AlreadyConfirmed') {
-          throw new HttpError(409, 'This email address is already confirmed. Use the link from the confirmation email to continue.', {}, 'Already confirmed');
+        if (type === 'NotAwaitingLogin') {
+          throw new HttpError(409, 'Confirm your email address with the link from the confirmation email first.', {}, 'Email not confirmed');
         }
         throw new HttpError(409, 'This login can no longer continue. Start again from your server.', {}, 'Login ended');
       }
@@ -170,6 +170,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
 
   /** The confirm-login form → the login is recorded by the workflow → session cookie → the page asked for. */
   async function completeLogin(ctx: Context, identity: BillingIdentity, action: string): Promise<void> {
+    await activeServer(identity.serverUuid);
     const user = await findBillingUser(db, identity);
     if (!user) throw new HttpError(409, 'Confirm your email address first.', {}, 'Email not confirmed');
     const body = parse(confirmLoginForm, ctx.request.body);
@@ -340,6 +341,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
       ctx.status = 302;
       return ctx.redirect(`/serverlogin/?next_page=${page}`);
     }
+    await activeServer(session.server);
     const user = await findBillingUserById(db, kind, session.billingUser);
     if (!user) throw new HttpError(401, 'You are not logged in to plan management for this organization.', {}, 'Please log in');
     const organization = await organizationOf({ kind, realmUuid: session.realm, serverUuid: session.server });

@@ -9,7 +9,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
-import { FlowStep } from '../../shared/searchAttributes';
+import { Email, FlowStep } from '../../shared/searchAttributes';
 import {
   billingLoginStep,
   BillingLoginInput,
@@ -53,6 +53,7 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     requestConfirmationEmail,
     async ({ email, ip }) => {
       const sequence = ++mailsSent;
+      if (email.toLowerCase() !== identity.email.toLowerCase()) upsertSearchAttributes([{ key: Email, value: email.toLowerCase() }]);
       // Each new mail gives the person the full confirmation time again.
       const expiresAt = Date.now() + input.confirmationTtlMs;
       confirmationDeadline = expiresAt;
@@ -62,7 +63,10 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     },
     {
       validator: (_request) => {
-        if (step !== 'awaiting_email_confirmation') throw ApplicationFailure.nonRetryable('The email address is already confirmed.', 'AlreadyConfirmed');
+        // Also after confirmation: a person who lost the page may ask for a fresh link.
+        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') {
+          throw ApplicationFailure.nonRetryable('This login has ended.', 'LoginEnded');
+        }
       },
     },
   );
