@@ -104,7 +104,12 @@ describe('self-hosted billing login (realm)', () => {
     const [first, second] = mails.map((m) => linkIn(m, `${service.baseUrl}/remote-billing-login/do_confirm/`));
     expect(first).not.toBe(second);
 
-    expect((await client.follow(await client.get(second))).h1).toBe('Confirm login');
+    const confirm = await client.follow(await client.get(second));
+    expect(confirm.h1).toBe('Confirm login');
+    const action = /<form method="post" action="([^"]+)"/.exec(confirm.text)![1];
+    expect((await client.post(action, { full_name: 'Twice', tos_consent: 'on' })).status).toBe(303);
+    await service.temporal.workflow.getHandle(`billing-login/${server.realm.uuid}/${user.uuid}`).result();
+    // The first link still works after that login ended: it starts a new run for the same billing user.
     expect((await client.follow(await client.get(first))).h1).toBe('Confirm login');
     // Each link stays single-use.
     const again = await client.get(second);
