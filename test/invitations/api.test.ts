@@ -159,6 +159,24 @@ describe('team membership invitation over HTTP', () => {
     const page = await fetch(`${service.baseUrl}/join/invitation/${TokenSigner.serialize({ ...first.token, membershipInvitationId: second.invitation.id })}`);
     expect(page.status).toBe(403);
     expect(await page.text()).toContain('This link is not valid');
+    const lapsedLink = await fetch(`${service.baseUrl}/join/invitation/${TokenSigner.serialize(expired)}`);
+    expect(lapsedLink.status).toBe(410);
+    expect(await lapsedLink.text()).toContain('This link has expired');
+  });
+
+  it('closes an invitation at its expiresOn: the link, the join and the verification say so', async () => {
+    const teamId = await newTeam();
+    const invitee = await signUp(api, service.baseUrl, 'tardy');
+    const { invitation, serialized, token } = await inviteByEmail(teamId, invitee.email, { expiresOn: new Date(Date.now() + 1500).toISOString() });
+    const handle = service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id)));
+    expect(await handle.result()).toBe('expired');
+    const page = await fetch(`${service.baseUrl}/join/invitation/${serialized}`);
+    expect(page.status).toBe(410);
+    expect(await page.text()).toContain('This invitation has expired');
+    expect((await api('POST', `/repo/v1/membershipInvitation/${invitation.id}`, token)).status).toBe(403);
+    expect((await api('GET', `/repo/v1/membershipInvitation/${invitation.id}/inviteeVerificationSignedToken`, undefined, invitee.accessToken)).status).toBe(400);
+    expect((await api('PUT', `/repo/v1/team/${teamId}/member/${invitee.accountId}`, undefined, invitee.accessToken)).status).toBe(403);
+    expect(await statistics(teamId)).toMatchObject({ created: 1, expired: 1, joined: 0 });
   });
 
   it('mails the invited address when another account asks, at most three times a day, and binds from that mail', async () => {

@@ -62,15 +62,12 @@ async function callFlow<T>(call: () => Promise<T>, whenClosed: () => Promise<Htt
   try {
     return await call();
   } catch (err) {
-    const refusal = refusalIn(err) ?? (isClosedFlow(err) ? await whenClosed() : undefined);
+    // The SDK reports both a completed and an unknown workflow as WorkflowNotFoundError.
+    const refusal = refusalIn(err) ?? (err instanceof WorkflowNotFoundError ? await whenClosed() : undefined);
     if (!refusal) throw err;
     const status = remap[refusal.status] ?? refusal.status;
     throw new HttpError(status, refusal.reason);
   }
-}
-
-function isClosedFlow(err: unknown): boolean {
-  return err instanceof WorkflowNotFoundError || /workflow execution already completed|not found/i.test(String((err as Error)?.message));
 }
 
 /** Why a flow no longer answers, read from the invitation row. */
