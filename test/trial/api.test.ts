@@ -102,6 +102,16 @@ describe('free trial over HTTP', () => {
     expect(description.typedSearchAttributes.get({ name: 'FlowKind', type: 'KEYWORD' } as never)).toBe('trial');
   });
 
+  it('creates the account exactly once when two creations race', async () => {
+    const email = uniqueEmail('race');
+    const token = await registerAndReadToken(email);
+    const answers = await Promise.all([1, 2, 3].map(() => call('POST', '/api/trial/creation', { token, password: PASSWORD })));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 410, 410]);
+    expect(await svc.db.account.count({ where: { email } })).toBe(1);
+    const account = await svc.db.account.findUniqueOrThrow({ where: { email } });
+    expect(await svc.db.app.count({ where: { ownerAccountId: account.id } })).toBe(1);
+  });
+
   it('does not reveal whether an address has an account, and mails "Welcome back" instead', async () => {
     const known = uniqueEmail('known');
     await svc.db.account.create({ data: { email: known, username: known, passwordHash: await hashPassword('Known-pass-1') } });

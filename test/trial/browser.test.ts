@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 async function infos(email: string) {
-  return (await fetch(`${svc.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`)).json() as Promise<{ expired: boolean }>;
+  return (await fetch(`${svc.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`)).json() as Promise<Record<string, unknown>>;
 }
 
 describe('free trial in a browser', () => {
@@ -69,7 +69,8 @@ describe('free trial in a browser', () => {
 
     // Wait (polling) for the real trial end, then the login is refused with its own page.
     const deadline = Date.now() + TRIAL_LENGTH_MS + 20_000;
-    while (!(await infos(email)).expired) {
+    // Waits for the workflow to record the end (access revoked), not only for the end date to pass.
+    while ((await svc.db.trial.findUniqueOrThrow({ where: { email } })).status !== 'expired') {
       if (Date.now() > deadline) throw new Error('the trial did not expire');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -78,6 +79,17 @@ describe('free trial in a browser', () => {
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Your free trial has ended');
+    expect(await infos(email)).toMatchObject({ status: 'expired', expired: true, daysLeft: 0 });
+    // Nor can the app be embedded any more.
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${svc.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const { accessToken } = (await (await post('/api/trial/login', { username: email, password: PASSWORD })).json()) as { accessToken: string };
+    const account = await svc.db.account.findUniqueOrThrow({ where: { email } });
+    const app = await svc.db.app.findUniqueOrThrow({ where: { ownerAccountId: account.id } });
+    expect(app.ownerPermission).toBe('none');
+    const embed = await post('/api/trial/embed-token', { username: email, appId: app.id }, { authorization: `Bearer ${accessToken}` });
+    expect(embed.status).toBe(403);
+    expect(await embed.json()).toMatchObject({ code: 'trial_expired' });
     // The session from before the end no longer opens the app either.
     await page.goto(`${svc.baseUrl}/trial/app`);
     expect(await page.textContent('h1')).toBe('Your free trial has ended');
