@@ -149,6 +149,15 @@ describe('free trial over HTTP', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('holds the throttle for a burst of simultaneous registrations', async () => {
+    const email = uniqueEmail('burst');
+    const answers = await Promise.all([1, 2, 3, 4, 5].map(() => call('POST', '/api/trial/register', { username: email })));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 202, 202, 429, 429]);
+    await waitForEmails(email, VERIFY_SUBJECT, 3);
+    const state = await svc.temporal.workflow.getHandle(`trial/${email}`).query(trialStateQuery);
+    expect(state.verificationEmailsSent).toBe(3);
+  });
+
   it('refuses bad input and bad tokens with clear 4xx answers', async () => {
     const invalid = await call('POST', '/api/trial/register', { username: 'not-an-email' });
     expect(invalid.status).toBe(400);
