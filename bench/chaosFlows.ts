@@ -2,7 +2,9 @@
 // that decides, once everything has settled, whether the flow ended as designed.
 import type { Client } from '@temporalio/client';
 import type { Db } from '../src/shared/db';
+import crypto from 'node:crypto';
 import type { SmtpSink, SinkMessage } from './smtpSink';
+import { PageClient, PageResponse } from '../test/support/pageClient';
 
 export interface FlowContext {
   baseUrl: string;
@@ -88,7 +90,7 @@ const trial: Driver = {
     const email = `chaos-trial-${id}@example.test`;
     const abandon = ctx.random() < 0.2;
     await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/register`, { json: { username: email } });
-    const mail = await ctx.sink.next(email, 180_000);
+    const mail = await ctx.sink.next(email, 180_000, /[Vv]erify/);
     if (!abandon) {
       const token = tokenOf(firstLink(mail, ctx.baseUrl));
       await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/verify`, { json: { token } });
@@ -109,3 +111,122 @@ const trial: Driver = {
 };
 
 export const DRIVERS: Driver[] = [trial];
+
+/** Signs up through the Synapse-style API: validation mail, then the account. */
+async function signUp(ctx: FlowContext, email: string, username: string, invitationToken?: string): Promise<{ accessToken: string; accountId: number }> {
+  await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/account/emailValidation`, {
+    json: { email, firstName: 'Chaos', lastName: 'Tester', ...(invitationToken ? { encodedMembershipInvtnSignedToken: invitationToken } : {}) },
+  });
+  const mail = await ctx.sink.next(email, 180_000, /Welcome/);
+  const prefix = `${ctx.baseUrl}/join/account/`;
+  const envelope = JSON.parse(Buffer.from(firstLink(mail, prefix).slice(prefix.length), 'base64url').toString()) as Record<string, string>;
+  const password = 'Chaos-pass-1!';
+  const created = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/account`, {
+    json: { firstName: 'Chaos', lastName: 'Tester', username, password, ...envelope },
+  });
+  // 409 after a retried request: the first attempt created the account.
+  const login = created.status === 201 ? created : await call(ctx, 'POST', `${ctx.baseUrl}/auth/v1/login`, { json: { username, password } });
+  const accessToken = (login.body as { accessToken?: string })?.accessToken;
+  if (!accessToken) throw new Error(`sign-up of ${email} failed: ${created.status} ${created.text}`);
+  const sub = JSON.parse(Buffer.from(accessToken, 'base64url').toString()).sub as number;
+  return { accessToken, accountId: Number(sub) };
+}
+
+const invitation: Driver = {
+  name: 'membership-invitation',
+  duplicateQueries: {
+    teamMemberships: `SELECT "teamId", "accountId" FROM "TeamMember" GROUP BY 1, 2 HAVING count(*) > 1`,
+    invitations: `SELECT "teamId", "inviteeEmail" FROM "MembershipInvitation" WHERE "inviteeEmail" LIKE 'chaos-%' GROUP BY 1, 2 HAVING count(*) > 1`,
+  },
+  async run(ctx, id) {
+    const abandon = ctx.random() < 0.2;
+    const admin = await signUp(ctx, `chaos-admin-${id}@example.test`, `chaos-admin-${id}`);
+    const bearer = { authorization: `Bearer ${admin.accessToken}` };
+    const team = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/team`, { json: { name: `Chaos ${id}` }, headers: bearer });
+    const teamId = (team.body as { id: string }).id;
+    const inviteeEmail = `chaos-invitee-${id}@example.test`;
+    const created = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/membershipInvitation`, {
+      json: { teamId, inviteeEmail, ...(abandon ? { expiresOn: new Date(Date.now() + 45_000).toISOString() } : {}) },
+      headers: bearer,
+    });
+    const invitationId = (created.body as { id: string }).id;
+    if (!invitationId) throw new Error(`invitation answered ${created.status}: ${created.text}`);
+    if (!abandon) {
+      const mail = await ctx.sink.next(inviteeEmail, 180_000, /invited/);
+      const prefix = `${ctx.baseUrl}/join/invitation/`;
+      const invitee = await signUp(ctx, inviteeEmail, `chaos-invitee-${id}`, firstLink(mail, prefix).slice(prefix.length));
+      const joined = await call(ctx, 'PUT', `${ctx.baseUrl}/repo/v1/team/${teamId}/member/${invitee.accountId}`, { headers: { authorization: `Bearer ${invitee.accessToken}` } });
+      if (joined.status !== 204) throw new Error(`join answered ${joined.status}: ${joined.text}`);
+    }
+    return {
+      kind: 'membership-invitation',
+      async check(temporal) {
+        const handle = temporal.workflow.getHandle(`membership-invitation/${invitationId}`);
+        const described = await handle.describe().catch(() => undefined);
+        const result = described?.status.name === 'COMPLETED' ? await handle.result() : described?.status.name;
+        return { ok: result === (abandon ? 'expired' : 'joined'), detail: `invitation ${invitationId} (${abandon ? 'abandoned' : 'accepted'}): ${result}` };
+      },
+    };
+  },
+};
+
+const billing: Driver = {
+  name: 'billing-login',
+  duplicateQueries: {
+    realmBillingUsers: `SELECT "realmId", "userUuid" FROM "RemoteRealmBillingUser" GROUP BY 1, 2 HAVING count(*) > 1`,
+  },
+  async run(ctx, id) {
+    const abandon = ctx.random() < 0.2;
+    const uuid = crypto.randomUUID();
+    const key = crypto.randomBytes(32).toString('hex');
+    const realm = { uuid: crypto.randomUUID(), host: `chaos-${id}.example.test`, name: `Chaos ${id}` };
+    const auth = { authorization: 'Basic ' + Buffer.from(`${uuid}:${key}`).toString('base64') };
+    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/register`, { json: { zulip_org_id: uuid, zulip_org_key: key, hostname: realm.host, contact_email: `chaos-server-${id}@example.test` } });
+    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/realms`, { json: { realms: [realm] }, headers: auth });
+    const user = { uuid: crypto.randomUUID(), email: `chaos-billing-${id}@example.test`, full_name: 'Chaos Biller' };
+    const access = await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/billing`, { json: { user, realm: { uuid: realm.uuid }, uri_scheme: 'https://' }, headers: auth });
+    const url = (access.body as { billing_access_url?: string })?.billing_access_url;
+    if (!url) throw new Error(`billing answered ${access.status}: ${access.text}`);
+    // Each flow its own client address: the per-IP mail limit is not under test here.
+    const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': `10.${(Number(id.replace(/\D/g, '')) >> 8) & 255}.${Number(id.replace(/\D/g, '')) & 255}.7` });
+    await retryPage(() => browser.get(url));
+    await retryPage(() => browser.post(new URL(url).pathname + '/confirm/', { email: user.email }));
+    if (!abandon) {
+      const mail = await ctx.sink.next(user.email, 180_000, /Confirm email/);
+      const confirm = await retryPage(async () => browser.follow(await browser.get(firstLink(mail, `${ctx.baseUrl}/remote-billing-login/do_confirm/`))));
+      const action = /<form method="post" action="([^"]+)"/.exec(confirm.text)?.[1];
+      if (!action) throw new Error(`no confirm-login form: ${confirm.status} ${confirm.h1}`);
+      const done = await retryPage(() => browser.post(action, { full_name: 'Chaos Biller', tos_consent: 'on' }));
+      if (done.status !== 302 && done.status !== 303) throw new Error(`login answered ${done.status}: ${done.h1}`);
+    }
+    return {
+      kind: 'billing-login',
+      async check(temporal, db) {
+        const handle = temporal.workflow.getHandle(`billing-login/${realm.uuid}/${user.uuid}`);
+        const described = await handle.describe().catch(() => undefined);
+        const closed = described && described.status.name !== 'RUNNING';
+        const users = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*)::bigint AS n FROM "RemoteRealmBillingUser" WHERE "userUuid" = $1`, user.uuid);
+        const n = Number(users[0].n);
+        const ok = !!closed && (abandon ? n === 0 : n === 1);
+        return { ok, detail: `billing login ${user.email} (${abandon ? 'abandoned' : 'completed'}): workflow ${described?.status.name}, billing users ${n}` };
+      },
+    };
+  },
+};
+
+/** A page request that waits out a down API, like a person pressing reload. */
+async function retryPage(request: () => Promise<PageResponse>): Promise<PageResponse> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const res = await request();
+      if (res.status < 500) return res;
+    } catch {
+      // the API is down
+    }
+    if (Date.now() > deadline) throw new Error('page did not answer within 2 minutes');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+DRIVERS.push(invitation, billing);

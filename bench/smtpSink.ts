@@ -16,7 +16,7 @@ export interface SinkMessage {
  */
 export class SmtpSink {
   readonly messages: SinkMessage[] = [];
-  private readonly waiters = new Map<string, Array<(m: SinkMessage) => void>>();
+  private readonly waiters = new Map<string, Array<(m: SinkMessage) => boolean>>();
   private readonly byRecipient = new Map<string, SinkMessage[]>();
   private server?: SMTPServer;
 
@@ -57,21 +57,26 @@ export class SmtpSink {
     this.messages.push(message);
     for (const address of to) {
       this.byRecipient.set(address, [...(this.byRecipient.get(address) ?? []), message]);
-      const waiting = this.waiters.get(address);
-      if (waiting?.length) waiting.shift()!(message);
+      const waiting = this.waiters.get(address) ?? [];
+      this.waiters.set(address, waiting.filter((take) => !take(message)));
     }
   }
 
-  /** The next mail to `address` (or one already there that nobody took yet). */
-  next(address: string, timeoutMs = 30_000): Promise<SinkMessage> {
+  /** The latest mail to `address` whose subject matches, waiting for it if none has come yet. */
+  next(address: string, timeoutMs = 30_000, subject?: RegExp): Promise<SinkMessage> {
     const key = address.toLowerCase();
-    const already = this.byRecipient.get(key);
+    const matches = (m: SinkMessage) => !subject || subject.test(m.subject);
+    const already = this.byRecipient.get(key)?.filter(matches);
     if (already?.length) return Promise.resolve(already[already.length - 1]);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no mail to ${address} within ${timeoutMs} ms`)), timeoutMs);
-      const list = this.waiters.get(key) ?? [];
-      list.push((m) => (clearTimeout(timer), resolve(m)));
-      this.waiters.set(key, list);
+      const timer = setTimeout(() => reject(new Error(`no mail to ${address}${subject ? ` matching ${subject}` : ''} within ${timeoutMs} ms`)), timeoutMs);
+      const waiter = (m: SinkMessage) => {
+        if (!matches(m)) return false;
+        clearTimeout(timer);
+        resolve(m);
+        return true;
+      };
+      this.waiters.set(key, [...(this.waiters.get(key) ?? []), waiter]);
     });
   }
 
