@@ -17,7 +17,7 @@ export const TrialMail = {
   passwordReset: 'trial.password_reset',
 } as const;
 
-export const MAILS_PER_HOUR = 3;
+export { MAILS_PER_HOUR } from '../workflows/trial/messages';
 const DAY = 24 * 3_600_000;
 
 /** A trial's username is its email address, trimmed and lower-cased. */

@@ -102,7 +102,7 @@ export function trialRoutes(deps: ApiDeps): Router {
         return new HttpError(409, message, { code: 'account_exists' });
       case TrialFailure.notRunning:
         return new HttpError(409, message, { code: 'trial_not_running' });
-      case 'TrialUnavailable':
+      case TrialFailure.unavailable:
         return new HttpError(503, message);
     }
     return err;

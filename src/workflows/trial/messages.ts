@@ -51,7 +51,12 @@ export const TrialFailure = {
   accountExists: 'TrialAccountExists',
   /** 409: extend/complete on a trial that is not running or expired. */
   notRunning: 'TrialNotRunning',
+  /** 503: the account could not be created right now (database trouble); the link stays valid. */
+  unavailable: 'TrialUnavailable',
 } as const;
+
+/** Registration mails (verification or "welcome back") per address per hour. */
+export const MAILS_PER_HOUR = 3;
 
 /** Register (again): asks for a verification mail. Rejected when throttled. */
 export interface RequestVerificationEmail {

@@ -17,6 +17,7 @@ import {
   extendTrialUpdate,
   requestVerificationEmailUpdate,
   RequestVerificationEmail,
+  MAILS_PER_HOUR,
   TrialFailure,
   TrialInput,
   TrialState,
@@ -40,7 +41,6 @@ const inRequest = proxyActivities<TrialActivities>({
   retry: { initialInterval: '500 milliseconds', maximumAttempts: 4 },
 });
 
-const MAILS_PER_HOUR = 3;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** An expired trial can still be revived by `extend` this long; then the flow ends. */
@@ -285,5 +285,5 @@ function asUpdateFailure(err: unknown): ApplicationFailure {
   if (cause instanceof ApplicationFailure && cause.type === TrialFailure.accountExists) {
     return ApplicationFailure.create({ type: TrialFailure.accountExists, message: cause.message });
   }
-  return ApplicationFailure.create({ type: 'TrialUnavailable', message: 'The account could not be created right now; please try again.' });
+  return ApplicationFailure.create({ type: TrialFailure.unavailable, message: 'The account could not be created right now; please try again.' });
 }
