@@ -4,7 +4,7 @@ WORKDIR /app
 # The client runs on Prisma's Wasm query compiler with the pg adapter: no native engines needed.
 ENV PRISMA_QUERY_ENGINE_LIBRARY=/dev/null PRISMA_SCHEMA_ENGINE_BINARY=/dev/null PRISMA_SKIP_POSTINSTALL_GENERATE=1
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci
+RUN npm install --no-audit --no-fund
 COPY . .
 RUN node scripts/prisma.mjs generate && npm run build && npm prune --omit=dev
 

@@ -8,14 +8,19 @@ import { exitOnConfigError } from './shutdown';
 
 let runtimeInstalled = false;
 
+/**
+ * Once per process, before the first worker: the SDK logs warnings only, and
+ * the process owns its signals (shutdown drains the worker before servers stop).
+ */
+export function installRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  runtimeInstalled = true;
+}
+
 /** A worker on the configured task queue running every flow's workflows and activities. */
 export async function createWorker(deps: Deps, temporalAddress: string): Promise<Worker> {
-  if (!runtimeInstalled) {
-    // Keep the SDK's own logging to warnings so the service's log stays readable.
-    // The process owns its signals: shutdown drains the worker before servers stop.
-    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-    runtimeInstalled = true;
-  }
+  installRuntime();
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: temporalAddress });

@@ -69,7 +69,36 @@ export async function startTemporalDevServer(options: {
   const cli = resolveTemporalCli(options.cliPath);
   if (!cli) return startWithSdkDownload(options, dbFile, ui);
 
-  const service: ServiceHandle = await startService({
+  const logFile = path.join(options.dataDir, 'logs', 'temporal.log');
+  // The dev server also binds internal ports of its own choosing; when one of
+  // them was just taken by another process, starting again picks others.
+  let service: ServiceHandle | undefined;
+  for (let attempt = 1; !service; attempt++) {
+    try {
+      service = await startDevServerOnce(cli, options, dbFile, ui, searchAttributeArgs, logFile);
+    } catch (err) {
+      const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : '';
+      if (attempt >= 3 || !tail.includes('address already in use')) throw err;
+    }
+  }
+  const started = service;
+  return {
+    address: `127.0.0.1:${options.port}`,
+    uiUrl: ui ? `http://localhost:${options.uiPort}` : undefined,
+    pid: started.child.pid,
+    stop: () => started.stop(),
+  };
+}
+
+function startDevServerOnce(
+  cli: string,
+  options: { port: number; uiPort: number; namespace: string },
+  dbFile: string,
+  ui: boolean,
+  searchAttributeArgs: string[],
+  logFile: string,
+): Promise<ServiceHandle> {
+  return startService({
     name: 'Temporal dev server',
     command: cli,
     args: [
@@ -83,14 +112,8 @@ export async function startTemporalDevServer(options: {
       ...searchAttributeArgs,
     ],
     port: options.port,
-    logFile: path.join(options.dataDir, 'logs', 'temporal.log'),
+    logFile,
   });
-  return {
-    address: `127.0.0.1:${options.port}`,
-    uiUrl: ui ? `http://localhost:${options.uiPort}` : undefined,
-    pid: service.child.pid,
-    stop: () => service.stop(),
-  };
 }
 
 async function startWithSdkDownload(

@@ -64,6 +64,25 @@ export function bearerAccountId(ctx: Context, signer: TokenSigner): number | und
   }
 }
 
+/** One browser session for every page that needs a signed-in account: an httpOnly cookie holding an access token. */
+export const SESSION_COOKIE = 'fg_session';
+
+export function startSession(ctx: Context, signer: TokenSigner, accountId: number): void {
+  ctx.cookies.set(SESSION_COOKIE, issueAccessToken(signer, accountId), { httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true });
+}
+
+/** The signed-in account of a browser, or undefined without a valid session cookie. */
+export function sessionAccountId(ctx: Context, signer: TokenSigner): number | undefined {
+  const value = ctx.cookies.get(SESSION_COOKIE);
+  if (!value) return undefined;
+  try {
+    return Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, value).sub);
+  } catch (err) {
+    if (err instanceof TokenError) return undefined;
+    throw err;
+  }
+}
+
 /** Requires a valid bearer token; the account id is then `ctx.state.accountId`. */
 export function requireAccount(signer: TokenSigner): Middleware {
   return async (ctx, next) => {

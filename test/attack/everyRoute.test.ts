@@ -54,7 +54,7 @@ const HEADERS: Array<Record<string, string>> = [
   { authorization: `Bearer ${otherSecretToken}` },
   { authorization: 'Basic ' + Buffer.from('00000000-0000-0000-0000-000000000000:' + 'k'.repeat(64)).toString('base64') },
   { authorization: 'Basic !!!notbase64' },
-  { cookie: `fg_csrf=${'A'.repeat(32)}; session=${forgedToken}; fg_session=${forgedToken}; billing_session=${forgedToken}` },
+  { cookie: `fg_csrf=${'A'.repeat(32)}; session=${forgedToken}; fg_session=${forgedToken}; fg_billing_session=${forgedToken}` },
 ];
 
 const QUERIES = ['', '?next_page=https://evil.example/', '?portalEndpoint=javascript:alert(1)&acceptInvitationEndpoint=//evil.example', '?username=%00&teamId=-1', '?' + 'q=' + 'x'.repeat(3000)];

@@ -16,7 +16,8 @@ const PATHS = ['billing-first-login', 'billing-returning-login', 'billing-expire
 const details = { fullName: 'Replay', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: false, acceptedTosVersion: '1.0' };
 
 describe('billing login workflow replay', () => {
-  (recording ? it : it.skip)('records the main paths on the time-skipping server', async () => {
+  // Recording runs only on demand (npm run record-histories); a normal run replays the committed files.
+  if (recording) it('records the main paths on the time-skipping server', async () => {
     const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
     const deps: Deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
     const taskQueue = `billing-record-${process.pid}`;

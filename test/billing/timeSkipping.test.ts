@@ -1,39 +1,23 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { loadConfig } from '../../src/config';
-import { connectDb, createDeps, Deps } from '../../src/deps';
-import { createActivities } from '../../src/activities';
+import type { Deps } from '../../src/deps';
 import { hashKey } from '../../src/shared/tokens';
 import { billingLoginStep, confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
-import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { linkIn, waitForEmail, waitForEmails } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
 
 describe('billing login workflow on the time-skipping server', () => {
+  let harness: TimeSkippingHarness;
   let env: TestWorkflowEnvironment;
   let deps: Deps;
-  const taskQueue = `billing-ts-${process.pid}`;
+  let taskQueue: string;
+  const withWorker = (fn: () => Promise<void>) => harness.withWorker(fn);
 
   beforeAll(async () => {
-    env = await createTimeSkippingEnv();
-    deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+    harness = await startTimeSkipping('billing-ts');
+    ({ env, deps, taskQueue } = harness);
   });
-
-  /** A worker with the real activities, for the length of one test (a worker runs once). */
-  async function withWorker(fn: () => Promise<void>): Promise<void> {
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowsPath: require.resolve('../../src/workflows'),
-      activities: createActivities(deps),
-    });
-    await worker.runUntil(fn);
-  }
-  afterAll(async () => {
-    await env?.teardown();
-    deps.mailer.close();
-    await deps.db.$disconnect();
-  });
+  afterAll(() => harness?.teardown());
 
   it('an unconfirmed login expires after the confirmation TTL (24 h) without real waiting', async () => {
     const identity = await seedRealmUser(deps);

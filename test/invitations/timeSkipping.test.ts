@@ -1,10 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { emailsTo, waitForEmail } from '../support/mailbox';
-import { loadConfig } from '../../src/config';
-import { connectDb, createDeps, Deps } from '../../src/deps';
-import { createActivities } from '../../src/activities';
+import type { Deps } from '../../src/deps';
 import { FlowStep } from '../../src/shared/searchAttributes';
 import { findInvitation, invitationStatistics } from '../../src/services/invitations';
 import type { accountEmailValidationWorkflow } from '../../src/workflows/invitation/workflow';
@@ -21,36 +18,21 @@ import { uniqueEmail } from '../support/mailbox';
 import { invitationPaths } from './paths';
 
 const DAY = 86_400_000;
+let harness: TimeSkippingHarness;
 let env: TestWorkflowEnvironment;
 let deps: Deps;
 let paths: ReturnType<typeof invitationPaths>;
-const taskQueue = `invitation-time-skipping-${process.pid}`;
 
 beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
-  paths = invitationPaths(env.client, taskQueue, deps, () => env.currentTimeMs());
+  harness = await startTimeSkipping('invitation-time-skipping');
+  ({ env, deps } = harness);
+  paths = invitationPaths(env.client, harness.taskQueue, deps, () => env.currentTimeMs());
 });
-
-/** A worker lives for one `runUntil`, so each test gets its own, with the real activities. */
-async function worker(): Promise<Worker> {
-  return Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities(deps),
-  });
-}
-
-afterAll(async () => {
-  await env?.teardown();
-  await deps?.db.$disconnect();
-  deps?.mailer.close();
-});
+afterAll(() => harness?.teardown());
 
 describe('invitation timers on the time-skipping server', () => {
   it('expires an unanswered invitation at expiresOn, without waiting a week', async () => {
-    await (await worker()).runUntil(async () => {
+    await harness.withWorker(async () => {
       const started = Date.now();
       const handle = await paths.expiredPath();
       const input = (await handle.query(invitationState)).invitation!;
@@ -65,7 +47,7 @@ describe('invitation timers on the time-skipping server', () => {
   });
 
   it('keeps an invitation without expiry open for a year, then revokes it', async () => {
-    await (await worker()).runUntil(async () => {
+    await harness.withWorker(async () => {
       const { handle, admin } = await paths.startInvitation();
       await env.sleep(365 * DAY);
       expect((await handle.query(invitationState)).step).toBe('awaiting_invitee');
@@ -75,11 +57,11 @@ describe('invitation timers on the time-skipping server', () => {
   });
 
   it('lets a new-account email validation lapse after its 24 hours; a late account creation is refused', async () => {
-    await (await worker()).runUntil(async () => {
+    await harness.withWorker(async () => {
       const email = uniqueEmail('lapse');
       const handle = await env.client.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
         workflowId: emailValidationWorkflowId(email),
-        taskQueue,
+        taskQueue: harness.taskQueue,
         args: [{ email, ttlMs: DAY }],
         signal: requestValidationEmail,
         signalArgs: [{ firstName: 'Late', lastName: 'Comer', portalEndpoint: 'http://localhost/join/account/' }],

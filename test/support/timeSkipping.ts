@@ -1,6 +1,10 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { resolveTestServer } from '../../src/dev/temporal';
-import { registerSearchAttributes } from '../../src/deps';
+import { Worker } from '@temporalio/worker';
+import { loadConfig } from '../../src/config';
+import { connectDb, createDeps, Deps, registerSearchAttributes } from '../../src/deps';
+import { createActivities } from '../../src/activities';
+import { installRuntime } from '../../src/worker';
 
 /**
  * Temporal's time-skipping test server: timers of days fire in milliseconds
@@ -8,10 +12,49 @@ import { registerSearchAttributes } from '../../src/deps';
  * are registered on it, as on the dev server.
  */
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  installRuntime();
   const path = resolveTestServer();
   const env = await TestWorkflowEnvironment.createTimeSkipping(
     path ? { server: { executable: { type: 'existing-path', path } } } : undefined,
   );
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
+}
+
+export interface TimeSkippingHarness {
+  env: TestWorkflowEnvironment;
+  deps: Deps;
+  taskQueue: string;
+  /** Runs `fn` while a worker with the real activities polls `taskQueue` (a worker runs once, so each call gets its own). */
+  withWorker<T>(fn: () => Promise<T>): Promise<T>;
+  teardown(): Promise<void>;
+}
+
+/**
+ * The time-skipping server plus what a worker needs to run the flows' real
+ * activities against the suite's PostgreSQL and SMTP inbox.
+ */
+export async function startTimeSkipping(name: string): Promise<TimeSkippingHarness> {
+  const env = await createTimeSkippingEnv();
+  const deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+  const taskQueue = `${name}-${process.pid}`;
+  return {
+    env,
+    deps,
+    taskQueue,
+    async withWorker(fn) {
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: require.resolve('../../src/workflows'),
+        activities: createActivities(deps),
+      });
+      return worker.runUntil(fn);
+    },
+    async teardown() {
+      await env.teardown();
+      deps.mailer.close();
+      await deps.db.$disconnect();
+    },
+  };
 }

@@ -1,11 +1,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
-import { loadConfig } from '../../src/config';
-import { connectDb, createDeps, Deps } from '../../src/deps';
-import { createActivities } from '../../src/activities';
+import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { hashKey } from '../../src/shared/tokens';
 import { Email, FlowKind, FlowStep } from '../../src/shared/searchAttributes';
@@ -21,31 +18,17 @@ import {
 } from '../../src/workflows/trial/messages';
 
 const DAY = 86_400_000;
+let harness: TimeSkippingHarness;
 let env: TestWorkflowEnvironment;
 let deps: Deps;
-const taskQueue = `trial-time-skipping-${process.pid}`;
+let taskQueue: string;
+const withWorker = (test: () => Promise<void>) => harness.withWorker(test);
 
 beforeAll(async () => {
-  env = await createTimeSkippingEnv();
-  deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+  harness = await startTimeSkipping('trial-time-skipping');
+  ({ env, deps, taskQueue } = harness);
 });
-
-/** A worker runs once: each test gets its own, with the real activities. */
-async function withWorker(test: () => Promise<void>): Promise<void> {
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowsPath: require.resolve('../../src/workflows'),
-    activities: createActivities(deps),
-  });
-  await worker.runUntil(test);
-}
-
-afterAll(async () => {
-  await env?.teardown();
-  await deps?.db.$disconnect();
-  deps?.mailer.close();
-});
+afterAll(() => harness?.teardown());
 
 function startTrial(email: string) {
   return env.client.workflow.start(trialWorkflow, {

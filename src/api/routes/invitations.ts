@@ -7,7 +7,7 @@ import type { ApiDeps } from '../app';
 import type { Config } from '../../config';
 import { asPages, HttpError, parse, tokenRefusal } from '../http';
 import { requireCsrf, sendPage } from '../pages';
-import { ACCESS_TOKEN, checkCredentials, hashPassword, issueAccessToken, passwordProblem, requireAccount } from '../../shared/auth';
+import { checkCredentials, hashPassword, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
 import { TokenError, TokenSigner } from '../../shared/tokens';
 import { log } from '../../shared/log';
 import * as service from '../../services/invitations';
@@ -391,23 +391,6 @@ export function invitationRoutes(deps: ApiDeps): Router {
 
 /* ======================= pages a person clicks through: /join/... ======================= */
 
-const SESSION_COOKIE = 'fg_session';
-
-/** The signed-in account of a browser, from its httpOnly session cookie. */
-function sessionAccountId(ctx: Context, signer: TokenSigner): number | undefined {
-  const value = ctx.cookies.get(SESSION_COOKIE);
-  if (!value) return undefined;
-  try {
-    return Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, value).sub);
-  } catch (err) {
-    if (err instanceof TokenError) return undefined;
-    throw err;
-  }
-}
-
-function startSession(ctx: Context, signer: TokenSigner, accountId: number): void {
-  ctx.cookies.set(SESSION_COOKIE, issueAccessToken(signer, accountId), { httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true });
-}
 
 /** Only our own pages are followed after sign-in: no open redirect. */
 function safeNext(value: unknown): string {

@@ -7,7 +7,7 @@ import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common
 import type { ApiDeps } from '../app';
 import { asPages, HttpError, parse } from '../http';
 import { requireCsrf } from '../pages';
-import { ACCESS_TOKEN, checkCredentials, hashPassword, issueAccessToken, passwordProblem, requireAccount } from '../../shared/auth';
+import { checkCredentials, hashPassword, issueAccessToken, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
 import { safeEqual, TokenError } from '../../shared/tokens';
 import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
 import {
@@ -48,7 +48,6 @@ import {
   trialReadyPage,
 } from '../views/trial';
 
-const SESSION_COOKIE = 'fg_trial_session';
 
 /** The same answer for known and unknown addresses: registration never reveals who has an account. */
 const REGISTERED = { status: 'accepted', message: 'If this address can start a free trial, an email is on its way to it.' };
@@ -343,18 +342,13 @@ export function trialRoutes(deps: ApiDeps): Router {
     if (accountId === undefined) return loginPage(ctx, signer, { username, error: 'Wrong username or password.' }, 401);
     const home = await readTrialHome(db, accountId);
     if (home?.infos?.expired) return trialExpiredPage(ctx, home.infos);
-    ctx.cookies.set(SESSION_COOKIE, issueAccessToken(signer, accountId), { httpOnly: true, sameSite: 'lax', path: '/', secure: ctx.secure, overwrite: true });
+    startSession(ctx, signer, accountId);
     ctx.status = 303;
     ctx.redirect('/trial/app');
   });
 
   router.get('/trial/app', asPages, async (ctx) => {
-    let accountId: number | undefined;
-    try {
-      accountId = Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, ctx.cookies.get(SESSION_COOKIE)).sub);
-    } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-    }
+    const accountId = sessionAccountId(ctx, signer);
     const home = accountId === undefined ? undefined : await readTrialHome(db, accountId);
     if (!home) {
       ctx.status = 303;
