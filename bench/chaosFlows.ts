@@ -100,11 +100,16 @@ const trial: Driver = {
     }
     return {
       kind: 'trial',
-      async check() {
-        const infos = await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`).then((r) => r.json(), () => undefined) as { status?: string } | undefined;
-        const want = abandon ? ['unverified', 'expired', 'pending_verification_expired'] : ['active'];
-        const ok = !!infos?.status && (abandon ? infos.status !== 'active' && infos.status !== 'pending_verification' : want.includes(infos.status));
-        return { ok, detail: `trial ${email} (${abandon ? 'abandoned' : 'completed'}): status ${infos?.status}` };
+      async check(temporal) {
+        if (abandon) {
+          // An unused link ends the flow as `unverified` once TRIAL_VERIFICATION_TTL has passed.
+          const handle = temporal.workflow.getHandle(`trial/${email}`);
+          const described = await handle.describe().catch(() => undefined);
+          const result = described?.status.name === 'COMPLETED' ? await handle.result() : described?.status.name;
+          return { ok: result === 'unverified', detail: `trial ${email} (abandoned): ${result}` };
+        }
+        const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
+        return { ok: infos?.status === 'active', detail: `trial ${email} (completed): status ${infos?.status}` };
       },
     };
   },

@@ -1,4 +1,4 @@
-// npm run bench [-- --flows 200 --concurrency 8 --waiting 10000]
+// npm run bench [-- --flows 200 --concurrency 8 --waiting 2000]  (--waiting 10000 for the full scale figure)
 //
 // Measures, in one run against the service started as `npm start` starts it:
 //  1. the engine baseline: trivial workflows that wait for one update;
@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
   options: {
     flows: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '8' },
-    waiting: { type: 'string', default: '10000' },
+    waiting: { type: 'string', default: '2000' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results', 'latest.json') },
   },
 });
