@@ -17,6 +17,8 @@ export interface FlowContext {
 
 export interface FlowOutcome {
   kind: string;
+  /** The outcome can no longer change (the client gave up on the flow). */
+  final?: boolean;
   check(temporal: Client, db: Db): Promise<{ ok: boolean; detail: string }>;
 }
 
@@ -198,7 +200,9 @@ const billing: Driver = {
     await retryPage(() => browser.post(new URL(url).pathname + '/confirm/', { email: user.email }));
     if (!abandon) {
       const mail = await ctx.sink.next(user.email, 180_000, /Confirm email/);
-      const confirm = await retryPage(async () => browser.follow(await browser.get(firstLink(mail, `${ctx.baseUrl}/remote-billing-login/do_confirm/`))));
+      let confirm = await retryPage(async () => browser.follow(await browser.get(firstLink(mail, `${ctx.baseUrl}/remote-billing-login/do_confirm/`))));
+      // An attempt cut off by a kill may already have used the link: like a person, open the access URL again.
+      if (!/<form method="post"/.test(confirm.text)) confirm = await retryPage(async () => browser.follow(await browser.get(url)));
       const action = /<form method="post" action="([^"]+)"/.exec(confirm.text)?.[1];
       if (!action) throw new Error(`no confirm-login form: ${confirm.status} ${confirm.h1}`);
       const done = await retryPage(() => browser.post(action, { full_name: 'Chaos Biller', tos_consent: 'on' }));
