@@ -59,7 +59,8 @@ export class Mailer {
     private readonly publicUrl: string,
     private readonly db: Db,
   ) {
-    this.transport = nodemailer.createTransport(smtpUrl);
+    // Pooled: connections stay open between mails instead of a new SMTP handshake for each one.
+    this.transport = nodemailer.createTransport({ url: smtpUrl, pool: true });
   }
 
   /**
