@@ -122,9 +122,10 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
   }
 
   /** The small app, owned by the account with the owner's permission; one per account. */
-  async function provisionTrialApp(input: { email: string; accountId: number }): Promise<{ appId: number; appName: string }> {
-    const trial = await db.trial.findUnique({ where: { email: input.email } });
-    const name = `${trial?.company || input.email.split('@')[0]} trial app`;
+  async function provisionTrialApp(input: { email: string; accountId: number; company?: string }): Promise<{ appId: number; appName: string }> {
+    // The workflow passes the company it holds; runs scheduled without it read the registration.
+    const company = input.company ?? (await db.trial.findUnique({ where: { email: input.email } }))?.company;
+    const name = `${company || input.email.split('@')[0]} trial app`;
     const app = await db.app.upsert({
       where: { ownerAccountId: input.accountId },
       create: { ownerAccountId: input.accountId, name, ownerPermission: 'owner' },

@@ -1,8 +1,10 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createTimeSkippingEnv } from '../support/timeSkipping';
-import { loadHistories, recording, saveHistory } from '../support/histories';
+import { HISTORY_DIR, loadHistories, recording, saveHistory } from '../support/histories';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { loadConfig } from '../../src/config';
 import { connectDb, createDeps } from '../../src/deps';
@@ -78,17 +80,31 @@ async function recordHistories(): Promise<void> {
   }
 }
 
+/** Histories recorded before the short database steps ran as local activities: runs still in flight from then must replay. */
+const BEFORE_LOCAL_ACTIVITIES = path.join(HISTORY_DIR, 'trial-before-local-activities');
+
+async function replayFailures(histories: { name: string; history: unknown }[]): Promise<string[]> {
+  // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
+  const replays = histories.map(({ name, history }) => ({ workflowId: name, history: temporal.api.history.v1.History.fromObject(history as object) }));
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  return failures;
+}
+
 describe('trial workflow replay', () => {
   it('replays the recorded histories of every main path with the current code', async () => {
     if (recording) await recordHistories();
     const histories = loadHistories('trial-');
     expect(histories.map((h) => h.name).sort()).toEqual([...PATHS].sort());
-    // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
-    const replays = histories.map(({ name, history }) => ({ workflowId: name, history: temporal.api.history.v1.History.fromObject(history as object) }));
-    const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
-    }
-    expect(failures).toEqual([]);
+    expect(await replayFailures(histories)).toEqual([]);
+  });
+
+  it('replays the histories recorded before the database steps ran as local activities', async () => {
+    const files = fs.readdirSync(BEFORE_LOCAL_ACTIVITIES).filter((f) => f.endsWith('.json')).sort();
+    expect(files).toEqual(['expired.json', 'extended-converted.json', 'unverified.json']);
+    const histories = files.map((f) => ({ name: `before-local-activities/${f}`, history: JSON.parse(fs.readFileSync(path.join(BEFORE_LOCAL_ACTIVITIES, f), 'utf8')) }));
+    expect(await replayFailures(histories)).toEqual([]);
   });
 });

@@ -3,7 +3,9 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   uuid4,
@@ -40,6 +42,22 @@ const inRequest = proxyActivities<TrialActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '500 milliseconds', maximumAttempts: 4 },
 });
+
+// The short database steps a caller waits for run as local activities: in the
+// worker, inside the workflow task, without a round trip through the server.
+const localInRequest = proxyLocalActivities<TrialActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumAttempts: 4 },
+});
+// The registration record, before the first mail: retried until it succeeds, like the background steps.
+const localBackground = proxyLocalActivities<TrialActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '5 minutes' },
+});
+// Runs recorded before local activities keep replaying their activity commands.
+const LOCAL_DB_STEPS = 'trial-local-db-steps';
+const requestSteps = () => (patched(LOCAL_DB_STEPS) ? localInRequest : inRequest);
+const registrationSteps = () => (patched(LOCAL_DB_STEPS) ? localBackground : background);
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -152,7 +170,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     ({ days }) =>
       exclusively(async () => {
         const newEnd = Math.max(trialEndsAt, Date.now()) + days * DAY;
-        await inRequest.recordTrialExtension({ email, accountId: account!.accountId, trialEndsAt: iso(newEnd) });
+        await requestSteps().recordTrialExtension({ email, accountId: account!.accountId, trialEndsAt: iso(newEnd) });
         trialEndsAt = newEnd;
         status = 'active';
         setStep('trial_running');
@@ -165,7 +183,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     completeTrialUpdate,
     () =>
       exclusively(async () => {
-        await inRequest.recordTrialConversion({ email, accountId: account!.accountId });
+        await requestSteps().recordTrialConversion({ email, accountId: account!.accountId });
         status = 'converted';
         setStep('converted');
         return { status: 'converted' as const };
@@ -181,8 +199,10 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
 
   async function createAccountWithApp(passwordHash: string, firstName: string, lastName: string): Promise<CreatedTrialAccount> {
     const endsAt = Date.now() + input.trialLengthMs;
-    const { accountId } = await inRequest.createTrialAccount({ email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
-    const app = await inRequest.provisionTrialApp({ email, accountId });
+    const steps = requestSteps();
+    const { accountId } = await steps.createTrialAccount({ email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
+    // The company as recorded at registration (the stored row's), which names the app.
+    const app = await steps.provisionTrialApp({ email, accountId, company: input.company });
     trialEndsAt = endsAt;
     status = 'active';
     return { username: email, accountId, appId: app.appId, appName: app.appName, trialEndsAt: iso(endsAt) };
@@ -224,7 +244,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
 
   /* ---- the flow ---- */
 
-  ({ tokenHash } = await background.recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) }));
+  ({ tokenHash } = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) }));
   void sendRequestedVerificationEmails();
 
   const linkOpened = await awaitEmailVerification();
