@@ -1,12 +1,8 @@
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { loadConfig } from '../../src/config';
-import { connectDb, createDeps, Deps } from '../../src/deps';
-import { createActivities } from '../../src/activities';
 import { hashKey } from '../../src/shared/tokens';
 import { confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
-import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { startTimeSkipping } from '../support/timeSkipping';
 import { loadHistories, recording, saveHistory } from '../support/histories';
 import { linkIn, waitForEmail } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
@@ -18,17 +14,10 @@ const details = { fullName: 'Replay', enableMajorReleaseEmails: true, enableMain
 describe('billing login workflow replay', () => {
   // Recording runs only on demand (npm run record-histories); a normal run replays the committed files.
   if (recording) it('records the main paths on the time-skipping server', async () => {
-    const env: TestWorkflowEnvironment = await createTimeSkippingEnv();
-    const deps: Deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
-    const taskQueue = `billing-record-${process.pid}`;
+    const harness = await startTimeSkipping('billing-record');
+    const { env, deps, taskQueue } = harness;
     try {
-      const worker = await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue,
-        workflowsPath: require.resolve('../../src/workflows'),
-        activities: createActivities(deps),
-      });
-      await worker.runUntil(async () => {
+      await harness.withWorker(async () => {
         const first = await seedRealmUser(deps);
         const firstLogin = await startLogin(env.client, taskQueue, first);
         await firstLogin.executeUpdate(requestConfirmationEmail, { args: [{ email: first.email, ip: '192.0.2.1' }] });
@@ -50,9 +39,7 @@ describe('billing login workflow replay', () => {
         await saveHistory('billing-expired', expired);
       });
     } finally {
-      await env.teardown();
-      deps.mailer.close();
-      await deps.db.$disconnect();
+      await harness.teardown();
     }
   });
 

@@ -1,10 +1,7 @@
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import { createTimeSkippingEnv } from '../support/timeSkipping';
+import { startTimeSkipping } from '../support/timeSkipping';
 import { loadHistories, recording, saveHistory } from '../support/histories';
-import { loadConfig } from '../../src/config';
-import { connectDb, createDeps } from '../../src/deps';
-import { createActivities } from '../../src/activities';
 import { invitationPaths } from './paths';
 
 /** Every main path of the flow has a recorded history that today's workflow code must replay without nondeterminism. */
@@ -13,18 +10,11 @@ const MAIN_PATHS = ['invitation-new-account', 'invitation-email-validation', 'in
 describe('invitation workflow replay', () => {
   if (recording) {
     it('records the main paths on the time-skipping server', async () => {
-      const env = await createTimeSkippingEnv();
-      const deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
-      const taskQueue = `invitation-record-${process.pid}`;
+      const harness = await startTimeSkipping('invitation-record');
+      const { env, deps, taskQueue } = harness;
       try {
-        const worker = await Worker.create({
-          connection: env.nativeConnection,
-          taskQueue,
-          workflowsPath: require.resolve('../../src/workflows'),
-          activities: createActivities(deps),
-        });
         const paths = invitationPaths(env.client, taskQueue, deps, () => env.currentTimeMs());
-        await worker.runUntil(async () => {
+        await harness.withWorker(async () => {
           const { invitation, validation } = await paths.newAccountPath();
           expect(await invitation.result()).toBe('joined');
           expect(await validation.result()).toBe('account_created');
@@ -44,9 +34,7 @@ describe('invitation workflow replay', () => {
           await saveHistory('invitation-expired', expired);
         });
       } finally {
-        await env.teardown();
-        await deps.db.$disconnect();
-        deps.mailer.close();
+        await harness.teardown();
       }
     });
   }
