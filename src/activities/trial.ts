@@ -56,7 +56,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
 
   async function sendWelcomeBackEmail(input: { email: string; requestId: string }): Promise<{ sent: boolean }> {
     // The API checks the throttle before starting; this second check catches a burst of requests.
-    if ((await registrationMailsSince(mailer, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
+    if ((await registrationMailsSince(db, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
     await mailer.send({
       kind: TrialMail.welcomeBack,
       key: `trial/${input.email}/welcome-back/${input.requestId}`,
@@ -99,25 +99,27 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     lastName: string;
     trialEndsAt: string;
   }): Promise<{ accountId: number }> {
-    const trial = await db.trial.findUnique({ where: { email: input.email } });
-    if (!trial) throw ApplicationFailure.nonRetryable(`No trial registration for ${input.email}.`, 'TrialMissing');
-    if (trial.accountId !== null) return { accountId: trial.accountId };
+    // The usual case writes straight away; the registration is read only when the writes are refused.
     try {
       return await db.$transaction(async (tx) => {
         const account = await tx.account.create({
           data: { email: input.email, username: input.email, firstName: input.firstName, lastName: input.lastName, passwordHash: input.passwordHash },
         });
-        await tx.trial.update({
+        const { count } = await tx.trial.updateMany({
           where: { email: input.email },
           data: { accountId: account.id, usedAt: new Date(), status: 'active', trialEndsAt: new Date(input.trialEndsAt), firstName: input.firstName, lastName: input.lastName },
         });
+        if (count === 0) throw new NoRegistration(); // rolls the account back
         return { accountId: account.id };
       });
     } catch (err) {
-      if (isUniqueViolation(err)) {
-        throw ApplicationFailure.nonRetryable('An account with this address already exists: log in instead.', TrialFailure.accountExists);
-      }
-      throw err;
+      if (!(err instanceof NoRegistration) && !isUniqueViolation(err)) throw err;
+      const trial = await db.trial.findUnique({ where: { email: input.email } });
+      if (!trial) throw ApplicationFailure.nonRetryable(`No trial registration for ${input.email}.`, 'TrialMissing');
+      // A retry after the writes were committed finds the account this trial already made.
+      if (trial.accountId !== null) return { accountId: trial.accountId };
+      if (err instanceof NoRegistration) throw err;
+      throw ApplicationFailure.nonRetryable('An account with this address already exists: log in instead.', TrialFailure.accountExists);
     }
   }
 
@@ -205,6 +207,9 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     markTrialUnverified,
   };
 }
+
+/** Thrown inside the account transaction when the trial row is missing, so nothing is written. */
+class NoRegistration extends Error {}
 
 function formatDate(iso: string): string {
   return new Date(iso).toUTCString().replace(/:\d\d GMT$/, ' UTC');

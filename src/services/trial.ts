@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { Db } from '../shared/db';
-import type { Mailer } from '../shared/mail';
 import { hashKey, TokenError, TokenSigner } from '../shared/tokens';
 
 /** Token types of this flow; the type is bound into each token's MAC. */
@@ -69,13 +68,9 @@ export async function accountExists(db: Db, email: string): Promise<boolean> {
   return (await db.account.count({ where: { email } })) > 0;
 }
 
-/** Mails that count against the "3 per address per hour" throttle of registration. */
-export async function registrationMailsSince(mailer: Mailer, email: string, since: Date): Promise<number> {
-  const [verification, welcomeBack] = await Promise.all([
-    mailer.countSentSince(TrialMail.verification, email, since),
-    mailer.countSentSince(TrialMail.welcomeBack, email, since),
-  ]);
-  return verification + welcomeBack;
+/** Mails that count against the "3 per address per hour" throttle of registration, counted in the mail ledger with one query. */
+export async function registrationMailsSince(db: Db, email: string, since: Date): Promise<number> {
+  return db.sentEmail.count({ where: { kind: { in: [TrialMail.verification, TrialMail.welcomeBack] }, recipient: email.toLowerCase(), sentAt: { gte: since } } });
 }
 
 export type PublicTrialStatus = 'pending_verification' | 'active' | 'expired' | 'converted';

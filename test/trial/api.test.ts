@@ -8,6 +8,7 @@ import { TokenSigner } from '../../src/shared/tokens';
 import { hashPassword } from '../../src/shared/auth';
 import { TRIAL_VERIFICATION } from '../../src/services/trial';
 import { trialStateQuery } from '../../src/workflows/trial/messages';
+import { createTrialActivities } from '../../src/activities/trial';
 
 const VERIFY_SUBJECT = /Verify your email to start your free trial/;
 const PASSWORD = 'Trial-pass-123';
@@ -110,6 +111,31 @@ describe('free trial over HTTP', () => {
     expect(await svc.db.account.count({ where: { email } })).toBe(1);
     const account = await svc.db.account.findUniqueOrThrow({ where: { email } });
     expect(await svc.db.app.count({ where: { ownerAccountId: account.id } })).toBe(1);
+  });
+
+  it('answers 409 when another flow made an account for the address, and the link stays usable', async () => {
+    const email = uniqueEmail('taken');
+    const token = await registerAndReadToken(email);
+    const other = await svc.db.account.create({ data: { email, username: email, passwordHash: await hashPassword(PASSWORD) } });
+    const refused = await call('POST', '/api/trial/creation', { token, password: PASSWORD });
+    expect(refused.status).toBe(409);
+    expect(refused.json.code).toBe('account_exists');
+    expect(await svc.db.trial.findUniqueOrThrow({ where: { email } })).toMatchObject({ accountId: null, usedAt: null, status: 'pending_verification' });
+    await svc.db.account.delete({ where: { id: other.id } });
+    expect((await call('POST', '/api/trial/creation', { token, password: PASSWORD })).status).toBe(201);
+  });
+
+  it('creates the account once when the creation step runs again, and refuses an address without registration', async () => {
+    const email = uniqueEmail('retry');
+    await startedTrial(email);
+    const { createTrialAccount } = createTrialActivities(svc.deps);
+    const account = await svc.db.account.findUniqueOrThrow({ where: { email } });
+    const input = { email, passwordHash: account.passwordHash, firstName: '', lastName: '', trialEndsAt: new Date().toISOString() };
+    expect(await createTrialAccount(input)).toEqual({ accountId: account.id });
+    expect(await svc.db.account.count({ where: { email } })).toBe(1);
+    const stranger = uniqueEmail('stranger');
+    await expect(createTrialAccount({ ...input, email: stranger })).rejects.toMatchObject({ type: 'TrialMissing', nonRetryable: true });
+    expect(await svc.db.account.count({ where: { email: stranger } })).toBe(0);
   });
 
   it('does not reveal whether an address has an account, and mails "Welcome back" instead', async () => {

@@ -77,7 +77,7 @@ class LinkRefusal extends HttpError {
 
 /** HTTP face of the free-trial flow (workflow `trial/<email>`): JSON API for the auth service and operators, plus the pages a person uses. */
 export function trialRoutes(deps: ApiDeps): Router {
-  const { config, db, mailer, signer, temporal } = deps;
+  const { config, db, signer, temporal } = deps;
   const router = new Router();
   const trialHandle = (email: string) => temporal.workflow.getHandle(trialWorkflowId(email));
 
@@ -196,7 +196,7 @@ export function trialRoutes(deps: ApiDeps): Router {
     const body = parse(registerBody, ctx.request.body);
     const email = body.username;
     // Both reads at once; the throttle still decides first.
-    const [mailsLastHour, hasAccount] = await Promise.all([registrationMailsSince(mailer, email, new Date(Date.now() - 3_600_000)), accountExists(db, email)]);
+    const [mailsLastHour, hasAccount] = await Promise.all([registrationMailsSince(db, email, new Date(Date.now() - 3_600_000)), accountExists(db, email)]);
     if (mailsLastHour >= MAILS_PER_HOUR) {
       throw new HttpError(429, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`, { retryAfterSeconds: 3600 });
     }
