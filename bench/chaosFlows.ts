@@ -131,8 +131,12 @@ async function signUp(ctx: FlowContext, email: string, username: string, invitat
   const created = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/account`, {
     json: { firstName: 'Chaos', lastName: 'Tester', username, password, ...envelope },
   });
-  // 409 after a retried request: the first attempt created the account.
-  const login = created.status === 201 ? created : await call(ctx, 'POST', `${ctx.baseUrl}/auth/v1/login`, { json: { username, password } });
+  // 409 after a retried request: the first attempt's account is being created; sign in once it exists.
+  let login = created;
+  for (const deadline = Date.now() + 60_000; login.status !== 201 && login.status !== 200 && Date.now() < deadline; ) {
+    login = await call(ctx, 'POST', `${ctx.baseUrl}/auth/v1/login`, { json: { username, password } });
+    if (login.status !== 200) await new Promise((r) => setTimeout(r, 500));
+  }
   const accessToken = (login.body as { accessToken?: string })?.accessToken;
   if (!accessToken) throw new Error(`sign-up of ${email} failed: ${created.status} ${created.text}`);
   const sub = JSON.parse(Buffer.from(accessToken, 'base64url').toString()).sub as number;
@@ -154,7 +158,8 @@ const invitation: Driver = {
     const inviteeEmail = `chaos-invitee-${id}@example.test`;
     const created = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/membershipInvitation`, {
       json: { teamId, inviteeEmail, ...(abandon ? { expiresOn: new Date(Date.now() + 45_000).toISOString() } : {}) },
-      headers: bearer,
+      // A retry after a cut-off request must not create a second invitation.
+      headers: { ...bearer, 'idempotency-key': `chaos-invitation-${id}` },
     });
     const invitationId = (created.body as { id: string }).id;
     if (!invitationId) throw new Error(`invitation answered ${created.status}: ${created.text}`);
