@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { SmtpSink, SinkMessage } from './smtpSink';
-import { freePort, percentile, pool, rssMiB, ROOT, startServiceProcess } from './stack';
+import { freePort, percentile, pool, rssMiB, ROOT, ServiceProcess, startServiceProcess } from './stack';
 import { finish } from './baseline.workflow';
 
 const { values: args } = parseArgs({
@@ -124,32 +124,7 @@ async function main(): Promise<void> {
     };
 
     // 4. Many flows waiting on their timers (trials awaiting verification).
-    const pid = service.child.pid!;
-    const rss: Record<string, number> = { beforeWaiting: rssMiB(pid) };
-    const waitStart = performance.now();
-    let firstLink: string | undefined;
-    await pool(WAITING, 16, async (i) => {
-      const email = `wait-${runId}-${i}@example.test`;
-      await http('POST', `${service.baseUrl}/api/trial/register`, { username: email });
-      if (i === 0) firstLink = trialLink(await sink.next(email), service.baseUrl).link;
-    }, (d) => {
-      progress('waiting flows', d, WAITING);
-      if (d === 1000) rss.at1000 = rssMiB(pid);
-    });
-    // Every flow has sent its mail: all are now parked on their timers.
-    const deadline = Date.now() + 600_000;
-    while (sink.messages.filter((m) => m.to[0]?.startsWith(`wait-${runId}-`)).length < WAITING && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    rss[`at${WAITING}`] = rssMiB(pid);
-    const clickMs: number[] = [];
-    for (let k = 0; k < 20; k++) await timed(clickMs, async () => void (await (await http('GET', firstLink!)).text()));
-    results.waiting = {
-      flows: WAITING,
-      startSeconds: round((performance.now() - waitStart) / 1000),
-      serviceRssMiB: rss,
-      linkClickAmongWaitingMs: { p50: percentile(clickMs, 50), p99: percentile(clickMs, 99) },
-    };
+    if (WAITING > 0) results.waiting = await measureWaiting(service, sink, runId);
     await connection.close();
   } finally {
     await service.stop();
@@ -158,6 +133,36 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(args.out!), { recursive: true });
   fs.writeFileSync(args.out!, JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(`\n${JSON.stringify(results, null, 2)}\nwritten to ${path.relative(ROOT, args.out!)}\n`);
+}
+
+/** Starts WAITING trials that park on their timers; memory of the service and a click among them. */
+async function measureWaiting(service: ServiceProcess, sink: SmtpSink, runId: string) {
+  const pid = service.child.pid!;
+  const rss: Record<string, number> = { beforeWaiting: rssMiB(pid) };
+  const waitStart = performance.now();
+  let firstLink: string | undefined;
+  await pool(WAITING, 16, async (i) => {
+    const email = `wait-${runId}-${i}@example.test`;
+    await http('POST', `${service.baseUrl}/api/trial/register`, { username: email });
+    if (i === 0) firstLink = trialLink(await sink.next(email), service.baseUrl).link;
+  }, (d) => {
+    progress('waiting flows', d, WAITING);
+    if (d === 1000) rss.at1000 = rssMiB(pid);
+  });
+  // Every flow has sent its mail: all are now parked on their timers.
+  const deadline = Date.now() + 600_000;
+  while (sink.messages.filter((m) => m.to[0]?.startsWith(`wait-${runId}-`)).length < WAITING && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  rss[`at${WAITING}`] = rssMiB(pid);
+  const clickMs: number[] = [];
+  for (let k = 0; k < 20; k++) await timed(clickMs, async () => void (await (await http('GET', firstLink!)).text()));
+  return {
+    flows: WAITING,
+    startSeconds: round((performance.now() - waitStart) / 1000),
+    serviceRssMiB: rss,
+    linkClickAmongWaitingMs: { p50: percentile(clickMs, 50), p99: percentile(clickMs, 99) },
+  };
 }
 
 function round(n: number): number {
