@@ -62,7 +62,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     newAccount,
     startInvitation,
 
-    /** Registration with the invitation: validation mail, account created, invitation bound, one-click Join. */
+    /** Registration with the invitation: validation mail, account created and invitation bound in one update, one-click Join. */
     async newAccountPath(): Promise<{ invitation: WorkflowHandle; validation: WorkflowHandle }> {
       const { handle, input } = await startInvitation();
       const email = input.inviteeEmail!;
@@ -74,10 +74,11 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
         signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
         typedSearchAttributes: emailValidationSearchAttributes(email),
       });
-      const { accountId } = await validation.executeUpdate(createAccount, {
-        args: [{ username: `ts-new-${Math.random().toString(36).slice(2, 10)}`, firstName: 'New', lastName: 'Member', passwordHash: await hashPassword('unused-password-1!') }],
+      // The carried invitation travels with the account: the validation flow binds it.
+      const { accountId, invitation } = await validation.executeUpdate(createAccount, {
+        args: [{ username: `ts-new-${Math.random().toString(36).slice(2, 10)}`, firstName: 'New', lastName: 'Member', passwordHash: await hashPassword('unused-password-1!'), invitationId: input.invitationId }],
       });
-      await handle.executeUpdate(bindInvitee, { args: [{ inviteeId: accountId, via: 'new_account' }] });
+      expect(invitation?.inviteeId).toBe(String(accountId));
       await handle.executeUpdate(joinTeam, { args: [{ accountId }] });
       return { invitation: handle, validation };
     },

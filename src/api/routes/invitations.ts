@@ -223,34 +223,30 @@ export async function createAccountFromValidation(
   if (problem) throw new HttpError(400, `password: ${problem}`);
   if (await service.findAccountByEmail(deps.db, validated.email)) throw new HttpError(409, 'This email validation was already used: an account exists for this address.');
   if (await deps.db.account.findUnique({ where: { username } })) throw new HttpError(409, `The username "${username}" is already taken.`);
+  const invitationId = carriedInvitationId(deps, setup.encodedMembershipInvtnSignedToken);
   const account: NewAccount = {
     username,
     firstName: setup.firstName.trim(),
     lastName: setup.lastName.trim(),
     passwordHash: await hashPassword(setup.password),
+    ...(invitationId !== undefined ? { invitationId } : {}),
   };
-  const { accountId } = await callFlow(
+  // The flow binds the carried invitation itself once the account exists, so the binding does not depend on this request finishing.
+  return callFlow(
     () => deps.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(validated.email)).executeUpdate(createAccount, { args: [account] }),
     async () => new HttpError(410, 'This registration link has expired. Ask for a new one.'),
   );
-  return { accountId, invitation: await bindCarriedInvitation(deps, setup.encodedMembershipInvtnSignedToken, validated.email, accountId) };
 }
 
-async function bindCarriedInvitation(deps: ApiDeps, encoded: string | undefined, email: string, accountId: number): Promise<MembershipInvitation | undefined> {
+/** The invitation a registration carries, when its token is genuine; the account is created either way. */
+function carriedInvitationId(deps: ApiDeps, encoded: string | undefined): number | undefined {
   if (!encoded) return undefined;
   try {
-    const token = verifyInvitationToken(deps, TokenSigner.parse(encoded));
-    const invitationId = Number(token.membershipInvitationId);
-    const row = await service.findInvitation(deps.db, invitationId);
-    if (!row || row.inviteeEmail !== email || row.inviteeId !== null) return undefined;
-    return await bindInvitation(deps, invitationId, accountId, 'new_account');
+    return Number(verifyInvitationToken(deps, TokenSigner.parse(encoded)).membershipInvitationId);
   } catch (err) {
-    // The account exists either way; an invitation that can no longer be bound is simply not bound.
-    if (err instanceof HttpError || err instanceof TokenError) {
-      log.info({ reason: err.message }, 'carried invitation not bound');
-      return undefined;
-    }
-    throw err;
+    if (!(err instanceof TokenError)) throw err;
+    log.info({ reason: err.message }, 'carried invitation not bound');
+    return undefined;
   }
 }
 

@@ -47,6 +47,14 @@ export interface BindInviteeRequest {
   via: BoundVia;
 }
 
+export interface InviteeAccountCreated {
+  accountId: number;
+  /** Lower-cased; compared with inviteeEmail. */
+  email: string;
+  /** The email-validation workflow that waits for the answer (signal `carriedInvitationAnswered`). */
+  replyTo: string;
+}
+
 export interface InviteeVerificationRequest {
   accountId: number;
   /** The signed-in account's email, compared case-insensitively with inviteeEmail. */
@@ -76,6 +84,8 @@ export const bindInvitee = defineUpdate<MembershipInvitation, [BindInviteeReques
 export const requestInviteeVerification = defineUpdate<InviteeVerificationAnswer, [InviteeVerificationRequest]>('requestInviteeVerification');
 /** The bound invitee joins the team: the one-click Join. */
 export const joinTeam = defineUpdate<void, [{ accountId: number }]>('joinTeam');
+/** From the email-validation flow: an account was created for `email`; binds it when this invitation went to that address. */
+export const inviteeAccountCreated = defineSignal<[InviteeAccountCreated]>('inviteeAccountCreated');
 /** Withdraws the invitation: its links then say so. */
 export const revokeInvitation = defineUpdate<void, [{ by: number }]>('revokeInvitation');
 export const invitationState = defineQuery<InvitationState>('invitationState');
@@ -116,13 +126,29 @@ export interface NewAccount {
   lastName: string;
   /** Already hashed by the API: the password itself never enters workflow history. */
   passwordHash: string;
+  /** The invitation carried by the registration link, its token verified by the API: bound once the account exists. */
+  invitationId?: number;
+}
+
+export interface CreatedAccount {
+  accountId: number;
+  /** The carried invitation, when it was bound to the new account. */
+  invitation?: MembershipInvitation;
+}
+
+export interface CarriedInvitationAnswer {
+  invitationId: number;
+  /** Absent: the invitation was not bound (another address, already bound, closed). */
+  invitation?: MembershipInvitation;
 }
 
 export type EmailValidationStep = 'awaiting_account' | 'account_created' | 'lapsed';
 
 export const requestValidationEmail = defineSignal<[ValidationEmailRequest]>('requestValidationEmail');
 /** Creates the account for the validated email; refused once an account exists. */
-export const createAccount = defineUpdate<{ accountId: number }, [NewAccount]>('createAccount');
+export const createAccount = defineUpdate<CreatedAccount, [NewAccount]>('createAccount');
+/** The invitation flow's answer to `inviteeAccountCreated`. */
+export const carriedInvitationAnswered = defineSignal<[CarriedInvitationAnswer]>('carriedInvitationAnswered');
 export const emailValidationStep = defineQuery<EmailValidationStep>('emailValidationStep');
 
 /** What an operator filters by in the Temporal Web UI. */

@@ -3,14 +3,18 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  getExternalWorkflowHandle,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { createInvitationActivities } from '../../activities/invitations';
 import { FlowStep } from '../../shared/searchAttributes';
 import {
   bindInvitee,
+  CarriedInvitationAnswer,
+  carriedInvitationAnswered,
   createAccount,
   EmailValidationInput,
   EmailValidationStep,
@@ -19,6 +23,8 @@ import {
   invitationRecorded,
   InvitationStep,
   invitationState,
+  invitationWorkflowId,
+  inviteeAccountCreated,
   joinTeam,
   MembershipInvitation,
   Refusal,
@@ -48,6 +54,8 @@ const {
 });
 
 const DAY_MS = 24 * 3600_000;
+/** How long account creation waits for the carried invitation's flow to say whether it bound the account. */
+const CARRIED_INVITATION_ANSWER_WITHIN = '1 minute';
 /** Identity-verification mails per invitation and day: enough for typos, too few to spam an address. */
 const VERIFICATION_MAILS_PER_DAY = 3;
 
@@ -111,6 +119,22 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     },
     { validator: refuseUnlessUnbound },
   );
+
+  // A new account for the invited address, from the email-validation flow: it binds here, so no API process stands between account and binding.
+  setHandler(inviteeAccountCreated, async ({ accountId, email, replyTo }) => {
+    let bound: MembershipInvitation | undefined;
+    if (isOpen() && input.inviteeEmail === email && inviteeId === undefined) {
+      inviteeId = accountId;
+      boundVia = 'new_account';
+      enterStep('awaiting_join');
+      bound = await recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
+    }
+    try {
+      await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnswered, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
+    } catch {
+      // The asking flow has ended: nobody waits for the answer, the binding stands.
+    }
+  });
 
   setHandler(
     requestInviteeVerification,
@@ -197,17 +221,34 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   let lastLinkExpiresAt = Date.now() + input.ttlMs;
   let creating = false;
   let accountId: number | undefined;
+  const carriedAnswers = new Map<number, CarriedInvitationAnswer>();
+
+  /** Asks the carried invitation's flow to bind the new account; undefined when it did not (or did not answer in time). */
+  const bindCarriedInvitation = async (invitationId: number, newAccountId: number): Promise<MembershipInvitation | undefined> => {
+    try {
+      await getExternalWorkflowHandle(invitationWorkflowId(invitationId)).signal(inviteeAccountCreated, { accountId: newAccountId, email: input.email, replyTo: workflowInfo().workflowId });
+    } catch {
+      // The invitation flow has ended (joined, revoked, expired): nothing to bind.
+      return undefined;
+    }
+    // Bounded: the account exists either way, and a late binding still happens in the invitation flow.
+    await condition(() => carriedAnswers.has(invitationId), CARRIED_INVITATION_ANSWER_WITHIN);
+    return carriedAnswers.get(invitationId)?.invitation;
+  };
 
   setHandler(emailValidationStep, () => step);
   setHandler(requestValidationEmail, (request) => void requests.push(request));
+  setHandler(carriedInvitationAnswered, (answer) => void carriedAnswers.set(answer.invitationId, answer));
   setHandler(
     createAccount,
-    async (account) => {
+    async ({ invitationId, ...account }) => {
       creating = true;
       try {
         const created = await createValidatedAccount({ ...account, email: input.email });
         accountId = created.accountId;
-        return created;
+        // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
+        const invitation = invitationId === undefined ? undefined : await bindCarriedInvitation(invitationId, created.accountId);
+        return { ...created, ...(invitation ? { invitation } : {}) };
       } catch (err) {
         throw asRefusal(err);
       } finally {
