@@ -1,8 +1,9 @@
-import type { Db } from '../shared/db';
+import { createHash } from 'node:crypto';
+import type { Db, Prisma } from '../shared/db';
 import { isUniqueViolation } from '../shared/db';
 import type { Config } from '../config';
 import { Signed, TokenSigner } from '../shared/tokens';
-import type { InviteeVerificationSignedToken, MembershipInvitation } from '../workflows/invitation/messages';
+import type { InvitationInput, InviteeVerificationSignedToken, MembershipInvitation } from '../workflows/invitation/messages';
 
 /** Token types: bound by the MAC, so one kind never passes for another. */
 export const MEMBERSHIP_INVITATION_TOKEN = 'MembershipInvtnSignedToken';
@@ -82,6 +83,50 @@ export const CLOSED_MESSAGES: Record<ClosedReason, string> = {
 export async function allocateInvitationId(db: Db): Promise<number> {
   const [row] = await db.$queryRaw<{ id: number }[]>`SELECT nextval(pg_get_serial_sequence('"MembershipInvitation"', 'id'))::int AS id`;
   return row.id;
+}
+
+/** How long an `Idempotency-Key` answers with the invitation it created (the common convention: a day). */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 3600_000;
+
+/** An invitation request as the API received it: the workflow input before an id is allocated. */
+export type InvitationRequest = Omit<InvitationInput, 'invitationId'>;
+
+/** Same request, same hash: every field that makes the invitation, in a fixed order. */
+function requestHash({ invitationId: _id, ...request }: InvitationRequest & { invitationId?: number }): string {
+  const sorted = Object.fromEntries(Object.entries(request).sort(([a], [b]) => a.localeCompare(b)));
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex');
+}
+
+/**
+ * What an earlier request with this caller's key created: its workflow input,
+ * `'mismatch'` when that request was a different one, undefined when the key
+ * is unknown or older than a day.
+ */
+export async function findKeyedInvitation(db: Db, callerId: number, key: string, request: InvitationRequest, now = Date.now()): Promise<InvitationInput | 'mismatch' | undefined> {
+  const row = await db.invitationIdempotencyKey.findUnique({ where: { callerId_key: { callerId, key } } });
+  if (!row || row.createdOn.getTime() <= now - IDEMPOTENCY_KEY_TTL_MS) return undefined;
+  return row.requestHash === requestHash(request) ? (row.input as unknown as InvitationInput) : 'mismatch';
+}
+
+/**
+ * Claims the key for `input` before its workflow starts. When a concurrent
+ * request claimed it first (the unique constraint decides), answers with
+ * that request's input instead, or `'mismatch'`.
+ */
+export async function claimIdempotencyKey(db: Db, callerId: number, key: string, input: InvitationInput, now = Date.now()): Promise<InvitationInput | 'mismatch'> {
+  // Keys past their day answer no more; they are cleared when their caller comes back.
+  await db.invitationIdempotencyKey.deleteMany({ where: { callerId, createdOn: { lte: new Date(now - IDEMPOTENCY_KEY_TTL_MS) } } });
+  try {
+    await db.invitationIdempotencyKey.create({
+      data: { callerId, key, requestHash: requestHash(input), invitationId: input.invitationId, input: input as unknown as Prisma.InputJsonObject },
+    });
+    return input;
+  } catch (err) {
+    if (!isUniqueViolation(err)) throw err;
+  }
+  const earlier = await findKeyedInvitation(db, callerId, key, input, now);
+  if (!earlier) throw new Error('An idempotency key was claimed and then vanished.');
+  return earlier;
 }
 
 export function findInvitation(db: Db, id: number) {

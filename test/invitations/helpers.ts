@@ -9,12 +9,13 @@ export interface Answer {
 
 /** A JSON client for the Synapse-style API of one running service. */
 export function apiClient(baseUrl: string) {
-  return async function api(method: string, path: string, body?: unknown, accessToken?: string): Promise<Answer> {
+  return async function api(method: string, path: string, body?: unknown, accessToken?: string, headers: Record<string, string> = {}): Promise<Answer> {
     const res = await fetch(baseUrl + path, {
       method,
       headers: {
         ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
         ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}),
+        ...headers,
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
@@ -58,4 +59,15 @@ export async function signUp(api: Api, baseUrl: string, tag: string, extra: { em
   const accessToken: string = created.body.accessToken;
   const me = TokenSigner.parse(accessToken) as { sub: number };
   return { email, username, accessToken, accountId: Number(me.sub), envelope };
+}
+
+/** Polls `probe` until it returns a value other than undefined; fails after `timeoutMs`. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -273,6 +273,21 @@ const membershipInvtnSignedToken = z.object({ membershipInvitationId: z.string()
 
 const inviteeVerificationToken = z.object({ inviteeId: z.string(), membershipInvitationId: z.string(), expiresOn: z.string(), createdOn: z.string(), hmac: z.string() }).loose();
 
+/** The optional `Idempotency-Key` header: a retried POST with the same key creates nothing new. */
+function idempotencyKey(ctx: Context): string | undefined {
+  const value = ctx.get('Idempotency-Key');
+  if (value === '') return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(value)) throw new HttpError(400, 'Idempotency-Key: use 1 to 255 visible ASCII characters.');
+  return value;
+}
+
+/** The invitation an earlier request with the same key created: its row once recorded, else from its workflow (started here if that request stopped short). */
+async function keyedInvitation(deps: ApiDeps, earlier: InvitationInput | 'mismatch'): Promise<MembershipInvitation> {
+  if (earlier === 'mismatch') throw new HttpError(422, 'Idempotency-Key: this key was already used for a different request.');
+  const row = await service.findInvitation(deps.db, earlier.invitationId);
+  return row ? service.invitationToApi(row) : startInvitation(deps, earlier);
+}
+
 async function requireTeamAdmin(deps: ApiDeps, teamId: number, accountId: number): Promise<void> {
   if (!(await service.findTeam(deps.db, teamId))) throw new HttpError(404, 'There is no such team.');
   if (!(await service.isTeamAdmin(deps.db, teamId, accountId))) throw new HttpError(403, 'Only a team admin may do this.');
@@ -287,15 +302,8 @@ export function invitationRoutes(deps: ApiDeps): Router {
     const body = parse(invitationSubmission, ctx.request.body);
     const endpoint = linkEndpoint(config, ctx.query.acceptInvitationEndpoint, defaultEndpoints(config).acceptInvitation, 'acceptInvitationEndpoint');
     const caller: number = ctx.state.accountId;
-    await requireTeamAdmin(deps, body.teamId, caller);
-    if (body.expiresOn && Date.parse(body.expiresOn) <= Date.now()) throw new HttpError(400, 'expiresOn: must be in the future.');
-    if (body.inviteeId !== undefined) {
-      if (!(await service.findAccount(db, body.inviteeId))) throw new HttpError(400, 'inviteeId: there is no such account.');
-      if (await service.teamMember(db, body.teamId, body.inviteeId)) throw new HttpError(409, 'The invitee is already a member of the team.');
-    }
-    ctx.status = 201;
-    ctx.body = await startInvitation(deps, {
-      invitationId: await service.allocateInvitationId(db),
+    const key = idempotencyKey(ctx);
+    const request: service.InvitationRequest = {
       teamId: body.teamId,
       createdBy: caller,
       ...(body.inviteeId !== undefined ? { inviteeId: body.inviteeId } : {}),
@@ -303,7 +311,24 @@ export function invitationRoutes(deps: ApiDeps): Router {
       ...(body.message ? { message: body.message } : {}),
       ...(body.expiresOn ? { expiresOn: new Date(body.expiresOn).toISOString() } : {}),
       acceptInvitationEndpoint: endpoint,
-    });
+    };
+    // A retry with the key answers with the first request's invitation, before checks whose outcome may have changed since.
+    const earlier = key ? await service.findKeyedInvitation(db, caller, key, request) : undefined;
+    if (earlier) {
+      ctx.status = 201;
+      ctx.body = await keyedInvitation(deps, earlier);
+      return;
+    }
+    await requireTeamAdmin(deps, body.teamId, caller);
+    if (body.expiresOn && Date.parse(body.expiresOn) <= Date.now()) throw new HttpError(400, 'expiresOn: must be in the future.');
+    if (body.inviteeId !== undefined) {
+      if (!(await service.findAccount(db, body.inviteeId))) throw new HttpError(400, 'inviteeId: there is no such account.');
+      if (await service.teamMember(db, body.teamId, body.inviteeId)) throw new HttpError(409, 'The invitee is already a member of the team.');
+    }
+    const input = { ...request, invitationId: await service.allocateInvitationId(db) };
+    const claimed = key ? await service.claimIdempotencyKey(db, caller, key, input) : input;
+    ctx.status = 201;
+    ctx.body = claimed === input ? await startInvitation(deps, input) : await keyedInvitation(deps, claimed);
   });
 
   router.get('/membershipInvitation/statistics', auth, async (ctx) => {
