@@ -146,20 +146,22 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   /* ---- registration ---- */
 
-  async function startWelcomeBack(email: string): Promise<void> {
-    const requestId = crypto.randomUUID();
-    await temporal.workflow.start<typeof trialWelcomeBackWorkflow>('trialWelcomeBackWorkflow', {
-      workflowId: welcomeBackWorkflowId(email),
+  /** Starts, or reaches the running, one-mail flow for an address (welcome back, password reset). */
+  async function startMailFlow(workflowType: 'trialWelcomeBackWorkflow' | 'trialPasswordResetWorkflow', workflowId: string, step: string, email: string): Promise<void> {
+    await temporal.workflow.start<typeof trialWelcomeBackWorkflow | typeof trialPasswordResetWorkflow>(workflowType, {
+      workflowId,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       taskQueue: config.temporal.taskQueue,
-      args: [{ email, requestId }],
+      args: [{ email, requestId: crypto.randomUUID() }],
       typedSearchAttributes: [
         { key: FlowKind, value: 'trial' },
-        { key: FlowStep, value: 'welcome_back' },
+        { key: FlowStep, value: step },
         { key: Email, value: email },
       ],
     });
   }
+
+  const startWelcomeBack = (email: string) => startMailFlow('trialWelcomeBackWorkflow', welcomeBackWorkflowId(email), 'welcome_back', email);
 
   async function startTrialOrResend(body: z.infer<typeof registerBody>): Promise<void> {
     const email = body.username;
@@ -374,19 +376,8 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   router.post('/trial/password-reset', asPages, requireCsrf(signer), async (ctx) => {
     const { username: email } = parse(completionBody, ctx.request.body);
-    const requestId = crypto.randomUUID();
     // Started for every address, so the answer and its timing do not tell who has an account.
-    await temporal.workflow.start<typeof trialPasswordResetWorkflow>('trialPasswordResetWorkflow', {
-      workflowId: passwordResetWorkflowId(email),
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-      taskQueue: config.temporal.taskQueue,
-      args: [{ email, requestId }],
-      typedSearchAttributes: [
-        { key: FlowKind, value: 'trial' },
-        { key: FlowStep, value: 'password_reset' },
-        { key: Email, value: email },
-      ],
-    });
+    await startMailFlow('trialPasswordResetWorkflow', passwordResetWorkflowId(email), 'password_reset', email);
     passwordResetSentPage(ctx);
   });
 
