@@ -4,7 +4,7 @@ import { TokenSigner } from '../../src/shared/tokens';
 import { hashPassword } from '../../src/shared/auth';
 import { AccountCreationToken, allocateInvitationId, claimIdempotencyKey, findInvitation } from '../../src/services/invitations';
 import type { accountEmailValidationWorkflow } from '../../src/workflows/invitation/workflow';
-import { createAccount, emailValidationWorkflowId, invitationState, invitationWorkflowId } from '../../src/workflows/invitation/messages';
+import { createAccount, emailValidationWorkflowId, invitationState, invitationWorkflowId, joinTeam } from '../../src/workflows/invitation/messages';
 import { startService, TestService } from '../support/service';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, eventually, PASSWORD, signUp, tokenInLink } from './helpers';
@@ -151,5 +151,25 @@ describe('account creation with a carried invitation', () => {
     expect(other.accessToken).toBeTruthy();
     expect((await findInvitation(service.db, Number(invitation.id)))?.inviteeId).toBeNull();
     expect((await api('PUT', `/repo/v1/team/${teamId}/member/${other.accountId}`, undefined, other.accessToken)).status).toBe(403);
+  });
+});
+
+describe('joining a team', () => {
+  it('answers a join retried while the first is still running like the first, and joins once', async () => {
+    const teamId = await newTeam();
+    const inviteeEmail = uniqueEmail('rejoin');
+    const invitee = await signUp(api, service.baseUrl, 'rejoin', { email: inviteeEmail });
+    const created = await invite({ teamId, inviteeId: String(invitee.accountId) });
+    expect(created.status).toBe(201);
+    // The same join twice at once: a client retrying after its first answer was lost.
+    const handle = service.temporal.workflow.getHandle(invitationWorkflowId(Number(created.body.id)));
+    await Promise.all([
+      handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.accountId }] }),
+      handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.accountId }] }),
+    ]);
+    expect(await handle.result()).toBe('joined');
+    expect(await service.db.teamMember.count({ where: { teamId: Number(teamId), accountId: invitee.accountId } })).toBe(1);
+    // Through HTTP, a member joining again is 204 with no change.
+    expect((await api('PUT', `/repo/v1/team/${teamId}/member/${invitee.accountId}`, undefined, invitee.accessToken)).status).toBe(204);
   });
 });

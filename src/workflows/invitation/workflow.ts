@@ -159,14 +159,21 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     { validator: refuseUnlessUnbound },
   );
 
+  // A join retried by the same invitee (its first answer was lost with a dropped
+  // connection) waits for the same outcome instead of being refused as used.
+  let joining: Promise<void> | undefined;
   setHandler(
     joinTeam,
     async ({ accountId }) => {
-      enterStep('joined');
-      await addInviteeToTeam({ invitationId: input.invitationId, teamId: input.teamId, accountId });
+      joining ??= (async () => {
+        enterStep('joined');
+        await addInviteeToTeam({ invitationId: input.invitationId, teamId: input.teamId, accountId });
+      })();
+      await joining;
     },
     {
       validator: ({ accountId }) => {
+        if (step === 'joined' && inviteeId === accountId) return;
         refuseUnlessOpen();
         if (inviteeId !== accountId) refuse('Forbidden', 'An invitation is required to join the team.');
       },
