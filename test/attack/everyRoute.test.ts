@@ -5,7 +5,7 @@ import type Router from '@koa/router';
 import { createApp } from '../../src/api/app';
 import { TokenSigner } from '../../src/shared/tokens';
 import { startService, TestService } from '../support/service';
-import { createIsolatedDatabase, tableCounts } from '../support/isolatedDb';
+import { createIsolatedEnvironment, tableCounts } from '../support/isolatedDb';
 
 interface Route {
   method: string;
@@ -68,8 +68,9 @@ describe('hostile input at every route', () => {
   let databaseUrl: string;
 
   beforeAll(async () => {
-    databaseUrl = await createIsolatedDatabase('attack_routes');
-    service = await startService({ DATABASE_URL: databaseUrl });
+    const isolated = await createIsolatedEnvironment('attack_routes');
+    databaseUrl = isolated.DATABASE_URL;
+    service = await startService(isolated);
   });
   afterAll(() => service?.stop());
 

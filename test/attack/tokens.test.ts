@@ -8,7 +8,7 @@ import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATI
 import { ACCESS_TOKEN as BILLING_ACCESS_TOKEN, CONFIRMATION_KEY, SERVER_LOGIN_TOKEN, SESSION_TOKEN } from '../../src/services/billing';
 import { TRIAL_EMBED, TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/services/trial';
 import { startService, TestService } from '../support/service';
-import { createIsolatedDatabase, tableCounts } from '../support/isolatedDb';
+import { createIsolatedEnvironment, tableCounts } from '../support/isolatedDb';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, signUp, tokenInLink } from '../invitations/helpers';
 import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helpers';
@@ -66,8 +66,9 @@ describe('forged, re-typed, re-bound, expired and replayed tokens', () => {
   let api: ReturnType<typeof apiClient>;
 
   beforeAll(async () => {
-    databaseUrl = await createIsolatedDatabase('attack_tokens');
-    service = await startService({ DATABASE_URL: databaseUrl, TRUST_PROXY: '1' });
+    const isolated = await createIsolatedEnvironment('attack_tokens');
+    databaseUrl = isolated.DATABASE_URL;
+    service = await startService({ ...isolated, TRUST_PROXY: '1' });
     api = apiClient(service.baseUrl);
   });
   afterAll(() => service?.stop());

@@ -1,5 +1,6 @@
 import { Client } from 'pg';
-import { migrateDatabase } from '../../src/deps';
+import { msToTs } from '@temporalio/common/lib/time';
+import { connectTemporal, migrateDatabase, registerSearchAttributes } from '../../src/deps';
 
 /**
  * A fresh, migrated database on the suite's PostgreSQL server, for tests that
@@ -35,4 +36,32 @@ export async function tableCounts(databaseUrl: string): Promise<Record<string, n
   } finally {
     await client.end();
   }
+}
+
+/**
+ * A fresh database with a Temporal namespace of its own. Workflow IDs carry
+ * database ids (e.g. `membership-invitation/1`), so a second database on the
+ * suite's shared namespace would reach other test files' workflows.
+ */
+export async function createIsolatedEnvironment(name: string): Promise<{ DATABASE_URL: string; TEMPORAL_NAMESPACE: string }> {
+  const databaseUrl = await createIsolatedDatabase(name);
+  const namespace = new URL(databaseUrl).pathname.slice(1);
+  const client = await connectTemporal(process.env.TEMPORAL_ADDRESS!, 'default');
+  try {
+    await client.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+    // The namespace is usable once it can be described (registration is asynchronous).
+    for (const deadline = Date.now() + 15_000; ; ) {
+      try {
+        await client.connection.workflowService.describeNamespace({ namespace });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    await registerSearchAttributes(client.connection as Parameters<typeof registerSearchAttributes>[0], namespace);
+  } finally {
+    await client.connection.close();
+  }
+  return { DATABASE_URL: databaseUrl, TEMPORAL_NAMESPACE: namespace };
 }
