@@ -10,9 +10,8 @@ import { loadConfig } from '../../src/config';
 import { connectDb, createDeps } from '../../src/deps';
 import { createActivities } from '../../src/activities';
 import { hashKey } from '../../src/shared/tokens';
-import { Email, FlowKind, FlowStep } from '../../src/shared/searchAttributes';
 import { trialWorkflow } from '../../src/workflows/trial/workflow';
-import { completeTrialUpdate, createAccountUpdate, extendTrialUpdate, requestVerificationEmailUpdate, trialStateQuery, verifyTokenUpdate } from '../../src/workflows/trial/messages';
+import { completeTrialUpdate, createAccountUpdate, extendTrialUpdate, requestVerificationEmailUpdate, trialSearchAttributes, trialStateQuery, verifyTokenUpdate } from '../../src/workflows/trial/messages';
 
 const DAY = 86_400_000;
 /** The main paths of the flow; each has a recorded history. */
@@ -28,11 +27,7 @@ async function recordHistories(): Promise<void> {
       workflowId: `trial/${email}`,
       taskQueue,
       args: [{ email, firstName: '', lastName: '', company: 'Replay', verificationTtlMs: 7 * DAY, trialLengthMs: 14 * DAY, reminderBeforeMs: 3 * DAY }],
-      typedSearchAttributes: [
-        { key: FlowKind, value: 'trial' },
-        { key: FlowStep, value: 'awaiting_verification' },
-        { key: Email, value: email },
-      ],
+      typedSearchAttributes: trialSearchAttributes(email),
     });
   const tokenHash = async (email: string) =>
     hashKey(new URL(linkIn(await waitForEmail(email, /Verify your email/), `${deps.config.publicUrl}/trial/register?token=`)).searchParams.get('token')!);

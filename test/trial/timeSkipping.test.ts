@@ -5,7 +5,7 @@ import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { hashKey } from '../../src/shared/tokens';
-import { Email, FlowKind, FlowStep } from '../../src/shared/searchAttributes';
+import { FlowStep } from '../../src/shared/searchAttributes';
 import { readTrialInfos } from '../../src/services/trial';
 import { trialWorkflow } from '../../src/workflows/trial/workflow';
 import {
@@ -15,6 +15,7 @@ import {
   TrialStatus,
   trialStateQuery,
   verifyTokenUpdate,
+  trialSearchAttributes,
 } from '../../src/workflows/trial/messages';
 
 const DAY = 86_400_000;
@@ -35,11 +36,7 @@ function startTrial(email: string) {
     workflowId: `trial/${email}`,
     taskQueue,
     args: [{ email, firstName: 'Grace', lastName: '', company: '', verificationTtlMs: 7 * DAY, trialLengthMs: 14 * DAY, reminderBeforeMs: 3 * DAY }],
-    typedSearchAttributes: [
-      { key: FlowKind, value: 'trial' },
-      { key: FlowStep, value: 'awaiting_verification' },
-      { key: Email, value: email },
-    ],
+    typedSearchAttributes: trialSearchAttributes(email),
   });
 }
 

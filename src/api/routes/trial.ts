@@ -9,7 +9,6 @@ import { asPages, HttpError, parse } from '../http';
 import { requireCsrf } from '../pages';
 import { checkCredentials, hashPassword, issueAccessToken, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
 import { safeEqual, TokenError } from '../../shared/tokens';
-import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
 import {
   accountExists,
   issueEmbedToken,
@@ -33,6 +32,7 @@ import {
   requestVerificationEmailUpdate,
   TrialFailure,
   verifyTokenUpdate,
+  trialSearchAttributes,
 } from '../../workflows/trial/messages';
 import {
   linkProblemPage,
@@ -153,11 +153,7 @@ export function trialRoutes(deps: ApiDeps): Router {
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       taskQueue: config.temporal.taskQueue,
       args: [{ email, requestId: crypto.randomUUID() }],
-      typedSearchAttributes: [
-        { key: FlowKind, value: 'trial' },
-        { key: FlowStep, value: step },
-        { key: Email, value: email },
-      ],
+      typedSearchAttributes: trialSearchAttributes(email, step),
     });
   }
 
@@ -171,11 +167,7 @@ export function trialRoutes(deps: ApiDeps): Router {
         workflowId: trialWorkflowId(email),
         taskQueue: config.temporal.taskQueue,
         args: [{ email, ...names, verificationTtlMs: config.ttl.trialVerification, trialLengthMs: config.ttl.trialLength, reminderBeforeMs: config.ttl.trialReminderBefore }],
-        typedSearchAttributes: [
-          { key: FlowKind, value: 'trial' },
-          { key: FlowStep, value: 'awaiting_verification' },
-          { key: Email, value: email },
-        ],
+        typedSearchAttributes: trialSearchAttributes(email, 'awaiting_verification'),
       });
       return;
     } catch (err) {

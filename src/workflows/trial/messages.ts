@@ -1,3 +1,4 @@
+import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 
 /** The business status, as /api/trial/infos reports it (`unverified`: the link was never used and the flow ended). */
@@ -100,3 +101,12 @@ export const extendTrialUpdate = defineUpdate<{ trialEndsAt: string }, [{ days: 
 export const completeTrialUpdate = defineUpdate<{ status: 'converted' }, []>('completeTrial');
 
 export const trialStateQuery = defineQuery<TrialState>('trialState');
+
+/** What a trial's flows carry at start, so operators find them in the Web UI by kind, step and address. */
+export function trialSearchAttributes(email: string, step: string = 'awaiting_verification') {
+  return [
+    { key: FlowKind, value: 'trial' },
+    { key: FlowStep, value: step },
+    { key: Email, value: email },
+  ];
+}
