@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowHandle } from '@temporalio/client';
 import type { ApiDeps } from '../app';
 import type { Config } from '../../config';
 import { asPages, HttpError, parse, tokenRefusal } from '../http';
@@ -221,7 +221,12 @@ export async function createAccountFromValidation(
   if (!USERNAME.test(username)) throw new HttpError(400, 'username: use at least 3 characters: letters, digits, dot, dash or underscore.');
   const problem = passwordProblem(setup.password);
   if (problem) throw new HttpError(400, `password: ${problem}`);
-  if (await service.findAccountByEmail(deps.db, validated.email)) throw new HttpError(409, 'This email validation was already used: an account exists for this address.');
+  const validation = deps.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(validated.email));
+  if (await service.findAccountByEmail(deps.db, validated.email)) {
+    // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
+    await flowSettled(validation, ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+    throw new HttpError(409, 'This email validation was already used: an account exists for this address.');
+  }
   if (await deps.db.account.findUnique({ where: { username } })) throw new HttpError(409, `The username "${username}" is already taken.`);
   const invitationId = carriedInvitationId(deps, setup.encodedMembershipInvtnSignedToken);
   const account: NewAccount = {
@@ -233,9 +238,21 @@ export async function createAccountFromValidation(
   };
   // The flow binds the carried invitation itself once the account exists, so the binding does not depend on this request finishing.
   return callFlow(
-    () => deps.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(validated.email)).executeUpdate(createAccount, { args: [account] }),
+    () => validation.executeUpdate(createAccount, { args: [account] }),
     async () => new HttpError(410, 'This registration link has expired. Ask for a new one.'),
   );
+}
+
+/** How long a repeated account creation waits for the first one's flow to finish before it answers. */
+const ACCOUNT_CREATION_SETTLES_WITHIN_MS = 60_000;
+
+/** Resolves when the flow has closed (or is unknown), or after `withinMs`: never fails. */
+async function flowSettled(handle: WorkflowHandle, withinMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    handle.result().catch(() => undefined),
+    new Promise((resolve) => (timer = setTimeout(resolve, withinMs))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** The invitation a registration carries, when its token is genuine; the account is created either way. */

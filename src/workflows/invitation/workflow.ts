@@ -54,8 +54,12 @@ const {
 });
 
 const DAY_MS = 24 * 3600_000;
-/** How long account creation waits for the carried invitation's flow to say whether it bound the account. */
-const CARRIED_INVITATION_ANSWER_WITHIN = '1 minute';
+/**
+ * How long account creation waits for the carried invitation's flow to say
+ * whether it bound the account: normally milliseconds, but a restarting worker
+ * or server must not leave the new invitee unable to join right after sign-up.
+ */
+const CARRIED_INVITATION_ANSWER_WITHIN = '5 minutes';
 /** Identity-verification mails per invitation and day: enough for typos, too few to spam an address. */
 const VERIFICATION_MAILS_PER_DAY = 3;
 
@@ -249,6 +253,10 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   setHandler(
     createAccount,
     async ({ invitationId, ...account }) => {
+      // A retry of a request cut off mid-way answers once the first attempt has
+      // finished, carried invitation included, so a sign-in right after finds it bound.
+      while (creating) await condition(() => !creating);
+      if (accountId !== undefined) refuse('Conflict', 'An account has already been created with this email validation.');
       creating = true;
       try {
         const created = await createValidatedAccount({ ...account, email: input.email });
@@ -264,7 +272,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     },
     {
       validator: (_account) => {
-        if (accountId !== undefined || creating) refuse('Conflict', 'An account has already been created with this email validation.');
+        if (accountId !== undefined && !creating) refuse('Conflict', 'An account has already been created with this email validation.');
       },
     },
   );
