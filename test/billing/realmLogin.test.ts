@@ -1,6 +1,10 @@
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
+import { WorkflowUpdateStage } from '@temporalio/client';
 import { issueAccessToken } from '../../src/services/billing';
+import { hashKey } from '../../src/shared/tokens';
+import type { billingLogin } from '../../src/workflows/billing/workflow';
+import { confirmEmail as confirmEmailUpdate } from '../../src/workflows/billing/messages';
 import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
@@ -118,6 +122,25 @@ describe('self-hosted billing login (realm)', () => {
 
     const realm = await service.db.remoteRealm.findUniqueOrThrow({ where: { uuid: server.realm.uuid } });
     expect(await service.db.remoteRealmBillingUser.count({ where: { realmId: realm.id, userUuid: user.uuid } })).toBe(1);
+  });
+
+  it('a reload while a cut-off link click is still being confirmed shows the confirm-login step, not the email form', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('reload');
+    const user = newUser(email);
+    const url = await billingAccessUrl(service.baseUrl, server, user);
+    await client.get(url);
+    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+    const prefix = `${service.baseUrl}/remote-billing-login/do_confirm/`;
+    const key = linkIn(await waitForEmail(email, CONFIRM_SUBJECT), prefix).slice(prefix.length);
+
+    // What the link click sends; nothing waits for the answer, as if the API process died here.
+    const handle = service.temporal.workflow.getHandle<typeof billingLogin>(`billing-login/${server.realm.uuid}/${user.uuid}`);
+    await handle.startUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+
+    const reloaded = await client.get(url);
+    expect(reloaded.h1).toBe('Confirm login');
+    expect((await client.get(prefix + key)).h1).toBe('Confirmation link already used');
   });
 
   it('answers expired and tampered access tokens, and unknown confirmation links, with their own pages', async () => {

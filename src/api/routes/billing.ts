@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, UpdateDefinition, WorkflowNotFoundError } from '@temporalio/common';
 import type { ApiDeps } from '../app';
-import { asPages, HttpError, parse } from '../http';
+import { asPages, HttpError, parse, waitAtMost } from '../http';
 import { requireCsrf } from '../pages';
 import { TokenError } from '../../shared/tokens';
 import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
@@ -30,6 +30,7 @@ import {
   BillingIdentity,
   billingLoginStep,
   billingLoginWorkflowId,
+  confirmationsSettled,
   confirmEmail,
   confirmLogin,
   NEXT_PAGES,
@@ -47,6 +48,8 @@ import {
 } from '../views/billing';
 
 export const SESSION_COOKIE = 'fg_billing_session';
+/** How long a page waits for a confirmation link still being processed (e.g. while the worker restarts). */
+const PENDING_CONFIRMATION_WAIT_MS = 20_000;
 
 const emailForm = z.object({ email: z.email('Enter a valid email address.').max(254) });
 const confirmLoginForm = z.object({
@@ -148,6 +151,20 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
     }
   }
 
+  /**
+   * The billing user, once any confirmation link this login's flow is still
+   * processing has been handled: a page reloaded after a restart cut off the
+   * link click then shows the confirm-login step rather than the email form.
+   */
+  async function billingUserAfterPendingConfirmation(identity: BillingIdentity): Promise<BillingUserView | null> {
+    const user = await findBillingUser(db, identity);
+    if (user) return user;
+    const handle = temporal.workflow.getHandle(billingLoginWorkflowId(identity));
+    // No flow (the usual first visit) answers at once; a flow waiting for its worker is not waited for long.
+    await waitAtMost(handle.executeUpdate(confirmationsSettled), PENDING_CONFIRMATION_WAIT_MS);
+    return findBillingUser(db, identity);
+  }
+
   async function requestConfirmation(ctx: Context, identity: BillingIdentity, email: string): Promise<void> {
     const server = await activeServer(identity.serverUuid);
     const limit = await confirmationLimitReached(db, ctx.ip, server.id);
@@ -227,7 +244,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
     const identity = accessIdentity(token, 'realm');
     const organization = await organizationOf(identity);
     await activeServer(identity.serverUuid);
-    const user = await findBillingUser(db, identity);
+    const user = await billingUserAfterPendingConfirmation(identity);
     if (user) return showConfirmLogin(ctx, identity, user, `/remote-billing-login/${token}`);
     sendEmailFormPage(ctx, signer, {
       action: `/remote-billing-login/${token}/confirm/`,
@@ -309,7 +326,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
   router.get('/serverlogin/:server/login/:token', async (ctx) => {
     const token = String(ctx.params.token);
     const identity = accessIdentity(token, 'server', String(ctx.params.server));
-    const user = await findBillingUser(db, identity);
+    const user = await billingUserAfterPendingConfirmation(identity);
     if (!user) throw new HttpError(409, 'Confirm your email address first.', {}, 'Email not confirmed');
     await showConfirmLogin(ctx, identity, user, `/serverlogin/${identity.serverUuid}/login/${token}`);
   });

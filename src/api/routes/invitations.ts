@@ -2,10 +2,10 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { ApiDeps } from '../app';
 import type { Config } from '../../config';
-import { asPages, HttpError, parse, tokenRefusal } from '../http';
+import { asPages, HttpError, parse, tokenRefusal, waitAtMost } from '../http';
 import { requireCsrf, sendPage } from '../pages';
 import { checkCredentials, hashPassword, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -224,7 +224,7 @@ export async function createAccountFromValidation(
   const validation = deps.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(validated.email));
   if (await service.findAccountByEmail(deps.db, validated.email)) {
     // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
-    await flowSettled(validation, ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+    await waitAtMost(validation.result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
     throw new HttpError(409, 'This email validation was already used: an account exists for this address.');
   }
   if (await deps.db.account.findUnique({ where: { username } })) throw new HttpError(409, `The username "${username}" is already taken.`);
@@ -245,15 +245,6 @@ export async function createAccountFromValidation(
 
 /** How long a repeated account creation waits for the first one's flow to finish before it answers. */
 const ACCOUNT_CREATION_SETTLES_WITHIN_MS = 60_000;
-
-/** Resolves when the flow has closed (or is unknown), or after `withinMs`: never fails. */
-async function flowSettled(handle: WorkflowHandle, withinMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    handle.result().catch(() => undefined),
-    new Promise((resolve) => (timer = setTimeout(resolve, withinMs))),
-  ]).finally(() => clearTimeout(timer));
-}
 
 /** The invitation a registration carries, when its token is genuine; the account is created either way. */
 function carriedInvitationId(deps: ApiDeps, encoded: string | undefined): number | undefined {

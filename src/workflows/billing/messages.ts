@@ -76,6 +76,9 @@ export const confirmEmail = defineUpdate<EmailConfirmationOutcome, [EmailConfirm
 /** The person submitted the confirm-login form (details, release emails, terms of service). */
 export const confirmLogin = defineUpdate<LoginConfirmed, [LoginConfirmation]>('confirmLogin');
 
+/** Answers once no confirmation link is being processed, with the step then reached. */
+export const confirmationsSettled = defineUpdate<BillingLoginStep>('confirmationsSettled');
+
 export const billingLoginStep = defineQuery<BillingLoginStep>('billingLoginStep');
 
 /** One pending login per realm user, or per server and email for the legacy login. */

@@ -15,6 +15,7 @@ import {
   BillingLoginInput,
   BillingLoginResult,
   BillingLoginStep,
+  confirmationsSettled,
   confirmEmail,
   confirmLogin,
   requestConfirmationEmail,
@@ -41,6 +42,7 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
   let mailsSent = 0;
   let confirmationDeadline = Date.now() + input.confirmationTtlMs;
   let loginDeadline = Date.now() + input.loginTtlMs;
+  let confirmationsInFlight = 0;
 
   function setStep(next: BillingLoginStep): void {
     step = next;
@@ -48,6 +50,11 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
   }
 
   setHandler(billingLoginStep, () => step);
+  // A link click cut off by a restart is still being confirmed: the reloaded page waits for it.
+  setHandler(confirmationsSettled, async () => {
+    await condition(() => confirmationsInFlight === 0);
+    return step;
+  });
 
   setHandler(
     requestConfirmationEmail,
@@ -74,15 +81,20 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
   setHandler(
     confirmEmail,
     async ({ keyHash }) => {
-      // The update ID makes a retried claim recognise its own earlier success.
-      const claim = await claimConfirmation({ keyHash, claimId: currentUpdateInfo()!.id });
-      if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
-      // Several links may be out: whichever is used first creates the billing user, later ones find it.
-      identity = { ...identity, email: claim.email };
-      billingUserId = await recordConfirmedBillingUser({ identity });
-      loginDeadline = Date.now() + input.loginTtlMs;
-      if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
-      return { outcome: 'confirmed', identity, billingUserId };
+      confirmationsInFlight++;
+      try {
+        // The update ID makes a retried claim recognise its own earlier success.
+        const claim = await claimConfirmation({ keyHash, claimId: currentUpdateInfo()!.id });
+        if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
+        // Several links may be out: whichever is used first creates the billing user, later ones find it.
+        identity = { ...identity, email: claim.email };
+        billingUserId = await recordConfirmedBillingUser({ identity });
+        loginDeadline = Date.now() + input.loginTtlMs;
+        if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
+        return { outcome: 'confirmed', identity, billingUserId };
+      } finally {
+        confirmationsInFlight--;
+      }
     },
     {
       validator: (_confirmation) => {
