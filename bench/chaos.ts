@@ -28,6 +28,8 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: String(Date.now() % 100000) },
     'kill-every': { type: 'string', default: '8-20' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results', 'chaos.json') },
+    // The processes' logs, kept after the run to look into any flow that did not end as designed.
+    logs: { type: 'string', default: path.join(ROOT, '.data', 'chaos-logs') },
   },
 });
 
@@ -126,7 +128,8 @@ async function main(): Promise<void> {
   const flows = Number(args.flows);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-chaos-'));
   fs.chmodSync(dataDir, 0o755);
-  fs.mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
+  const logDir = path.join(args.logs!, `seed-${args.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  fs.mkdirSync(logDir, { recursive: true });
   const [pgPort, temporalPort, apiPort, smtpPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const sink = new SmtpSink();
   await sink.listen(smtpPort);
@@ -148,7 +151,7 @@ async function main(): Promise<void> {
     EMAIL_VALIDATION_TTL: '45s',
     BILLING_CONFIRMATION_TTL: '45s',
   };
-  const supervisor = new Supervisor(env, apiPort, { dataDir, port: temporalPort, uiPort: 0, namespace: 'default', ui: false }, path.join(dataDir, 'logs'));
+  const supervisor = new Supervisor(env, apiPort, { dataDir, port: temporalPort, uiPort: 0, namespace: 'default', ui: false }, logDir);
   await supervisor.startAll();
   const db = createDb(pg.url);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
@@ -224,9 +227,10 @@ async function main(): Promise<void> {
   await supervisor.stopAll();
   await pg.stop();
   await sink.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(args.out!), { recursive: true });
   fs.writeFileSync(args.out!, JSON.stringify(results, null, 2) + '\n');
-  process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten to ${path.relative(ROOT, args.out!)} (logs in ${dataDir}/logs)\n`);
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten to ${path.relative(ROOT, args.out!)} (logs in ${path.relative(ROOT, logDir)})\n`);
   const ok = results.flowsNotAsDesigned.length === 0 && Object.values(duplicatesCreated).every((n) => n === 0) && unexpected5xx.length === 0;
   process.exit(ok ? 0 : 1);
 }
