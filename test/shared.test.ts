@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import http from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -8,6 +9,7 @@ import { errorHandler, HttpError, asPages } from '../src/api/http';
 import { form, html, requireCsrf, sendErrorPage, sendPage } from '../src/api/pages';
 import { TokenSigner } from '../src/shared/tokens';
 import { messageIdFor } from '../src/shared/mail';
+import { checkCredentials, hashPassword, needsRehash, verifyPassword } from '../src/shared/auth';
 import { startService, TestService } from './support/service';
 import { uniqueEmail, waitForEmails, emailsTo } from './support/mailbox';
 
@@ -37,6 +39,48 @@ describe('mail', () => {
     expect(await emailsTo(to)).toHaveLength(1);
     expect(await deps.mailer.countSentSince('test', to.toUpperCase(), new Date(Date.now() - 60_000))).toBe(1);
     expect(messageIdFor(email.key, 'http://localhost:1')).toBe(first.messageId);
+  });
+});
+
+describe('passwords', () => {
+  let deps: Deps;
+  beforeAll(async () => {
+    const config = loadConfig();
+    deps = createDeps(config, await connectDb(config.databaseUrl!), config.smtpUrl!);
+  });
+  afterAll(async () => {
+    deps.mailer.close();
+    await deps.db.$disconnect();
+  });
+
+  /** How earlier versions stored passwords: `scrypt$N$r$p$salt$hash`. */
+  function legacyScryptHash(password: string): string {
+    const salt = crypto.randomBytes(16);
+    const hash = crypto.scryptSync(password, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    return ['scrypt', 1 << 15, 8, 1, salt.toString('base64url'), hash.toString('base64url')].join('$');
+  }
+
+  it('hashes with argon2id at 19 MiB, 2 passes, salted, and verifies only the right password', async () => {
+    const [a, b] = await Promise.all([hashPassword('Right-pass-1'), hashPassword('Right-pass-1')]);
+    expect(a).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(a).not.toBe(b);
+    expect(await verifyPassword('Right-pass-1', a)).toBe(true);
+    expect(await verifyPassword('Wrong-pass-1', a)).toBe(false);
+    expect(await verifyPassword('Right-pass-1', 'not a hash')).toBe(false);
+    expect(needsRehash(a)).toBe(false);
+  });
+
+  it('accepts a legacy scrypt hash and replaces it with argon2id on the next sign-in', async () => {
+    const email = uniqueEmail('legacy');
+    const legacy = legacyScryptHash('Legacy-pass-1');
+    expect(needsRehash(legacy)).toBe(true);
+    const account = await deps.db.account.create({ data: { email, username: email, passwordHash: legacy } });
+    expect(await checkCredentials(deps.db, email, 'Wrong-pass-1')).toBeUndefined();
+    expect((await deps.db.account.findUniqueOrThrow({ where: { id: account.id } })).passwordHash).toBe(legacy);
+    expect(await checkCredentials(deps.db, email, 'Legacy-pass-1')).toBe(account.id);
+    const upgraded = (await deps.db.account.findUniqueOrThrow({ where: { id: account.id } })).passwordHash;
+    expect(upgraded).toMatch(/^\$argon2id\$/);
+    expect(await checkCredentials(deps.db, email, 'Legacy-pass-1')).toBe(account.id);
   });
 });
 

@@ -139,7 +139,7 @@ export function trialRoutes(deps: ApiDeps): Router {
     const { email, tokenHash } = readToken(token);
     const weak = passwordProblem(password);
     if (weak) throw new HttpError(400, `password: ${weak}`);
-    // Only the scrypt hash goes to the workflow: the password itself never reaches Temporal's history.
+    // Only the password hash goes to the workflow: the password itself never reaches Temporal's history.
     const passwordHash = await hashPassword(password);
     return updateTrial(email, (h) => h.executeUpdate(createAccountUpdate, { args: [{ tokenHash, passwordHash, firstName, lastName }] }), flowEnded);
   }

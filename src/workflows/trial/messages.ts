@@ -78,7 +78,7 @@ export interface VerifiedTrial {
 }
 export const verifyTokenUpdate = defineUpdate<VerifiedTrial, [VerifyToken]>('verifyToken');
 
-/** Account creation with the token; only the password's scrypt hash travels. */
+/** Account creation with the token; only the password's argon2id hash travels. */
 export interface CreateTrialAccount {
   tokenHash: string;
   passwordHash: string;
