@@ -94,3 +94,80 @@ export async function pool(count: number, concurrency: number, task: (i: number)
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
 }
+
+/** CPU time (user + system, children included) by component, read from /proc. */
+export type CpuSample = Record<string, number>;
+
+/**
+ * Where the CPU goes: the service process (API and worker), the Temporal
+ * server, PostgreSQL (all under the service's process tree) and this
+ * benchmark process (clients, SMTP sink, the baseline's worker).
+ */
+export class CpuMeter {
+  private static readonly TICKS_PER_SECOND = 100;
+
+  constructor(private readonly servicePid: number) {}
+
+  mark(): CpuSample {
+    const sample: CpuSample = { bench: (process.cpuUsage().user + process.cpuUsage().system) / 1000 };
+    for (const { pid, comm } of descendants(this.servicePid)) {
+      const component = pid === this.servicePid ? 'service' : /^postgres/.test(comm) ? 'postgres' : /^temporal/.test(comm) ? 'temporal' : 'other';
+      sample[component] = (sample[component] ?? 0) + processCpuMs(pid);
+    }
+    return sample;
+  }
+
+  /** CPU milliseconds per flow since `from`, by component, with the total and the share of all cores used. */
+  perFlow(from: CpuSample, flows: number, seconds: number): Record<string, number> {
+    const now = this.mark();
+    const perFlow: Record<string, number> = {};
+    let total = 0;
+    for (const [component, ms] of Object.entries(now)) {
+      const used = ms - (from[component] ?? 0);
+      if (used <= 0) continue;
+      perFlow[component] = Math.round((used / flows) * 10) / 10;
+      total += used;
+    }
+    perFlow.total = Math.round((total / flows) * 10) / 10;
+    perFlow.coresBusyPercent = Math.round((total / 1000 / seconds / os.cpus().length) * 1000) / 10;
+    return perFlow;
+  }
+
+  static ticksToMs(ticks: number): number {
+    return (ticks * 1000) / CpuMeter.TICKS_PER_SECOND;
+  }
+}
+
+function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name: state ppid ... utime(14) stime(15) cutime(16) cstime(17).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return CpuMeter.ticksToMs(Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]));
+  } catch {
+    return 0; // exited meanwhile
+  }
+}
+
+/** The process and all its descendants, with their command names. */
+function descendants(root: number): { pid: number; comm: string }[] {
+  const children = new Map<number, { pid: number; comm: string }[]>();
+  let rootComm = '';
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (Number(entry) === root) rootComm = comm;
+      const list = children.get(ppid) ?? [];
+      list.push({ pid: Number(entry), comm });
+      children.set(ppid, list);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found = [{ pid: root, comm: rootComm }];
+  for (let i = 0; i < found.length; i++) found.push(...(children.get(found[i].pid) ?? []));
+  return found;
+}
