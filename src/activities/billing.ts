@@ -2,8 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
 import { hashKey } from '../shared/tokens';
-import { CONFIRMATION_KEY } from '../services/billing';
-import type { BillingIdentity, LoginConfirmation } from '../workflows/billing/messages';
+import { CONFIRMATION_KEY, confirmationLimitReached } from '../services/billing';
+import { CONFIRMATION_LIMIT_REACHED, type BillingIdentity, type LoginConfirmation } from '../workflows/billing/messages';
 
 export function createBillingActivities({ config, db, mailer, signer }: Deps) {
   async function serverId(uuid: string): Promise<number> {
@@ -28,19 +28,20 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
       const { workflowId, runId } = input;
       const key = signer.sign(CONFIRMATION_KEY, { workflowId, runId, sequence: input.sequence }).hmac;
       const email = input.email.trim().toLowerCase();
+      const keyHash = hashKey(key);
+      const server = await serverId(input.identity.serverUuid);
       try {
-        await db.billingConfirmation.create({
-          data: {
-            keyHash: hashKey(key),
-            workflowId,
-            runId,
-            sequence: input.sequence,
-            login: { ...input.identity },
-            email,
-            serverId: await serverId(input.identity.serverUuid),
-            ip: input.ip,
-            expiresAt: new Date(input.expiresAt),
-          },
+        await db.$transaction(async (tx) => {
+          // A retried activity finds its own row: the limits were checked when it was stored.
+          if (await tx.billingConfirmation.findUnique({ where: { keyHash } })) return;
+          // One request at a time per IP address and per server (always in this order), so two at once cannot both take the last mail.
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-ip:${input.ip}`}))`;
+          await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-server:${server}`}))`;
+          const limit = await confirmationLimitReached(tx, input.ip, server);
+          if (limit) throw ApplicationFailure.nonRetryable(limit, CONFIRMATION_LIMIT_REACHED);
+          await tx.billingConfirmation.create({
+            data: { keyHash, workflowId, runId, sequence: input.sequence, login: { ...input.identity }, email, serverId: server, ip: input.ip, expiresAt: new Date(input.expiresAt) },
+          });
         });
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;

@@ -139,7 +139,7 @@ export function tosConsentNeeded(accepted: string | null | undefined, current: s
 /* ---- Confirmation mails ---- */
 
 /** Which daily limit a new confirmation mail would break, if any, worded for the person. */
-export async function confirmationLimitReached(db: Db, ip: string, serverId: number, now = new Date()): Promise<string | undefined> {
+export async function confirmationLimitReached(db: Pick<Db, 'billingConfirmation'>, ip: string, serverId: number, now = new Date()): Promise<string | undefined> {
   const since = new Date(now.getTime() - 24 * 3600_000);
   const byIp = await db.billingConfirmation.count({ where: { ip, createdAt: { gte: since } } });
   if (byIp >= CONFIRMATION_MAILS_PER_IP_PER_DAY) {

@@ -1,7 +1,7 @@
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { tosConsentNeeded } from '../../src/services/billing';
-import { billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
+import { billingAccessUrl, DemoServer, newUser, PageClient, randomIp, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
 
@@ -47,6 +47,28 @@ describe('billing login limits and expiry', () => {
     // Another address is not limited.
     const elsewhere = new PageClient(service.baseUrl, { 'X-Forwarded-For': '198.51.100.8' });
     expect((await requestMail(elsewhere, service.baseUrl, server)).res.h1).toBe('Check your email');
+  });
+
+  it('holds the per-IP limit when many requests arrive at the same moment', async () => {
+    const server = await registerDemoServer(service.baseUrl);
+    const ip = randomIp();
+    // Eight people behind one address, each with a form open, all pressing the button at once.
+    const forms = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const client = new PageClient(service.baseUrl, { 'X-Forwarded-For': ip });
+        const email = uniqueEmail('burst');
+        const url = await billingAccessUrl(service.baseUrl, server, newUser(email));
+        await client.get(url);
+        return { client, email, action: new URL(url).pathname + '/confirm/' };
+      }),
+    );
+    const answers = await Promise.all(forms.map(({ client, email, action }) => client.post(action, { email })));
+    expect(answers.filter((a) => a.h1 === 'Check your email')).toHaveLength(5);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused).toHaveLength(3);
+    for (const a of refused) expect(a.text).toContain('from your IP address');
+    expect(await service.db.billingConfirmation.count({ where: { ip } })).toBe(5);
+    expect(await service.db.sentEmail.count({ where: { recipient: { in: forms.map((f) => f.email) } } })).toBe(5);
   });
 
   it('allows 10 confirmation mails per server per day, then answers 429 naming that limit', async () => {

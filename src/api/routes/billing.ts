@@ -30,6 +30,7 @@ import {
   BillingIdentity,
   billingLoginStep,
   billingLoginWorkflowId,
+  CONFIRMATION_LIMIT_REACHED,
   confirmationsSettled,
   confirmEmail,
   confirmLogin,
@@ -128,6 +129,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
       }
       if (err instanceof WorkflowUpdateFailedError) {
         const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+        if (type === CONFIRMATION_LIMIT_REACHED) throw new HttpError(429, err.cause!.message, { retryAfterSeconds: 3600 }, 'Too many confirmation emails');
         if (type === 'NotAwaitingLogin') {
           throw new HttpError(409, 'Confirm your email address with the link from the confirmation email first.', {}, 'Email not confirmed');
         }

@@ -69,6 +69,9 @@ export interface LoginConfirmed {
   identity: BillingIdentity;
 }
 
+/** Failure type of a confirmation mail refused by the daily limits (the API answers 429). */
+export const CONFIRMATION_LIMIT_REACHED = 'ConfirmationLimitReached';
+
 /** The person asked (again) for a confirmation link; answers once the mail is sent. */
 export const requestConfirmationEmail = defineUpdate<ConfirmationSent, [ConfirmationRequest]>('requestConfirmationEmail');
 /** The person clicked a link from the mail (`emailConfirmed`). */

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
@@ -10,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, FlowStep } from '../../shared/searchAttributes';
+import { CONFIRMATION_LIMIT_REACHED } from './messages';
 import {
   billingLoginStep,
   BillingLoginInput,
@@ -26,7 +28,7 @@ const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, re
 >({
   startToCloseTimeout: '30s',
   // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
-  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound'] },
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', CONFIRMATION_LIMIT_REACHED] },
 });
 
 /**
@@ -65,7 +67,15 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
       const expiresAt = Date.now() + input.confirmationTtlMs;
       confirmationDeadline = expiresAt;
       const { workflowId, runId } = workflowInfo();
-      await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
+      try {
+        await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
+      } catch (err) {
+        // The daily limits, checked again where the mail is recorded: the person gets the reason, the login goes on.
+        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === CONFIRMATION_LIMIT_REACHED) {
+          throw ApplicationFailure.nonRetryable(err.cause.message, CONFIRMATION_LIMIT_REACHED);
+        }
+        throw err;
+      }
       return { email, expiresAt };
     },
     {
