@@ -13,17 +13,18 @@ import { checkCredentials, hashPassword, needsRehash, verifyPassword } from '../
 import { startService, TestService } from './support/service';
 import { uniqueEmail, waitForEmails, emailsTo } from './support/mailbox';
 
-describe('mail', () => {
-  let deps: Deps;
-  beforeAll(async () => {
-    const config = loadConfig();
-    deps = createDeps(config, await connectDb(config.databaseUrl!), config.smtpUrl!);
-  });
-  afterAll(async () => {
-    deps.mailer.close();
-    await deps.db.$disconnect();
-  });
+/** Database and mailer, as the service wires them. */
+let deps: Deps;
+beforeAll(async () => {
+  const config = loadConfig();
+  deps = createDeps(config, await connectDb(config.databaseUrl!), config.smtpUrl!);
+});
+afterAll(async () => {
+  deps.mailer.close();
+  await deps.db.$disconnect();
+});
 
+describe('mail', () => {
   it('sends one logical email once, with a stable Message-ID, text and HTML parts', async () => {
     const to = uniqueEmail('mail');
     const email = { kind: 'test', key: `test/${to}`, to, subject: 'Hello <there>', paragraphs: ['Line & more'], action: { label: 'Open', url: 'http://localhost/x?a=1&b=2' } };
@@ -43,16 +44,6 @@ describe('mail', () => {
 });
 
 describe('passwords', () => {
-  let deps: Deps;
-  beforeAll(async () => {
-    const config = loadConfig();
-    deps = createDeps(config, await connectDb(config.databaseUrl!), config.smtpUrl!);
-  });
-  afterAll(async () => {
-    deps.mailer.close();
-    await deps.db.$disconnect();
-  });
-
   /** How earlier versions stored passwords: `scrypt$N$r$p$salt$hash`. */
   function legacyScryptHash(password: string): string {
     const salt = crypto.randomBytes(16);

@@ -19,15 +19,19 @@ describe('self-hosted billing login (realm)', () => {
   });
   afterAll(() => service.stop());
 
+  /** Access URL → email form (prefilled) → "Check your email". */
+  async function askForConfirmationMail(client: PageClient, url: string, email: string) {
+    const form = await client.get(url);
+    expect(form.status).toBe(200);
+    expect(form.text).toContain(`value="${email}"`);
+    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+  }
+
   /** Access URL → email form → mail → link → confirm-login page. */
   async function confirmEmail(client: PageClient, email: string, nextPage?: string) {
     const user = newUser(email);
     const url = await billingAccessUrl(service.baseUrl, server, user, nextPage);
-    const form = await client.get(url);
-    expect(form.status).toBe(200);
-    expect(form.text).toContain(`value="${email}"`);
-    const sent = await client.post(new URL(url).pathname + '/confirm/', { email });
-    expect(sent.h1).toBe('Check your email');
+    await askForConfirmationMail(client, url, email);
     const mail = await waitForEmail(email, CONFIRM_SUBJECT);
     const confirmPage = await client.follow(await client.get(linkIn(mail, `${service.baseUrl}/remote-billing-login/do_confirm/`)));
     expect(confirmPage.h1).toBe('Confirm login');
@@ -100,10 +104,8 @@ describe('self-hosted billing login (realm)', () => {
     const email = uniqueEmail('twice');
     const user = newUser(email);
     const url = await billingAccessUrl(service.baseUrl, server, user);
-    await client.get(url);
-    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
-    await client.get(url);
-    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+    await askForConfirmationMail(client, url, email);
+    await askForConfirmationMail(client, url, email);
     const mails = await waitForEmails(email, CONFIRM_SUBJECT, 2);
     const [first, second] = mails.map((m) => linkIn(m, `${service.baseUrl}/remote-billing-login/do_confirm/`));
     expect(first).not.toBe(second);
@@ -129,8 +131,7 @@ describe('self-hosted billing login (realm)', () => {
     const email = uniqueEmail('reload');
     const user = newUser(email);
     const url = await billingAccessUrl(service.baseUrl, server, user);
-    await client.get(url);
-    expect((await client.post(new URL(url).pathname + '/confirm/', { email })).h1).toBe('Check your email');
+    await askForConfirmationMail(client, url, email);
     const prefix = `${service.baseUrl}/remote-billing-login/do_confirm/`;
     const key = linkIn(await waitForEmail(email, CONFIRM_SUBJECT), prefix).slice(prefix.length);
 
