@@ -130,6 +130,8 @@ describe('account creation with a carried invitation', () => {
       encodedMembershipInvtnSignedToken: serialized,
     });
     expect(retry.status).toBe(409);
+    // Not "username taken": the retry is recognised as the same sign-up whichever row it saw first.
+    expect(retry.body.reason).not.toMatch(/username/);
     const account = await service.db.account.findUnique({ where: { email: inviteeEmail } });
     expect((await findInvitation(service.db, Number(invitation.id)))?.inviteeId).toBe(account!.id);
     const state = await service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id))).query(invitationState);

@@ -222,12 +222,13 @@ export async function createAccountFromValidation(
   const problem = passwordProblem(setup.password);
   if (problem) throw new HttpError(400, `password: ${problem}`);
   const validation = deps.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(validated.email));
-  if (await service.findAccountByEmail(deps.db, validated.email)) {
+  const existing = (await service.findAccountByEmail(deps.db, validated.email)) ?? (await deps.db.account.findUnique({ where: { username } }));
+  if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
     // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
     await waitAtMost(validation.result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
     throw new HttpError(409, 'This email validation was already used: an account exists for this address.');
   }
-  if (await deps.db.account.findUnique({ where: { username } })) throw new HttpError(409, `The username "${username}" is already taken.`);
+  if (existing) throw new HttpError(409, `The username "${username}" is already taken.`);
   const invitationId = carriedInvitationId(deps, setup.encodedMembershipInvtnSignedToken);
   const account: NewAccount = {
     username,
