@@ -4,7 +4,7 @@ import { WorkflowUpdateStage } from '@temporalio/client';
 import { issueAccessToken } from '../../src/services/billing';
 import { hashKey } from '../../src/shared/tokens';
 import type { billingLogin } from '../../src/workflows/billing/workflow';
-import { confirmEmail as confirmEmailUpdate } from '../../src/workflows/billing/messages';
+import { confirmEmail as confirmEmailUpdate, confirmLogin as confirmLoginUpdate } from '../../src/workflows/billing/messages';
 import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
@@ -142,6 +142,23 @@ describe('self-hosted billing login (realm)', () => {
     const reloaded = await client.get(url);
     expect(reloaded.h1).toBe('Confirm login');
     expect((await client.get(prefix + key)).h1).toBe('Confirmation link already used');
+  });
+
+  it('a login confirmed while its email confirmation is still being recorded waits for it instead of being refused', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('early');
+    const user = newUser(email);
+    await askForConfirmationMail(client, await billingAccessUrl(service.baseUrl, server, user), email);
+    const prefix = `${service.baseUrl}/remote-billing-login/do_confirm/`;
+    const key = linkIn(await waitForEmail(email, CONFIRM_SUBJECT), prefix).slice(prefix.length);
+
+    const handle = service.temporal.workflow.getHandle<typeof billingLogin>(`billing-login/${server.realm.uuid}/${user.uuid}`);
+    const confirming = await handle.startUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+    const loggedIn = await handle.executeUpdate(confirmLoginUpdate, {
+      args: [{ fullName: 'Early Bird', enableMajorReleaseEmails: false, enableMaintenanceReleaseEmails: false, acceptedTosVersion: '1.0' }],
+    });
+    expect((await confirming.result()).outcome).toBe('confirmed');
+    expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: loggedIn.billingUserId });
   });
 
   it('answers expired and tampered access tokens, and unknown confirmation links, with their own pages', async () => {

@@ -115,16 +115,22 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     },
   );
 
+  const notAwaitingLogin = () => ApplicationFailure.nonRetryable('This login is not waiting for confirmation.', 'NotAwaitingLogin');
   setHandler(
     confirmLogin,
     async (details) => {
+      // The billing user may exist (and the form be shown) a moment before its confirmation has finished here.
+      if (confirmationsInFlight > 0) {
+        await condition(() => confirmationsInFlight === 0);
+        if (step !== 'awaiting_login') throw notAwaitingLogin();
+      }
       billingUserId = await recordBillingLogin({ identity, ...details });
       setStep('logged_in');
       return { billingUserId, identity };
     },
     {
       validator: (_details) => {
-        if (step !== 'awaiting_login') throw ApplicationFailure.nonRetryable('This login is not waiting for confirmation.', 'NotAwaitingLogin');
+        if (step !== 'awaiting_login' && !(step === 'awaiting_email_confirmation' && confirmationsInFlight > 0)) throw notAwaitingLogin();
       },
     },
   );
