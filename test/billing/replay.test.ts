@@ -1,3 +1,4 @@
+import { WorkflowUpdateStage } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { hashKey } from '../../src/shared/tokens';
@@ -8,7 +9,7 @@ import { linkIn, waitForEmail } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
 
 /** The main paths of a billing login, each recorded as one history. */
-const PATHS = ['billing-first-login', 'billing-returning-login', 'billing-expired'];
+const PATHS = ['billing-first-login', 'billing-returning-login', 'billing-expired', 'billing-login-during-confirmation'];
 const details = { fullName: 'Replay', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: false, acceptedTosVersion: '1.0' };
 
 describe('billing login workflow replay', () => {
@@ -37,6 +38,17 @@ describe('billing login workflow replay', () => {
         await expired.executeUpdate(requestConfirmationEmail, { args: [{ email: late.email, ip: '192.0.2.1' }] });
         await expired.result();
         await saveHistory('billing-expired', expired);
+
+        // The confirm-login form posted while the email confirmation is still being recorded: it waits for it.
+        const early = await seedRealmUser(deps);
+        const during = await startLogin(env.client, taskQueue, early);
+        await during.executeUpdate(requestConfirmationEmail, { args: [{ email: early.email, ip: '192.0.2.1' }] });
+        const earlyKey = keyFromLink(linkIn(await waitForEmail(early.email, 'Confirm email for plan management'), 'http'));
+        const confirming = await during.startUpdate(confirmEmail, { args: [{ keyHash: hashKey(earlyKey) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+        await during.executeUpdate(confirmLogin, { args: [details] });
+        await confirming.result();
+        await during.result();
+        await saveHistory('billing-login-during-confirmation', during);
       });
     } finally {
       await harness.teardown();

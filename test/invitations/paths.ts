@@ -1,4 +1,4 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { type Client, type WorkflowHandle, WorkflowUpdateStage } from '@temporalio/client';
 import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { allocateInvitationId, createTeam } from '../../src/services/invitations';
@@ -58,6 +58,21 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     return { handle, input, team, admin };
   }
 
+  function startEmailValidation(email: string): Promise<WorkflowHandle<typeof accountEmailValidationWorkflow>> {
+    return client.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
+      workflowId: emailValidationWorkflowId(email),
+      taskQueue,
+      args: [{ email, ttlMs: DAY }],
+      signal: requestValidationEmail,
+      signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
+      typedSearchAttributes: emailValidationSearchAttributes(email),
+    });
+  }
+
+  async function newAccountRequest(invitationId: number) {
+    return { username: `ts-new-${Math.random().toString(36).slice(2, 10)}`, firstName: 'New', lastName: 'Member', passwordHash: await hashPassword('unused-password-1!'), invitationId };
+  }
+
   return {
     newAccount,
     startInvitation,
@@ -65,22 +80,22 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     /** Registration with the invitation: validation mail, account created and invitation bound in one update, one-click Join. */
     async newAccountPath(): Promise<{ invitation: WorkflowHandle; validation: WorkflowHandle }> {
       const { handle, input } = await startInvitation();
-      const email = input.inviteeEmail!;
-      const validation = await client.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
-        workflowId: emailValidationWorkflowId(email),
-        taskQueue,
-        args: [{ email, ttlMs: DAY }],
-        signal: requestValidationEmail,
-        signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
-        typedSearchAttributes: emailValidationSearchAttributes(email),
-      });
+      const validation = await startEmailValidation(input.inviteeEmail!);
       // The carried invitation travels with the account: the validation flow binds it.
-      const { accountId, invitation } = await validation.executeUpdate(createAccount, {
-        args: [{ username: `ts-new-${Math.random().toString(36).slice(2, 10)}`, firstName: 'New', lastName: 'Member', passwordHash: await hashPassword('unused-password-1!'), invitationId: input.invitationId }],
-      });
+      const { accountId, invitation } = await validation.executeUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)] });
       expect(invitation?.inviteeId).toBe(String(accountId));
       await handle.executeUpdate(joinTeam, { args: [{ accountId }] });
       return { invitation: handle, validation };
+    },
+
+    /** A sign-up request repeated while the first is still creating the account and binding the invitation: answered once that is done. */
+    async retriedAccountCreationPath(): Promise<WorkflowHandle> {
+      const { input } = await startInvitation();
+      const validation = await startEmailValidation(input.inviteeEmail!);
+      const first = await validation.startUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      await expect(validation.executeUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)] })).rejects.toThrow('Workflow Update failed');
+      expect((await first.result()).invitation?.id).toBe(String(input.invitationId));
+      return validation;
     },
 
     /** Sign-in path: a refused verification (mail to the invited address), then the right account verifies, binds and joins. */

@@ -7,7 +7,7 @@ import { HISTORY_DIR, loadHistories, recording, saveHistory } from '../support/h
 import { invitationPaths } from './paths';
 
 /** Every main path of the flow has a recorded history that today's workflow code must replay without nondeterminism. */
-const MAIN_PATHS = ['invitation-new-account', 'invitation-email-validation', 'invitation-existing-account', 'invitation-revoked', 'invitation-expired'];
+const MAIN_PATHS = ['invitation-new-account', 'invitation-email-validation', 'invitation-email-validation-retried', 'invitation-existing-account', 'invitation-revoked', 'invitation-expired'];
 
 /** Histories recorded while the API bound the carried invitation itself: runs still in flight from then must replay. */
 const BEFORE_WORKFLOW_BINDING = path.join(HISTORY_DIR, 'invitation-before-workflow-binding');
@@ -38,6 +38,10 @@ describe('invitation workflow replay', () => {
           expect(await validation.result()).toBe('account_created');
           await saveHistory('invitation-new-account', invitation);
           await saveHistory('invitation-email-validation', validation);
+
+          const retried = await paths.retriedAccountCreationPath();
+          expect(await retried.result()).toBe('account_created');
+          await saveHistory('invitation-email-validation-retried', retried);
 
           const existing = await paths.existingAccountPath();
           expect(await existing.result()).toBe('joined');
