@@ -11,12 +11,12 @@ import {
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, FlowStep } from '../../shared/searchAttributes';
-import { CONFIRMATION_LIMIT_REACHED } from './messages';
 import {
   billingLoginStep,
   BillingLoginInput,
   BillingLoginResult,
   BillingLoginStep,
+  CONFIRMATION_LIMIT_REACHED,
   confirmationsSettled,
   confirmEmail,
   confirmLogin,
