@@ -1,6 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/environment.js',
+  setupFilesAfterEnv: ['<rootDir>/test/support/quiet.ts'],
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   // CommonJS output: jest's module system runs require() but not import() without

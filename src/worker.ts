@@ -1,20 +1,25 @@
-import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { loadConfig, ConfigError } from './config';
 import type { Connection } from '@temporalio/client';
 import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes } from './deps';
 import { createActivities } from './activities';
-import { log } from './shared/log';
+import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
 
 let runtimeInstalled = false;
 
 /**
- * Once per process, before the first worker: the SDK logs warnings only, and
- * the process owns its signals (shutdown drains the worker before servers stop).
+ * Once per process, before the first worker: the SDK logs through pino (the
+ * SDK core's warnings included, instead of straight to stderr), and the
+ * process owns its signals (shutdown drains the worker before servers stop).
  */
 export function installRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  Runtime.install({
+    logger: temporalLogger(),
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    shutdownSignals: [],
+  });
   runtimeInstalled = true;
 }
 

@@ -1,10 +1,9 @@
 import { WorkflowUpdateStage } from '@temporalio/client';
-import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { hashKey } from '../../src/shared/tokens';
 import { confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
 import { startTimeSkipping } from '../support/timeSkipping';
-import { loadHistories, recording, saveHistory } from '../support/histories';
+import { loadHistories, recording, saveHistory, replayHistories } from '../support/histories';
 import { linkIn, waitForEmail } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
 
@@ -62,7 +61,7 @@ describe('billing login workflow replay', () => {
     const replays = histories.map(({ name, history }) => ({ workflowId: name, history: temporal.api.history.v1.History.fromObject(history as object) }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
+    for await (const result of replayHistories(replays)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { startTimeSkipping } from '../support/timeSkipping';
-import { HISTORY_DIR, loadHistories, recording, saveHistory } from '../support/histories';
+import { HISTORY_DIR, loadHistories, recording, saveHistory, replayHistories } from '../support/histories';
 import { invitationPaths } from './paths';
 
 /** Every main path of the flow has a recorded history that today's workflow code must replay without nondeterminism. */
@@ -17,7 +16,7 @@ async function replayFailures(histories: { name: string; history: unknown }[]): 
   const failures: string[] = [];
   let replayed = 0;
   // One bundle for all histories: replaying them one by one would bundle the workflows each time.
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
+  for await (const result of replayHistories(replays)) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     replayed++;
   }

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { installRuntime } from '../../src/worker';
 
 /**
  * Recorded workflow histories for replay tests live in test/fixtures/histories.
@@ -23,4 +25,10 @@ export function loadHistories(prefix: string): { name: string; history: unknown 
     .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
     .sort()
     .map((f) => ({ name: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, f), 'utf8')) }));
+}
+
+/** Replays histories against the current workflow code, with the service's runtime (its logger keeps the SDK quiet). */
+export function replayHistories(histories: Parameters<typeof Worker.runReplayHistories>[1]) {
+  installRuntime();
+  return Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, histories);
 }

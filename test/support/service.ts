@@ -50,6 +50,8 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
       await close(server);
       worker.shutdown();
       await running;
+      // The worker does not close a connection it was given; an open one keeps the SDK runtime (and this process) alive.
+      await worker.connection?.close();
       await temporal.connection.close();
       await db.$disconnect();
       deps.mailer.close();

@@ -4,7 +4,7 @@ import { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { createTimeSkippingEnv } from '../support/timeSkipping';
-import { HISTORY_DIR, loadHistories, recording, saveHistory } from '../support/histories';
+import { HISTORY_DIR, loadHistories, recording, saveHistory, replayHistories } from '../support/histories';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { loadConfig } from '../../src/config';
 import { connectDb, createDeps } from '../../src/deps';
@@ -82,7 +82,7 @@ async function replayFailures(histories: { name: string; history: unknown }[]): 
   // saveHistory writes the History message as protobufjs JSON; fromObject reads it back.
   const replays = histories.map(({ name, history }) => ({ workflowId: name, history: temporal.api.history.v1.History.fromObject(history as object) }));
   const failures: string[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, replays)) {
+  for await (const result of replayHistories(replays)) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   return failures;
