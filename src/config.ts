@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import ms from 'ms';
+import { LINK_KINDS, LinkKind, urlProblem } from './shared/links';
 
 /** A configuration problem, always tied to the variable that caused it. */
 export class ConfigError extends Error {
@@ -20,8 +21,12 @@ export interface Config {
   dataDir: string;
   port: number;
   publicUrl: string;
-  /** Origins that links in mail may point to (portalEndpoint, acceptInvitationEndpoint). */
-  allowedLinkOrigins: string[];
+  /** Per kind of link: the endpoints a caller may name (portalEndpoint, acceptInvitationEndpoint, ...), besides our own page. */
+  linkEndpoints: Record<LinkKind, string[]>;
+  /** Per kind of link: our own page, used when the caller names none. */
+  defaultLinkEndpoints: Record<LinkKind, string>;
+  /** How many reverse proxies in front of the API append to X-Forwarded-For (0: the peer address is the client's). */
+  trustProxyHops: number;
   databaseUrl?: string;
   temporal: {
     address?: string;
@@ -37,10 +42,18 @@ export interface Config {
   tokenSecret: string;
   tokenSecretPrevious: string[];
   adminToken?: string;
+  /** The credential of the auth service that calls the trial's service endpoints (verify, creation, infos, embed-token). */
+  trialServiceToken?: string;
   logLevel: string;
+  limits: {
+    invitationsPerInviterPerDay: number;
+    invitationsPerTeamPerDay: number;
+    invitationsPerInviteePerDay: number;
+  };
   ttl: {
     emailValidation: number;
     invitationLink: number;
+    invitationMaxLifetime: number;
     inviteeVerification: number;
     trialVerification: number;
     trialLength: number;
@@ -92,6 +105,54 @@ export function redact(value: string): string {
   return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
 }
 
+/** Every secret has one minimum length, the one TOKEN_SECRET has always had. */
+export const SECRET_MIN_LENGTH = 32;
+
+function secret(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  if (value.length < SECRET_MIN_LENGTH) throw new ConfigError(name, `must be at least ${SECRET_MIN_LENGTH} characters`);
+  return value;
+}
+
+function count(env: Env, name: string, fallback: number, max = 1_000_000): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n > max) throw new ConfigError(name, `"${raw}" is not a whole number from 0 to ${max}`);
+  return n;
+}
+
+/** Our own page for each kind of emailed link, and the variable that lists the others a caller may name. */
+const LINK_ENDPOINTS: Record<LinkKind, { variable: string; page: string }> = {
+  acceptInvitation: { variable: 'ACCEPT_INVITATION_ENDPOINTS', page: '/join/invitation/' },
+  accountCreation: { variable: 'ACCOUNT_CREATION_ENDPOINTS', page: '/join/account/' },
+  inviteeVerification: { variable: 'INVITEE_VERIFICATION_ENDPOINTS', page: '/join/verify/' },
+  notificationUnsubscribe: { variable: 'NOTIFICATION_UNSUBSCRIBE_ENDPOINTS', page: '/join/unsubscribe/' },
+};
+
+function linkEndpoints(env: Env, publicUrl: string) {
+  if (env.ALLOWED_LINK_ORIGINS) {
+    throw new ConfigError('ALLOWED_LINK_ORIGINS', 'is no longer read: list the exact endpoints per kind of link in ' + LINK_KINDS.map((k) => LINK_ENDPOINTS[k].variable).join(', '));
+  }
+  const allowed = {} as Record<LinkKind, string[]>;
+  const defaults = {} as Record<LinkKind, string>;
+  for (const kind of LINK_KINDS) {
+    const { variable, page } = LINK_ENDPOINTS[kind];
+    defaults[kind] = publicUrl + page;
+    allowed[kind] = (env[variable] || '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .map((endpoint) => {
+        const problem = urlProblem(endpoint);
+        if (problem) throw new ConfigError(variable, `"${endpoint}" ${problem}`);
+        return endpoint;
+      });
+  }
+  return { allowed, defaults };
+}
+
 /**
  * Development keeps one generated secret under the data directory so links
  * survive restarts; production must be given one.
@@ -99,7 +160,7 @@ export function redact(value: string): string {
 function tokenSecret(env: Env, dataDir: string, production: boolean): string {
   const given = env.TOKEN_SECRET;
   if (given) {
-    if (given.length < 32) throw new ConfigError('TOKEN_SECRET', 'must be at least 32 characters');
+    if (given.length < SECRET_MIN_LENGTH) throw new ConfigError('TOKEN_SECRET', `must be at least ${SECRET_MIN_LENGTH} characters`);
     return given;
   }
   if (production) throw new ConfigError('TOKEN_SECRET', 'is required when NODE_ENV=production');
@@ -120,17 +181,8 @@ export function loadConfig(env: Env = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR || '.data');
   const httpPort = port(env, 'PORT', 3000);
   const publicUrl = url(env, 'PUBLIC_URL', `http://localhost:${httpPort}`, ['http:', 'https:']).replace(/\/+$/, '');
-  const allowedLinkOrigins = (env.ALLOWED_LINK_ORIGINS || new URL(publicUrl).origin)
-    .split(',')
-    .map((o) => o.trim())
-    .filter(Boolean)
-    .map((o) => {
-      try {
-        return new URL(o).origin;
-      } catch {
-        throw new ConfigError('ALLOWED_LINK_ORIGINS', `"${o}" is not an origin such as https://app.example.com`);
-      }
-    });
+  const links = linkEndpoints(env, publicUrl);
+  const trustProxyHops = count(env, 'TRUST_PROXY', 0, 10);
   const tosVersion = env.TERMS_OF_SERVICE_VERSION || '1.0';
   if (!/^\d+(\.\d+)*$/.test(tosVersion)) {
     throw new ConfigError('TERMS_OF_SERVICE_VERSION', `"${tosVersion}" is not a version such as 1.0`);
@@ -145,7 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     port: httpPort,
     publicUrl,
-    allowedLinkOrigins,
+    linkEndpoints: links.allowed,
+    defaultLinkEndpoints: links.defaults,
+    trustProxyHops,
     databaseUrl: env.DATABASE_URL ? url(env, 'DATABASE_URL', '', ['postgres:', 'postgresql:']) : undefined,
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,
@@ -166,12 +220,23 @@ export function loadConfig(env: Env = process.env): Config {
     tokenSecretPrevious: (env.TOKEN_SECRET_PREVIOUS || '')
       .split(',')
       .map((s) => s.trim())
-      .filter(Boolean),
-    adminToken: env.ADMIN_TOKEN || undefined,
+      .filter(Boolean)
+      .map((previous) => {
+        if (previous.length < SECRET_MIN_LENGTH) throw new ConfigError('TOKEN_SECRET_PREVIOUS', `every secret must be at least ${SECRET_MIN_LENGTH} characters`);
+        return previous;
+      }),
+    adminToken: secret(env, 'ADMIN_TOKEN'),
+    trialServiceToken: secret(env, 'TRIAL_SERVICE_TOKEN'),
     logLevel,
+    limits: {
+      invitationsPerInviterPerDay: count(env, 'INVITATIONS_PER_INVITER_PER_DAY', 50),
+      invitationsPerTeamPerDay: count(env, 'INVITATIONS_PER_TEAM_PER_DAY', 100),
+      invitationsPerInviteePerDay: count(env, 'INVITATIONS_PER_INVITEE_PER_DAY', 5),
+    },
     ttl: {
       emailValidation: duration(env, 'EMAIL_VALIDATION_TTL', '24h'),
       invitationLink: duration(env, 'INVITATION_LINK_TTL', '30d'),
+      invitationMaxLifetime: duration(env, 'INVITATION_MAX_LIFETIME', '365d'),
       inviteeVerification: duration(env, 'INVITEE_VERIFICATION_TTL', '24h'),
       trialVerification: duration(env, 'TRIAL_VERIFICATION_TTL', '7d'),
       trialLength: duration(env, 'TRIAL_LENGTH', '14d'),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Config, ConfigError, redact } from './config';
 import { createDb, Db } from './shared/db';
 import { Mailer } from './shared/mail';
-import { TokenSigner } from './shared/tokens';
+import { PublicKeySigner, TokenSigner } from './shared/tokens';
 import { ALL_SEARCH_ATTRIBUTES } from './shared/searchAttributes';
 
 /** What activities and routes are built from. */
@@ -15,6 +15,8 @@ export interface Deps {
   db: Db;
   mailer: Mailer;
   signer: TokenSigner;
+  /** Signs the trial's embed tokens; their public keys are published at /.well-known/jwks.json. */
+  embedSigner: PublicKeySigner;
 }
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
@@ -111,5 +113,6 @@ export function createDeps(config: Config, db: Db, smtpUrl: string): Deps {
     db,
     mailer: new Mailer(smtpUrl, config.mailFrom, config.publicUrl, db),
     signer: new TokenSigner(config.tokenSecret, config.tokenSecretPrevious),
+    embedSigner: new PublicKeySigner('trial-embed', config.tokenSecret, config.tokenSecretPrevious),
   };
 }

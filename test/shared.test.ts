@@ -9,7 +9,7 @@ import { errorHandler, HttpError, asPages } from '../src/api/http';
 import { form, html, requireCsrf, sendErrorPage, sendPage } from '../src/api/pages';
 import { TokenSigner } from '../src/shared/tokens';
 import { messageIdFor } from '../src/shared/mail';
-import { checkCredentials, hashPassword, needsRehash, verifyPassword } from '../src/shared/auth';
+import { hashPassword, needsRehash, signIn, verifyPassword } from '../src/shared/auth';
 import { startService, TestService } from './support/service';
 import { uniqueEmail, waitForEmails, emailsTo } from './support/mailbox';
 
@@ -66,12 +66,17 @@ describe('passwords', () => {
     const legacy = legacyScryptHash('Legacy-pass-1');
     expect(needsRehash(legacy)).toBe(true);
     const account = await deps.db.account.create({ data: { email, username: email, passwordHash: legacy } });
-    expect(await checkCredentials(deps.db, email, 'Wrong-pass-1')).toBeUndefined();
+    const client = `legacy-client-${email}`;
+    const accountOf = async (password: string) => {
+      const result = await signIn(deps.db, deps.signer, email, password, client);
+      return result.outcome === 'signed_in' ? result.accountId : undefined;
+    };
+    expect(await accountOf('Wrong-pass-1')).toBeUndefined();
     expect((await deps.db.account.findUniqueOrThrow({ where: { id: account.id } })).passwordHash).toBe(legacy);
-    expect(await checkCredentials(deps.db, email, 'Legacy-pass-1')).toBe(account.id);
+    expect(await accountOf('Legacy-pass-1')).toBe(account.id);
     const upgraded = (await deps.db.account.findUniqueOrThrow({ where: { id: account.id } })).passwordHash;
     expect(upgraded).toMatch(/^\$argon2id\$/);
-    expect(await checkCredentials(deps.db, email, 'Legacy-pass-1')).toBe(account.id);
+    expect(await accountOf('Legacy-pass-1')).toBe(account.id);
   });
 });
 

@@ -2,11 +2,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
 import { TokenSigner } from '../shared/tokens';
+import { LinkKind, mailableEndpoint } from '../shared/links';
 import {
   AccountCreationToken,
   defaultEndpoints,
   displayName,
   EMAIL_VALIDATION_TOKEN,
+  findAccountByEmail,
+  RegistrationMail,
   EmailValidationSignedToken,
   findAccount,
   findInvitation,
@@ -18,14 +21,21 @@ import {
 import type { BoundVia, InvitationInput, MembershipInvitation, NewAccount, ValidationEmailRequest } from '../workflows/invitation/messages';
 import { Refusal } from '../workflows/invitation/messages';
 
+const DAY_MS = 24 * 3600_000;
+
 /** The invitation flow's side effects. Each may run more than once: writes are conditional or keyed, mails have stable keys. */
 export function createInvitationActivities({ config, db, mailer, signer }: Deps) {
   async function loadInvitation(invitationId: number) {
     const invitation = await findInvitation(db, invitationId);
     if (!invitation) throw ApplicationFailure.nonRetryable(`Invitation ${invitationId} is not recorded.`);
     const [team, inviter] = await Promise.all([findTeam(db, invitation.teamId), findAccount(db, invitation.createdBy)]);
-    return { invitation, teamName: team?.name ?? `team ${invitation.teamId}`, inviterName: inviter ? displayName(inviter) : 'A team admin' };
+    // The inviter's address is shown beside their words: the team name and message are theirs, not ours.
+    const inviterName = inviter ? `${displayName(inviter)} (${inviter.email})` : 'A team admin';
+    return { invitation, teamName: team?.name ?? `team ${invitation.teamId}`, inviterName };
   }
+
+  /** The endpoint a flow carries, if it is still allowed: only an allowed, normalized URL reaches a mail. */
+  const endpoint = (kind: LinkKind, carried: string | undefined) => mailableEndpoint(config.linkEndpoints[kind], carried, config.defaultLinkEndpoints[kind]);
 
   async function recordEvent(key: string, invitationId: number, teamId: number, kind: string): Promise<void> {
     try {
@@ -36,21 +46,50 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
   }
 
   return {
+    /**
+     * Records the invitation, within the daily caps per inviter, per team and
+     * per invitee (INVITATIONS_PER_*_PER_DAY). The counts are taken under
+     * advisory locks where the row is written, so invitations sent at once
+     * cannot pass a cap together; a retry finds its own row.
+     */
     async recordInvitation(input: InvitationInput): Promise<MembershipInvitation> {
-      const row = await db.membershipInvitation.upsert({
-        where: { id: input.invitationId },
-        update: {},
-        create: {
-          id: input.invitationId,
-          teamId: input.teamId,
-          createdBy: input.createdBy,
-          inviteeId: input.inviteeId ?? null,
-          inviteeEmail: input.inviteeEmail ?? null,
-          message: input.message ?? null,
-          expiresOn: input.expiresOn ? new Date(input.expiresOn) : null,
-        },
-      });
-      return invitationToApi(row);
+      const existing = await findInvitation(db, input.invitationId);
+      if (existing) return invitationToApi(existing);
+      const { limits } = config;
+      const invitee = input.inviteeEmail ? { inviteeEmail: input.inviteeEmail } : { inviteeId: input.inviteeId ?? null };
+      try {
+        const row = await db.$transaction(async (tx) => {
+          const keys = [`invitations-by:${input.createdBy}`, `invitations-team:${input.teamId}`, `invitations-to:${input.inviteeEmail ?? `account ${input.inviteeId}`}`];
+          for (const key of keys.sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+          const since = { createdOn: { gte: new Date(Date.now() - DAY_MS) } };
+          const [byInviter, byTeam, toInvitee] = await Promise.all([
+            tx.membershipInvitation.count({ where: { createdBy: input.createdBy, ...since } }),
+            tx.membershipInvitation.count({ where: { teamId: input.teamId, ...since } }),
+            tx.membershipInvitation.count({ where: { ...invitee, ...since } }),
+          ]);
+          const reached =
+            byInviter >= limits.invitationsPerInviterPerDay ? `You have sent the most invitations allowed in a day (${limits.invitationsPerInviterPerDay}).`
+            : byTeam >= limits.invitationsPerTeamPerDay ? `This team has sent the most invitations allowed in a day (${limits.invitationsPerTeamPerDay}).`
+            : toInvitee >= limits.invitationsPerInviteePerDay ? 'This address has received the most invitations allowed in a day.'
+            : undefined;
+          if (reached) throw ApplicationFailure.create({ type: Refusal.TooMany, message: `${reached} Try again tomorrow.`, nonRetryable: true });
+          return tx.membershipInvitation.create({
+            data: {
+              id: input.invitationId,
+              teamId: input.teamId,
+              createdBy: input.createdBy,
+              inviteeId: input.inviteeId ?? null,
+              inviteeEmail: input.inviteeEmail ?? null,
+              message: input.message ?? null,
+              expiresOn: input.expiresOn ? new Date(input.expiresOn) : null,
+            },
+          });
+        });
+        return invitationToApi(row);
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        return invitationToApi((await findInvitation(db, input.invitationId))!);
+      }
     },
 
     async sendInvitationEmail({ invitationId, acceptInvitationEndpoint }: { invitationId: number; acceptInvitationEndpoint: string }): Promise<void> {
@@ -66,7 +105,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
           ...(invitation.message ? [`Their message: "${invitation.message}"`] : []),
           `You can join with an account you already have or create a new one. This link works until ${token.expiresOn.slice(0, 10)}.`,
         ],
-        action: { label: `Join ${teamName}`, url: acceptInvitationEndpoint + TokenSigner.serialize(token) },
+        action: { label: `Join ${teamName}`, url: endpoint('acceptInvitation', acceptInvitationEndpoint) + TokenSigner.serialize(token) },
         footer: 'You received this mail because a team admin invited this address. If you do not want to join, ignore it.',
       });
     },
@@ -116,7 +155,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
           `Someone signed in as "${account?.username ?? 'another account'}" asked to accept the invitation to "${teamName}" that was sent to this address.`,
           'If that was you, open the link below while signed in to that account. If not, ignore this mail: nothing changes.',
         ],
-        action: { label: 'Confirm and continue', url: args.portalEndpoint + TokenSigner.serialize(token) },
+        action: { label: 'Confirm and continue', url: endpoint('inviteeVerification', args.portalEndpoint) + TokenSigner.serialize(token) },
       });
     },
 
@@ -146,16 +185,36 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
         emailValidationSignedToken,
         ...(args.encodedMembershipInvtnSignedToken ? { encodedMembershipInvtnSignedToken: args.encodedMembershipInvtnSignedToken } : {}),
       };
+      // One key for both mails: a retry after the account appeared still sends one mail.
+      const key = `account-email-validation/${args.email}/${args.expiresOn}/${args.sequence}`;
+      // The API answers every address alike; the owner of an existing account learns here, by mail, to sign in.
+      if (await findAccountByEmail(db, args.email)) {
+        await mailer.send({
+          kind: RegistrationMail.accountExists,
+          key,
+          to: args.email,
+          subject: 'You already have an account',
+          paragraphs: [
+            'Someone asked to create an account with this address, but you already have one.',
+            'Sign in with your password. If you forgot it, you can choose a new one here:',
+            defaultEndpoints(config).passwordReset,
+          ],
+          action: { label: 'Sign in', url: defaultEndpoints(config).signIn },
+          footer: 'If you did not ask for this, ignore this mail: nothing was changed.',
+        });
+        return;
+      }
       await mailer.send({
-        kind: 'account-email-validation',
-        key: `account-email-validation/${args.email}/${args.expiresOn}/${args.sequence}`,
+        kind: RegistrationMail.link,
+        key,
         to: args.email,
         subject: 'Welcome to flowgate',
         paragraphs: [
-          `Hello ${args.firstName}, please confirm this address to create your account.`,
+          // No name the requester typed: anyone can ask for this mail to any address, so it carries none of their words.
+          'Hello, please confirm this address to create your account.',
           `The link works for ${Math.round(config.ttl.emailValidation / 3600_000)} hours and for one account.`,
         ],
-        action: { label: 'Create your account', url: args.portalEndpoint + Buffer.from(JSON.stringify(envelope)).toString('base64url') },
+        action: { label: 'Create your account', url: endpoint('accountCreation', args.portalEndpoint) + Buffer.from(JSON.stringify(envelope)).toString('base64url') },
         footer: 'If you did not ask for an account, ignore this mail.',
       });
     },

@@ -45,7 +45,8 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
       to: input.email,
       subject: 'Verify your email to start your free trial 🚀',
       paragraphs: [
-        input.firstName ? `Hello ${input.firstName},` : 'Hello,',
+        // No name the requester typed: anyone can ask for this mail to any address, so it carries none of their words.
+        'Hello,',
         'Thanks for your interest! Confirm this address and choose a password to start your free trial.',
         `This link works once and until ${formatDate(input.tokenExpiresAt)}.`,
       ],

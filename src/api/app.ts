@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import type { Deps } from '../deps';
 import { errorHandler } from './http';
 import { sendErrorPage } from './pages';
+import { cookiePolicy } from './sessions';
 import { healthRoutes } from './routes/health';
 import { trialRoutes } from './routes/trial';
 import { accountRoutes } from './routes/accounts';
@@ -17,9 +18,11 @@ export interface ApiDeps extends Deps {
 
 /** The HTTP face of the flows: every route only translates HTTP into workflow calls and pages. */
 export function createApp(deps: ApiDeps): Koa {
-  const app = new Koa({ proxy: process.env.TRUST_PROXY === '1' });
+  // Only the entries the configured proxies appended count: the left-most ones are whatever the client wrote.
+  const app = new Koa({ proxy: deps.config.trustProxyHops > 0, maxIpsCount: deps.config.trustProxyHops });
   app.silent = true; // errors are answered and logged by errorHandler
   app.use(errorHandler(sendErrorPage));
+  app.use(cookiePolicy(deps.config));
   app.use(
     bodyParser({
       enableTypes: ['json', 'form'],

@@ -18,6 +18,28 @@ export class HttpError extends Error {
   }
 }
 
+/** A database id: a positive 32-bit integer, given as a number or as digits. Anything larger is a 400, not a database error. */
+export const dbId = z
+  .union([z.number({ error: 'must be a numeric id.' }), z.string().regex(/^\d{1,10}$/, 'must be a numeric id.')], { error: 'must be a numeric id.' })
+  .transform(Number)
+  .pipe(z.number().int('must be a numeric id.').min(1, 'must be a numeric id.').max(2_147_483_647, 'is out of range.'));
+
+/**
+ * Text a person typed that others will read (a team name, an invitation's
+ * message): no control characters (a newline only where lines are allowed),
+ * no bidirectional overrides that make a text read other than it is.
+ */
+export function plainText(max: number, options: { multiline?: boolean; min?: number } = {}) {
+  const allowed = options.multiline ? /^[^\p{Cc}\u202a-\u202e\u2066-\u2069]*$/u : /^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u;
+  return z
+    .string()
+    .trim()
+    .min(options.min ?? 0, 'is required.')
+    .max(max, `must be at most ${max} characters.`)
+    .transform((v) => (options.multiline ? v.replace(/\r\n?/g, '\n') : v))
+    .refine((v) => allowed.test(options.multiline ? v.replace(/\n/g, '') : v), 'must not contain control characters.');
+}
+
 /** Validates untrusted input; the first problem becomes a 400 that names the field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const result = schema.safeParse(value ?? {});
@@ -46,7 +68,8 @@ export function errorHandler(renderPage: PageRenderer): Middleware {
       if (ctx.status === 404 && ctx.body === undefined) throw new HttpError(404, 'Not found.', {}, 'Page not found');
     } catch (caught) {
       const err = toHttpError(caught);
-      if (err.status >= 500) log.error({ err: caught, path: ctx.path, method: ctx.method }, 'request failed');
+      // The route template, never the path: paths such as /join/invitation/<token> carry the link's secret.
+      if (err.status >= 500) log.error({ err: caught, route: (ctx as { _matchedRoute?: string })._matchedRoute ?? '(no route)', method: ctx.method }, 'request failed');
       if (ctx.state.page) {
         renderPage(ctx, err);
       } else {

@@ -1,7 +1,8 @@
 import type { Context, Middleware } from 'koa';
 import escapeHtml from 'escape-html';
-import { randomKey, safeEqual, TokenSigner } from '../shared/tokens';
+import { hashKey, randomKey, safeEqual, TokenSigner } from '../shared/tokens';
 import { HttpError } from './http';
+import { getCookie, SESSION_COOKIES, setCookie } from './sessions';
 
 /** HTML that is already safe to emit. Everything else is escaped by `html`. */
 export class SafeHtml {
@@ -82,32 +83,39 @@ function defaultTitle(status: number): string {
   return 'This request could not be completed';
 }
 
-/* ---- CSRF: a double-submit cookie whose form field is an HMAC of it ---- */
+/*
+ * ---- CSRF: a signed double-submit token, bound to the session ----
+ * The form field is an HMAC of the browser's CSRF cookie and of its session
+ * cookies. A cookie an attacker plants (with the field the site gave the
+ * attacker for it) fails once the victim is signed in, and over https the
+ * `__Host-` prefix keeps anyone else from planting one at all.
+ */
 
 const CSRF_COOKIE = 'fg_csrf';
 const CSRF_FIELD = '_csrf';
 
-function csrfValue(signer: TokenSigner, cookie: string): string {
-  return signer.sign('csrf', { c: cookie }).hmac;
+function csrfValue(ctx: Context, signer: TokenSigner, cookie: string): string {
+  const sessions = SESSION_COOKIES.map((name) => getCookie(ctx, name) ?? '').join('\n');
+  return signer.sign('csrf', { c: cookie, s: hashKey(sessions) }).hmac;
 }
 
 /** The hidden form field; sets the browser's CSRF cookie on first use. */
 export function csrfField(ctx: Context, signer: TokenSigner): SafeHtml {
-  let cookie = ctx.cookies.get(CSRF_COOKIE);
+  let cookie = getCookie(ctx, CSRF_COOKIE);
   if (!cookie || !/^[A-Za-z0-9_-]{20,64}$/.test(cookie)) {
     cookie = randomKey();
-    ctx.cookies.set(CSRF_COOKIE, cookie, { httpOnly: true, sameSite: 'strict', path: '/', overwrite: true });
+    setCookie(ctx, CSRF_COOKIE, cookie, { sameSite: 'strict' });
   }
-  return html`<input type="hidden" name="${CSRF_FIELD}" value="${csrfValue(signer, cookie)}">`;
+  return html`<input type="hidden" name="${CSRF_FIELD}" value="${csrfValue(ctx, signer, cookie)}">`;
 }
 
-/** Refuses a form post whose CSRF field does not match the browser's cookie. */
+/** Refuses a form post whose CSRF field does not match the browser's cookies. */
 export function requireCsrf(signer: TokenSigner): Middleware {
   return async (ctx, next) => {
-    const cookie = ctx.cookies.get(CSRF_COOKIE);
+    const cookie = getCookie(ctx, CSRF_COOKIE);
     const body = (ctx.request as { body?: Record<string, unknown> }).body ?? {};
     const field = body[CSRF_FIELD];
-    if (!cookie || typeof field !== 'string' || !safeEqual(field, csrfValue(signer, cookie))) {
+    if (!cookie || typeof field !== 'string' || !safeEqual(field, csrfValue(ctx, signer, cookie))) {
       throw new HttpError(403, 'This form has expired or did not come from this site. Go back, reload the page and try again.', {}, 'Form expired');
     }
     await next();
@@ -126,4 +134,9 @@ export function input(name: string, label: string, options: { type?: string; val
 
 export function checkbox(name: string, label: SafeHtml | string, checked = false): SafeHtml {
   return html`<p class="check"><input id="${name}" name="${name}" type="checkbox" value="on"${checked ? html` checked` : ''}> <label for="${name}">${label}</label></p>`;
+}
+
+/** The sign-out button of pages for a signed-in account. */
+export function signOutForm(ctx: Context, signer: TokenSigner): SafeHtml {
+  return html`<form method="post" action="/logout">${csrfField(ctx, signer)}<button type="submit" class="secondary">Sign out</button></form>`;
 }

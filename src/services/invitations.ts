@@ -22,11 +22,26 @@ export interface AccountCreationToken {
 /** Where this service's own pages take emailed links when the client names no endpoint. */
 export function defaultEndpoints(config: Config) {
   return {
-    acceptInvitation: `${config.publicUrl}/join/invitation/`,
-    accountCreation: `${config.publicUrl}/join/account/`,
-    inviteeVerification: `${config.publicUrl}/join/verify/`,
+    acceptInvitation: config.defaultLinkEndpoints.acceptInvitation,
+    accountCreation: config.defaultLinkEndpoints.accountCreation,
+    inviteeVerification: config.defaultLinkEndpoints.inviteeVerification,
     team: (teamId: number | string) => `${config.publicUrl}/join/team/${teamId}`,
+    signIn: `${config.publicUrl}/join/sign-in`,
+    passwordReset: `${config.publicUrl}/trial/password-reset`,
   };
+}
+
+/** Mail kinds of a registration, as the SentEmail ledger records them; both count towards the daily limit. */
+export const RegistrationMail = { link: 'account-email-validation', accountExists: 'account-exists-notice' } as const;
+
+/** Times of the registration mails an address got in the last day: a new registration flow starts counting from them. */
+export async function registrationMailTimes(db: Db, email: string, now = Date.now()): Promise<string[]> {
+  const rows = await db.sentEmail.findMany({
+    where: { kind: { in: Object.values(RegistrationMail) }, recipient: email.toLowerCase(), sentAt: { gte: new Date(now - 24 * 3600_000) } },
+    select: { sentAt: true },
+    orderBy: { sentAt: 'asc' },
+  });
+  return rows.map((r) => r.sentAt.toISOString());
 }
 
 /** The emailed link lapses after INVITATION_LINK_TTL counted from the invitation's creation, so a resent mail carries the same token. */

@@ -1,10 +1,9 @@
-import { z } from 'zod';
+import { emailAddress } from '../shared/mail';
 import type { Db } from '../shared/db';
-import { hashKey, TokenError, TokenSigner } from '../shared/tokens';
+import { hashKey, PublicKeySigner, TokenError, TokenSigner } from '../shared/tokens';
 
 /** Token types of this flow; the type is bound into each token's MAC. */
 export const TRIAL_VERIFICATION = 'trial_verification';
-export const TRIAL_EMBED = 'trial_embed';
 export const TRIAL_PASSWORD_RESET = 'trial_password_reset';
 
 /** Mail kinds, as recorded in the SentEmail ledger. */
@@ -19,13 +18,8 @@ export const TrialMail = {
 export { MAILS_PER_HOUR } from '../workflows/trial/messages';
 const DAY = 24 * 3_600_000;
 
-/** A trial's username is its email address, trimmed and lower-cased. */
-export const trialUsername = z
-  .string({ error: 'must be an email address.' })
-  .max(254, 'is too long.')
-  .trim()
-  .toLowerCase()
-  .pipe(z.email({ error: 'must be an email address.' }));
+/** A trial's username is its email address, normalized as every address is. */
+export const trialUsername = emailAddress();
 
 export function trialWorkflowId(email: string): string {
   return `trial/${email}`;
@@ -122,9 +116,16 @@ export async function readTrialHome(db: Db, accountId: number): Promise<TrialHom
 
 export type EmbedRefusal = 'not_yours' | 'unknown_app' | 'trial_expired';
 
-/** A short-lived signed token that lets the owner's small app be embedded; refused once the trial has expired. */
+/** Who embed tokens are for: the embedding party checks this audience. */
+export const EMBED_AUDIENCE = 'trial-app-embed';
+
+/**
+ * A short-lived JWT that lets the owner's small app be embedded; refused once
+ * the trial has expired. Signed with Ed25519: the embedding party verifies it
+ * with the public keys at /.well-known/jwks.json and can mint nothing.
+ */
 export async function issueEmbedToken(
-  deps: { db: Db; signer: TokenSigner; ttlMs: number },
+  deps: { db: Db; embedSigner: PublicKeySigner; ttlMs: number; issuer: string },
   request: { accountId: number; username: string; appId: number },
   now = Date.now(),
 ): Promise<{ token: string; expiresAt: string } | { refused: EmbedRefusal }> {
@@ -135,8 +136,8 @@ export async function issueEmbedToken(
   const infos = await readTrialInfos(deps.db, account.email, new Date(now));
   if (app.ownerPermission === 'none' || infos?.expired) return { refused: 'trial_expired' };
   const exp = now + deps.ttlMs;
-  const token = TokenSigner.serialize(deps.signer.sign(TRIAL_EMBED, { sub: account.id, app: app.id, exp }));
-  return { token, expiresAt: new Date(exp).toISOString() };
+  const token = await deps.embedSigner.sign({ app: app.id }, { subject: String(account.id), audience: EMBED_AUDIENCE, issuer: deps.issuer, expiresAt: exp });
+  return { token, expiresAt: new Date(Math.floor(exp / 1000) * 1000).toISOString() };
 }
 
 /** Password-reset links live this long. */
@@ -170,7 +171,8 @@ export async function readPasswordResetToken(db: Db, signer: TokenSigner, token:
 /** Sets the new password only if it is still the one the link was issued for, so a link works once. */
 export async function resetPassword(db: Db, signer: TokenSigner, token: string, newPasswordHash: string): Promise<{ username: string }> {
   const account = await readPasswordResetToken(db, signer, token);
-  const { count } = await db.account.updateMany({ where: { id: account.accountId, passwordHash: account.passwordHash }, data: { passwordHash: newPasswordHash } });
+  // A new password ends every session issued with the old one.
+  const { count } = await db.account.updateMany({ where: { id: account.accountId, passwordHash: account.passwordHash }, data: { passwordHash: newPasswordHash, sessionGeneration: { increment: 1 } } });
   if (count === 0) throw new TokenError('mismatch', 'This link was already used.');
   return { username: account.username };
 }

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import argon2 from 'argon2';
 import { promisify } from 'node:util';
-import type { Context, Middleware } from 'koa';
 import type { Db } from './db';
 import { TokenError, TokenSigner } from './tokens';
+import { reserveSignInAttempt, settleSuccessfulSignIn } from './throttle';
 
 // argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): about
 // 30 ms of one core here. The scrypt N=2^15 used before cost three times that
@@ -48,70 +48,63 @@ export function passwordProblem(password: string): string | undefined {
 // A hash of a random password: unknown users cost as much time as wrong passwords.
 let dummyHash: Promise<string> | undefined;
 
-/** Username or email + password -> account id, with the same cost and answer for "no such user" and "wrong password". */
-export async function checkCredentials(db: Db, login: string, password: string): Promise<number | undefined> {
+export type SignInResult =
+  | { outcome: 'signed_in'; accountId: number; accessToken: string }
+  | { outcome: 'refused' }
+  | { outcome: 'throttled'; retryAfterSeconds: number };
+
+/**
+ * Username or email + password, from one client address: the same cost and
+ * the same answer for "no such user" and "wrong password", and back-off for
+ * repeated failures (see throttle.ts) before any password is hashed.
+ */
+export async function signIn(db: Db, signer: TokenSigner, login: string, password: string, client: string): Promise<SignInResult> {
   const key = login.trim().toLowerCase();
+  const reservation = await reserveSignInAttempt(db, key, client);
+  if (!reservation.allowed) return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
   const account = await db.account.findFirst({ where: key.includes('@') ? { email: key } : { username: key } });
   dummyHash ??= hashPassword(crypto.randomBytes(16).toString('hex'));
   const ok = await verifyPassword(password, account?.passwordHash ?? (await dummyHash));
-  if (!ok || !account) return undefined;
+  if (!ok || !account) return { outcome: 'refused' };
+  await settleSuccessfulSignIn(db, key, client);
   // The password is at hand only now: the one moment an old hash can be upgraded.
   if (needsRehash(account.passwordHash)) {
     await db.account.updateMany({ where: { id: account.id, passwordHash: account.passwordHash }, data: { passwordHash: await hashPassword(password) } });
   }
-  return account.id;
+  return { outcome: 'signed_in', accountId: account.id, accessToken: issueAccessToken(signer, account) };
 }
 
 export const ACCESS_TOKEN = 'access';
 const ACCESS_TTL_MS = 12 * 3600_000;
 
-/** A stateless bearer token for API calls: `Authorization: Bearer <token>`. */
-export function issueAccessToken(signer: TokenSigner, accountId: number, now = Date.now()): string {
-  return TokenSigner.serialize(signer.sign(ACCESS_TOKEN, { sub: accountId, exp: now + ACCESS_TTL_MS }));
+type AccessFields = { sub: number; gen: number; exp: number };
+
+/**
+ * A bearer token for API calls and the browser session: `Authorization:
+ * Bearer <token>` or the session cookie. It names the account's session
+ * generation, so a password reset or a sign-out ends it.
+ */
+export function issueAccessToken(signer: TokenSigner, account: { id: number; sessionGeneration: number }, now = Date.now()): string {
+  return TokenSigner.serialize(signer.sign<AccessFields>(ACCESS_TOKEN, { sub: account.id, gen: account.sessionGeneration, exp: now + ACCESS_TTL_MS }));
 }
 
-/** The signed-in account id, or undefined when the request carries no valid bearer token. */
-export function bearerAccountId(ctx: Context, signer: TokenSigner): number | undefined {
-  const match = /^Bearer\s+(\S+)$/i.exec(ctx.get('Authorization'));
-  if (!match) return undefined;
+/** The account an access token is for, while it is genuine, unexpired and of the account's current session generation. */
+export async function accessTokenAccount(db: Db, signer: TokenSigner, token: string): Promise<number | undefined> {
+  let fields: AccessFields;
   try {
-    return Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, match[1]).sub);
+    fields = signer.parseAndVerify<AccessFields>(ACCESS_TOKEN, token);
   } catch (err) {
     if (err instanceof TokenError) return undefined;
     throw err;
   }
+  const id = Number(fields.sub);
+  if (!Number.isInteger(id) || id < 1 || id > 2_147_483_647) return undefined;
+  const account = await db.account.findUnique({ where: { id }, select: { sessionGeneration: true } });
+  // Tokens issued before generations existed carry none: they count as the first.
+  return account && account.sessionGeneration === Number(fields.gen ?? 0) ? id : undefined;
 }
 
-/** One browser session for every page that needs a signed-in account: an httpOnly cookie holding an access token. */
-export const SESSION_COOKIE = 'fg_session';
-
-export function startSession(ctx: Context, signer: TokenSigner, accountId: number): void {
-  ctx.cookies.set(SESSION_COOKIE, issueAccessToken(signer, accountId), { httpOnly: true, sameSite: 'lax', secure: ctx.secure, path: '/', overwrite: true });
-}
-
-/** The signed-in account of a browser, or undefined without a valid session cookie. */
-export function sessionAccountId(ctx: Context, signer: TokenSigner): number | undefined {
-  const value = ctx.cookies.get(SESSION_COOKIE);
-  if (!value) return undefined;
-  try {
-    return Number(signer.parseAndVerify<{ sub: number; exp: number }>(ACCESS_TOKEN, value).sub);
-  } catch (err) {
-    if (err instanceof TokenError) return undefined;
-    throw err;
-  }
-}
-
-/** Requires a valid bearer token; the account id is then `ctx.state.accountId`. */
-export function requireAccount(signer: TokenSigner): Middleware {
-  return async (ctx, next) => {
-    const id = bearerAccountId(ctx, signer);
-    if (id === undefined) {
-      ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Bearer');
-      ctx.body = { reason: 'Authentication required: send Authorization: Bearer <accessToken>.' };
-      return;
-    }
-    ctx.state.accountId = id;
-    await next();
-  };
+/** Ends every session of the account issued so far (sign-out, password reset). */
+export async function endSessions(db: Db, accountId: number): Promise<void> {
+  await db.account.updateMany({ where: { id: accountId }, data: { sessionGeneration: { increment: 1 } } });
 }

@@ -1,8 +1,23 @@
 import crypto from 'node:crypto';
 import nodemailer, { Transporter } from 'nodemailer';
 import escapeHtml from 'escape-html';
+import { z } from 'zod';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
+
+/**
+ * An email address as every endpoint takes it: surrounding spaces dropped and
+ * lower-cased, then only a plain ASCII address. Control characters, lists,
+ * display names, quotes, backslashes and Unicode look-alikes are refused
+ * rather than cleaned up, so the address checked is the address mailed.
+ */
+export function emailAddress(message = 'must be an email address.') {
+  return z
+    .string({ error: message })
+    .max(1024, 'is too long.')
+    .transform((value) => value.replace(/^ +| +$/g, ''))
+    .pipe(z.string().max(254, 'is too long.').regex(/^[\x21-\x7e]+$/, message).toLowerCase().pipe(z.email({ error: message })));
+}
 
 /**
  * One logical email. `key` names it uniquely and stably (e.g.

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { SignJWT } from 'jose';
 
 /**
  * Signed tokens: a flat JSON object whose `hmac` field is HMAC-SHA256 over
@@ -130,4 +131,60 @@ export function safeEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
   const hb = crypto.createHash('sha256').update(b).digest();
   return crypto.timingSafeEqual(ha, hb) && a.length === b.length;
+}
+
+/*
+ * ---- Tokens for third parties: JWTs signed with Ed25519 ----
+ * A party that must verify our tokens (the app that embeds a trial's small
+ * app) gets a public key, never a secret: holding it lets it verify, not
+ * sign. The key pair is derived from TOKEN_SECRET with HKDF (its own purpose
+ * label), so every API process has it without more configuration, and each
+ * previous secret still publishes the key it signed with.
+ */
+
+// An Ed25519 private key in PKCS#8 DER is this prefix followed by the 32-byte seed.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+interface KeyPair {
+  kid: string;
+  privateKey: crypto.KeyObject;
+  jwk: crypto.JsonWebKey;
+}
+
+function derivedKeyPair(secret: string, purpose: string): KeyPair {
+  const seed = Buffer.from(crypto.hkdfSync('sha256', secret, 'flowgate', `${purpose}/ed25519`, 32));
+  const privateKey = crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const jwk = crypto.createPublicKey(privateKey).export({ format: 'jwk' });
+  const kid = crypto.createHash('sha256').update(String(jwk.x)).digest('base64url').slice(0, 16);
+  return { kid, privateKey, jwk: { ...jwk, kid, alg: 'EdDSA', use: 'sig' } };
+}
+
+export class PublicKeySigner {
+  private readonly pairs: KeyPair[];
+
+  constructor(
+    readonly purpose: string,
+    current: string,
+    previous: string[] = [],
+  ) {
+    this.pairs = [current, ...previous].map((secret) => derivedKeyPair(secret, purpose));
+  }
+
+  /** A compact JWT (EdDSA) with these claims; `expiresAt` in ms. */
+  async sign(claims: Record<string, unknown>, options: { subject: string; audience: string; issuer: string; expiresAt: number }): Promise<string> {
+    const [current] = this.pairs;
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'EdDSA', kid: current.kid, typ: 'JWT' })
+      .setSubject(options.subject)
+      .setAudience(options.audience)
+      .setIssuer(options.issuer)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(options.expiresAt / 1000))
+      .sign(current.privateKey);
+  }
+
+  /** The public keys as a JWK Set, for /.well-known/jwks.json. */
+  jwks(): { keys: crypto.JsonWebKey[] } {
+    return { keys: this.pairs.map((p) => p.jwk) };
+  }
 }

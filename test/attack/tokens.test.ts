@@ -6,7 +6,7 @@ import { TokenSigner, TokenFields } from '../../src/shared/tokens';
 import { ACCESS_TOKEN } from '../../src/shared/auth';
 import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN } from '../../src/services/invitations';
 import { ACCESS_TOKEN as BILLING_ACCESS_TOKEN, CONFIRMATION_KEY, SERVER_LOGIN_TOKEN, SESSION_TOKEN } from '../../src/services/billing';
-import { TRIAL_EMBED, TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/services/trial';
+import { TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/services/trial';
 import { startService, TestService } from '../support/service';
 import { createIsolatedEnvironment, tableCounts } from '../support/isolatedDb';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
@@ -16,7 +16,7 @@ import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helper
 const ALL_TYPES = [
   ACCESS_TOKEN, MEMBERSHIP_INVITATION_TOKEN, INVITEE_VERIFICATION_TOKEN, EMAIL_VALIDATION_TOKEN,
   BILLING_ACCESS_TOKEN, SERVER_LOGIN_TOKEN, SESSION_TOKEN, CONFIRMATION_KEY,
-  TRIAL_VERIFICATION, TRIAL_EMBED, TRIAL_PASSWORD_RESET, 'csrf',
+  TRIAL_VERIFICATION, TRIAL_PASSWORD_RESET, 'csrf',
 ];
 
 const signer = new TokenSigner(process.env.TOKEN_SECRET!);

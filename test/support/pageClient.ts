@@ -3,6 +3,18 @@ export interface PageResponse {
   text: string;
   location: string | null;
   h1: string;
+  headers: Headers;
+}
+
+const unescape = (v: string) => v.replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+/** The first post form on a page, as a browser reads it: where it posts and its hidden fields. */
+export function firstForm(page: PageResponse): { action: string; hidden: Record<string, string> } {
+  const match = /<form method="post" action="([^"]*)">([\s\S]*?)<\/form>/.exec(page.text);
+  if (!match) throw new Error(`no form on the page "${page.h1}"`);
+  const hidden: Record<string, string> = {};
+  for (const [, name, value] of match[2].matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) hidden[unescape(name)] = unescape(value);
+  return { action: unescape(match[1]), hidden };
 }
 
 /**
@@ -28,6 +40,12 @@ export class PageClient {
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ _csrf: this.csrf, ...fields }).toString(),
     });
+  }
+
+  /** Posts the page's form with these fields, as a person filling it in would. */
+  async submit(page: PageResponse, fields: Record<string, string>): Promise<PageResponse> {
+    const form = firstForm(page);
+    return this.post(form.action, { ...form.hidden, ...fields });
   }
 
   /** Follows redirects within the service, as a browser would. */
@@ -65,6 +83,6 @@ export class PageClient {
     const text = await res.text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(text);
     if (csrf) this.csrf = csrf[1];
-    return { status: res.status, text, location: res.headers.get('location'), h1: /<h1>([^<]*)<\/h1>/.exec(text)?.[1] ?? '' };
+    return { status: res.status, text, location: res.headers.get('location'), h1: /<h1>([^<]*)<\/h1>/.exec(text)?.[1] ?? '', headers: res.headers };
   }
 }

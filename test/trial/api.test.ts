@@ -1,3 +1,4 @@
+import { createLocalJWKSet, JSONWebKeySet, jwtVerify } from 'jose';
 import http from 'node:http';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails, emailsTo } from '../support/mailbox';
@@ -231,8 +232,9 @@ describe('free trial over HTTP', () => {
     const embed = await call('POST', '/api/trial/embed-token', { username: email, appId: trial.appId }, bearer);
     expect(embed.status).toBe(200);
     expect(Date.parse(embed.json.expiresAt) - Date.now()).toBeLessThanOrEqual(5 * 60_000);
-    const embedFields = svc.deps.signer.parseAndVerify<{ sub: number; app: number; exp: number }>('trial_embed', embed.json.token);
-    expect(embedFields.app).toBe(trial.appId);
+    const { payload } = await jwtVerify(embed.json.token, createLocalJWKSet(svc.deps.embedSigner.jwks() as JSONWebKeySet), { audience: 'trial-app-embed' });
+    const accountId = (TokenSigner.parse(login.json.accessToken) as { sub: number }).sub;
+    expect(payload).toMatchObject({ app: trial.appId, sub: String(accountId), aud: 'trial-app-embed' });
     expect((await call('POST', '/api/trial/embed-token', { username: email, appId: trial.appId + 100000 }, bearer)).status).toBe(404);
     expect((await call('POST', '/api/trial/embed-token', { username: uniqueEmail('x'), appId: trial.appId }, bearer)).status).toBe(403);
 

@@ -1,16 +1,18 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
-import { HttpError, parse } from '../http';
-import { checkCredentials, issueAccessToken, requireAccount } from '../../shared/auth';
+import { HttpError, parse, plainText } from '../http';
+import { emailAddress } from '../../shared/mail';
+import { endSessions, issueAccessToken, signIn } from '../../shared/auth';
+import { requireAccount, signedIn } from '../sessions';
 import * as service from '../../services/invitations';
 import { defaultEndpoints } from '../../services/invitations';
 import { createAccountFromValidation, joinWithInvitation, linkEndpoint, startEmailValidation } from './invitations';
 
-const name = z.string().trim().min(1).max(100);
+const name = plainText(100, { min: 1 });
 
 const newUser = z.object({
-  email: z.email().max(254),
+  email: emailAddress(),
   firstName: name,
   lastName: name,
   encodedMembershipInvtnSignedToken: z.string().max(4096).optional(),
@@ -39,12 +41,12 @@ function teamToApi(team: { id: number; name: string; createdBy: number; createdO
 /** Synapse-style accounts, sign-in and teams: what the invitation flow stands on. */
 export function accountRoutes(deps: ApiDeps): Router {
   const router = new Router();
-  const auth = requireAccount(deps.signer);
+  const auth = requireAccount(deps);
   const { db, config } = deps;
 
   router.post('/repo/v1/account/emailValidation', async (ctx) => {
     const user = parse(newUser, ctx.request.body);
-    const portalEndpoint = linkEndpoint(config, ctx.query.portalEndpoint, defaultEndpoints(config).accountCreation, 'portalEndpoint');
+    const portalEndpoint = linkEndpoint(config, 'accountCreation', ctx.query.portalEndpoint, 'portalEndpoint');
     await startEmailValidation(deps, user, portalEndpoint);
     ctx.status = 201;
     ctx.body = {};
@@ -54,18 +56,23 @@ export function accountRoutes(deps: ApiDeps): Router {
     const setup = parse(accountSetupInfo, ctx.request.body);
     const { accountId } = await createAccountFromValidation(deps, setup);
     ctx.status = 201;
-    ctx.body = { accessToken: issueAccessToken(deps.signer, accountId) };
+    // A new account is in its first session generation.
+    ctx.body = { accessToken: issueAccessToken(deps.signer, { id: accountId, sessionGeneration: 0 }) };
   });
 
   router.post('/auth/v1/login', async (ctx) => {
     const body = parse(login, ctx.request.body);
-    const accountId = await checkCredentials(db, body.username, body.password);
-    if (accountId === undefined) throw new HttpError(401, 'Wrong username or password.');
-    ctx.body = { accessToken: issueAccessToken(deps.signer, accountId) };
+    ctx.body = { accessToken: signedIn(await signIn(db, deps.signer, body.username, body.password, ctx.ip)) };
+  });
+
+  // Ends every session of the account, this token's included.
+  router.post('/auth/v1/logout', auth, async (ctx) => {
+    await endSessions(db, ctx.state.accountId);
+    ctx.status = 204;
   });
 
   router.post('/repo/v1/team', auth, async (ctx) => {
-    const body = parse(z.object({ name: z.string().trim().min(1).max(200) }), ctx.request.body);
+    const body = parse(z.object({ name: plainText(100, { min: 1 }) }), ctx.request.body);
     ctx.status = 201;
     ctx.body = teamToApi(await service.createTeam(db, body.name, ctx.state.accountId));
   });

@@ -6,7 +6,9 @@ import { ApplicationFailure, UpdateDefinition, WorkflowNotFoundError } from '@te
 import type { ApiDeps } from '../app';
 import { asPages, HttpError, parse, waitAtMost } from '../http';
 import { requireCsrf } from '../pages';
+import { BILLING_SESSION_COOKIE, getCookie, setCookie } from '../sessions';
 import { TokenError } from '../../shared/tokens';
+import { emailAddress } from '../../shared/mail';
 import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
 import {
   authenticateServer,
@@ -48,11 +50,10 @@ import {
   TOS_REQUIRED,
 } from '../views/billing';
 
-export const SESSION_COOKIE = 'fg_billing_session';
 /** How long a page waits for a confirmation link still being processed (e.g. while the worker restarts). */
 const PENDING_CONFIRMATION_WAIT_MS = 20_000;
 
-const emailForm = z.object({ email: z.email('Enter a valid email address.').max(254) });
+const emailForm = z.object({ email: emailAddress('Enter a valid email address.') });
 const confirmLoginForm = z.object({
   full_name: z.string().trim().min(1, 'Enter your full name.').max(100),
   enable_major_release_emails: z.literal('on').optional(),
@@ -212,7 +213,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
       config.ttl.billingSession,
     );
     // No max-age: the signed expiry decides, so an expired session can still say where to log in again.
-    ctx.cookies.set(SESSION_COOKIE, session, { httpOnly: true, sameSite: 'lax', path: '/', secure: ctx.secure, overwrite: true });
+    setCookie(ctx, BILLING_SESSION_COOKIE, session, { sameSite: 'lax' });
     const page = identity.nextPage ?? 'plans';
     ctx.redirect(identity.kind === 'realm' ? `/realm/${identity.realmUuid}/${page}/` : `/server/${identity.serverUuid}/${page}/`);
     ctx.status = 303;
@@ -345,7 +346,7 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
     const uuid = String(ctx.params.uuid);
     const page = ctx.params.page as NextPage;
     if (!NEXT_PAGES.includes(page)) throw new HttpError(404, 'There is no such page.', {}, 'Not found');
-    const found = readSessionToken(signer, ctx.cookies.get(SESSION_COOKIE));
+    const found = readSessionToken(signer, getCookie(ctx, BILLING_SESSION_COOKIE));
     const session = found?.session;
     const matches = session && session.kind === kind && (kind === 'realm' ? session.realm === uuid : session.server === uuid);
     if (!found || !matches) throw new HttpError(401, 'You are not logged in to plan management for this organization. Log in from your server.', {}, 'Please log in');

@@ -5,8 +5,12 @@ import type { ApiDeps } from '../app';
 import { HttpError, parse } from '../http';
 import { authenticateServer, issueAccessToken, realmOfServer, registerServer, upsertRealms } from '../../services/billing';
 import { NEXT_PAGES } from '../../workflows/billing/messages';
+import { emailAddress } from '../../shared/mail';
+import { isHostName } from '../../shared/links';
 
 const serverUuid = z.uuid();
+/** Realm hosts become links and redirects back to the self-hosted server: a bare host name, nothing else. */
+const hostName = z.string().max(260).toLowerCase().refine(isHostName, 'must be a host name, optionally with a port.');
 const serverKey = z.string().length(64, 'must be the 64-character server key');
 
 /** HTTP Basic auth: user = server UUID, password = server key. */
@@ -29,7 +33,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
 
   router.post('/register', async (ctx) => {
     const body = parse(
-      z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: z.string().min(1).max(255), contact_email: z.email() }),
+      z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: hostName, contact_email: emailAddress() }),
       ctx.request.body,
     );
     const { created } = await registerServer(db, {
@@ -45,7 +49,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
     const { uuid, key } = basicCredentials(ctx);
     const server = await authenticateServer(db, uuid, key);
     const body = parse(
-      z.object({ realms: z.array(z.object({ uuid: z.uuid(), host: z.string().min(1).max(255), name: z.string().min(1).max(200) })).max(1000) }),
+      z.object({ realms: z.array(z.object({ uuid: z.uuid(), host: hostName, name: z.string().min(1).max(200) })).max(1000) }),
       ctx.request.body,
     );
     const realms = await upsertRealms(db, server, body.realms);
@@ -57,7 +61,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
     const server = await authenticateServer(db, uuid, key);
     const body = parse(
       z.object({
-        user: z.object({ uuid: z.uuid(), email: z.email(), full_name: z.string().max(100) }),
+        user: z.object({ uuid: z.uuid(), email: emailAddress(), full_name: z.string().max(100) }),
         realm: z.object({ uuid: z.uuid() }),
         uri_scheme: z.enum(['http://', 'https://']),
         next_page: z.enum(NEXT_PAGES).nullish(),

@@ -2,14 +2,17 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WithStartWorkflowOperation } from '@temporalio/client';
 import type { ApiDeps } from '../app';
 import type { Config } from '../../config';
-import { asPages, HttpError, parse, tokenRefusal, waitAtMost } from '../http';
+import { asPages, dbId, HttpError, parse, plainText, tokenRefusal, waitAtMost } from '../http';
 import { requireCsrf, sendPage } from '../pages';
-import { checkCredentials, hashPassword, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
+import { hashPassword, issueAccessToken, passwordProblem, signIn as signInWithPassword } from '../../shared/auth';
+import { requireAccount, sessionAccountId, startSession, tooManySignIns } from '../sessions';
 import { TokenError, TokenSigner } from '../../shared/tokens';
 import { log } from '../../shared/log';
+import { emailAddress } from '../../shared/mail';
+import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import * as service from '../../services/invitations';
 import {
   AccountCreationToken,
@@ -39,7 +42,7 @@ import {
   NewAccount,
   Refusal,
   requestInviteeVerification,
-  requestValidationEmail,
+  requestRegistrationLink,
   revokeInvitation,
   ValidationEmailRequest,
 } from '../../workflows/invitation/messages';
@@ -47,12 +50,19 @@ import * as views from '../views/invitations';
 
 /* ======================= flow calls shared by the API and the pages ======================= */
 
-const REFUSAL_STATUS: Record<string, number> = { [Refusal.BadRequest]: 400, [Refusal.Forbidden]: 403, [Refusal.Conflict]: 409, [Refusal.Gone]: 410 };
+const REFUSAL_STATUS: Record<string, number> = { [Refusal.BadRequest]: 400, [Refusal.Forbidden]: 403, [Refusal.Conflict]: 409, [Refusal.Gone]: 410, [Refusal.TooMany]: 429, [Refusal.Ending]: 409 };
+
+/** A flow that refused a request because it is finishing: the caller may start a new one. */
+class EndingFlow extends HttpError {}
 
 /** A workflow's refusal (validator or handler) anywhere in the error's cause chain. */
 function refusalIn(err: unknown): HttpError | undefined {
   for (let e = err as { cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e instanceof ApplicationFailure && e.type && e.type in REFUSAL_STATUS) return new HttpError(REFUSAL_STATUS[e.type], e.message);
+    if (e instanceof ApplicationFailure && e.type && e.type in REFUSAL_STATUS) {
+      if (e.type === Refusal.Ending) return new EndingFlow(409, e.message);
+      // A daily limit: the earliest it can free up is unknown here, an hour is an honest hint.
+      return new HttpError(REFUSAL_STATUS[e.type], e.message, e.type === Refusal.TooMany ? { retryAfterSeconds: 3600 } : {});
+    }
   }
   return undefined;
 }
@@ -65,8 +75,9 @@ async function callFlow<T>(call: () => Promise<T>, whenClosed: () => Promise<Htt
     // The SDK reports both a completed and an unknown workflow as WorkflowNotFoundError.
     const refusal = refusalIn(err) ?? (err instanceof WorkflowNotFoundError ? await whenClosed() : undefined);
     if (!refusal) throw err;
+    if (refusal instanceof EndingFlow) throw refusal;
     const status = remap[refusal.status] ?? refusal.status;
-    throw new HttpError(status, refusal.reason);
+    throw new HttpError(status, refusal.reason, refusal.extra);
   }
 }
 
@@ -77,41 +88,36 @@ async function closedInvitation(deps: ApiDeps, invitationId: number, status = 41
   return new HttpError(status, CLOSED_MESSAGES[service.closedReason(row) ?? 'expired']);
 }
 
-/** Links that go out in mail may only point to allowed origins: no open redirect through our mail. */
-export function linkEndpoint(config: Config, value: unknown, fallback: string, name: string): string {
-  if (value === undefined || value === '') return fallback;
-  let url: URL;
+/** A caller-supplied link endpoint, when it is one allowed for its kind of link; a 400 that names the parameter otherwise. */
+export function linkEndpoint(config: Config, kind: LinkKind, value: unknown, name: string): string {
   try {
-    url = new URL(String(value));
-  } catch {
-    throw new HttpError(400, `${name} is not a URL.`);
+    return chooseLinkEndpoint(config.linkEndpoints[kind], value, config.defaultLinkEndpoints[kind]);
+  } catch (err) {
+    if (err instanceof LinkEndpointError) throw new HttpError(400, `${name} ${err.problem}`);
+    throw err;
   }
-  if (!['http:', 'https:'].includes(url.protocol)) throw new HttpError(400, `${name} must be an http(s) URL.`);
-  if (!config.allowedLinkOrigins.includes(url.origin)) {
-    throw new HttpError(400, `${name} must point to one of: ${config.allowedLinkOrigins.join(', ')}.`);
-  }
-  return String(value);
 }
 
 function invitationHandle(deps: ApiDeps, invitationId: number) {
   return deps.temporal.workflow.getHandle<typeof membershipInvitationWorkflow>(invitationWorkflowId(invitationId));
 }
 
+/** Starts the invitation's flow (or reaches it, for a retried request) and answers once it has recorded the invitation or refused it. */
 export async function startInvitation(deps: ApiDeps, input: InvitationInput): Promise<MembershipInvitation> {
-  const workflowId = invitationWorkflowId(input.invitationId);
-  let handle = invitationHandle(deps, input.invitationId);
-  try {
-    handle = await deps.temporal.workflow.start<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
-      workflowId,
-      taskQueue: deps.config.temporal.taskQueue,
-      args: [input],
-      typedSearchAttributes: invitationSearchAttributes(input),
-    });
-  } catch (err) {
-    // Ids come from a sequence, so this is a retried request: answer from the running flow.
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-  }
-  return handle.executeUpdate(invitationRecorded);
+  return callFlow(
+    () =>
+      deps.temporal.workflow.executeUpdateWithStart(invitationRecorded, {
+        startWorkflowOperation: new WithStartWorkflowOperation<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
+          workflowId: invitationWorkflowId(input.invitationId),
+          taskQueue: deps.config.temporal.taskQueue,
+          args: [input],
+          // Ids come from a sequence, so a running flow with this id is this very request, retried.
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          typedSearchAttributes: invitationSearchAttributes(input),
+        }),
+      }),
+    async () => new HttpError(409, 'The invitation could not be recorded; try again.'),
+  );
 }
 
 /** Verifies a MembershipInvtnSignedToken; `id` binds it to the invitation named in the path. */
@@ -154,16 +160,19 @@ export async function joinWithInvitation(deps: ApiDeps, teamId: number, accountI
   return true;
 }
 
-/** Validation mails per address and day: a public endpoint must not become a way to flood an inbox. */
-const VALIDATION_MAILS_PER_DAY = 5;
-
+/**
+ * "Send registration info": the address's email-validation flow queues a
+ * mail (Update-with-Start: the flow is started by the first request). Known
+ * and unknown addresses get the same answer; the flow mails an account's
+ * owner a notice instead of a link. The flow counts the day's mails itself,
+ * so simultaneous requests cannot pass its limit together.
+ */
 export async function startEmailValidation(
   deps: ApiDeps,
   user: { email: string; firstName: string; lastName: string; encodedMembershipInvtnSignedToken?: string },
   portalEndpoint: string,
 ): Promise<void> {
   const email = user.email.toLowerCase();
-  if (await service.findAccountByEmail(deps.db, email)) throw new HttpError(409, 'An account already exists for this email address.');
   if (user.encodedMembershipInvtnSignedToken) {
     try {
       verifyInvitationToken(deps, TokenSigner.parse(user.encodedMembershipInvtnSignedToken));
@@ -171,19 +180,26 @@ export async function startEmailValidation(
       tokenRefusal(err);
     }
   }
-  const since = new Date(Date.now() - 24 * 3600_000);
-  if ((await deps.mailer.countSentSince('account-email-validation', email, since)) >= VALIDATION_MAILS_PER_DAY) {
-    throw new HttpError(429, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.', { retryAfterSeconds: 3600 });
+  const request = mailRequest(user, portalEndpoint);
+  const start = async () =>
+    deps.temporal.workflow.executeUpdateWithStart(requestRegistrationLink, {
+      args: [request],
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof accountEmailValidationWorkflow>('accountEmailValidationWorkflow', {
+        workflowId: emailValidationWorkflowId(email),
+        taskQueue: deps.config.temporal.taskQueue,
+        args: [{ email, ttlMs: deps.config.ttl.emailValidation, priorMailTimes: await service.registrationMailTimes(deps.db, email) }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: emailValidationSearchAttributes(email),
+      }),
+    });
+  try {
+    await callFlow(start, async () => new HttpError(409, 'Try again in a moment.'));
+  } catch (err) {
+    if (!(err instanceof EndingFlow)) throw err;
+    // The address's previous flow was just finishing: once it has, the same request starts a new one.
+    await waitAtMost(deps.temporal.workflow.getHandle(emailValidationWorkflowId(email)).result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+    await callFlow(start, async () => new HttpError(409, 'Try again in a moment.'));
   }
-  // One flow per address: a second request signals the running one, which mails a fresh link.
-  await deps.temporal.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
-    workflowId: emailValidationWorkflowId(email),
-    taskQueue: deps.config.temporal.taskQueue,
-    args: [{ email, ttlMs: deps.config.ttl.emailValidation }],
-    signal: requestValidationEmail,
-    signalArgs: [mailRequest(user, portalEndpoint)],
-    typedSearchAttributes: emailValidationSearchAttributes(email),
-  });
 }
 
 function mailRequest(user: { firstName: string; lastName: string; encodedMembershipInvtnSignedToken?: string }, portalEndpoint: string): ValidationEmailRequest {
@@ -261,7 +277,7 @@ function carriedInvitationId(deps: ApiDeps, encoded: string | undefined): number
 
 /* ======================= API: /repo/v1/membershipInvitation ======================= */
 
-const id = z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'must be a numeric id')]).transform(Number);
+const id = dbId;
 
 const pathId = (value: string, what = 'invitation'): number => {
   if (!/^\d{1,9}$/.test(value)) throw new HttpError(404, `There is no such ${what}.`);
@@ -272,8 +288,8 @@ const invitationSubmission = z
   .object({
     teamId: id,
     inviteeId: id.optional(),
-    inviteeEmail: z.email().max(254).optional(),
-    message: z.string().max(2000).optional(),
+    inviteeEmail: emailAddress().optional(),
+    message: plainText(1000, { multiline: true }).optional(),
     expiresOn: z.iso.datetime({ offset: true }).optional(),
   })
   .refine((s) => (s.inviteeId === undefined) !== (s.inviteeEmail === undefined), { message: 'Exactly one of inviteeId and inviteeEmail is required.' });
@@ -304,12 +320,12 @@ async function requireTeamAdmin(deps: ApiDeps, teamId: number, accountId: number
 
 export function invitationRoutes(deps: ApiDeps): Router {
   const router = new Router({ prefix: '/repo/v1' });
-  const auth = requireAccount(deps.signer);
+  const auth = requireAccount(deps);
   const { db, config } = deps;
 
   router.post('/membershipInvitation', auth, async (ctx) => {
     const body = parse(invitationSubmission, ctx.request.body);
-    const endpoint = linkEndpoint(config, ctx.query.acceptInvitationEndpoint, defaultEndpoints(config).acceptInvitation, 'acceptInvitationEndpoint');
+    const endpoint = linkEndpoint(config, 'acceptInvitation', ctx.query.acceptInvitationEndpoint, 'acceptInvitationEndpoint');
     const caller: number = ctx.state.accountId;
     const key = idempotencyKey(ctx);
     const request: service.InvitationRequest = {
@@ -330,6 +346,9 @@ export function invitationRoutes(deps: ApiDeps): Router {
     }
     await requireTeamAdmin(deps, body.teamId, caller);
     if (body.expiresOn && Date.parse(body.expiresOn) <= Date.now()) throw new HttpError(400, 'expiresOn: must be in the future.');
+    if (body.expiresOn && Date.parse(body.expiresOn) > Date.now() + config.ttl.invitationMaxLifetime) {
+      throw new HttpError(400, `expiresOn: must be within ${Math.round(config.ttl.invitationMaxLifetime / 86_400_000)} days (INVITATION_MAX_LIFETIME).`);
+    }
     if (body.inviteeId !== undefined) {
       if (!(await service.findAccount(db, body.inviteeId))) throw new HttpError(400, 'inviteeId: there is no such account.');
       if (await service.teamMember(db, body.teamId, body.inviteeId)) throw new HttpError(409, 'The invitee is already a member of the team.');
@@ -363,16 +382,38 @@ export function invitationRoutes(deps: ApiDeps): Router {
     ctx.body = service.invitationToApi(row);
   });
 
+  /**
+   * Only the invitee may start an identity verification: an account with the
+   * invited address, or whoever holds the emailed link (its serialized token
+   * in `X-Invitation-Token`). Anyone else gets one answer, whatever the
+   * invitation's state or existence, and nothing is mailed or counted.
+   */
   router.get('/membershipInvitation/:id/inviteeVerificationSignedToken', auth, async (ctx) => {
     const invitationId = pathId(ctx.params.id);
-    const portalEndpoint = linkEndpoint(config, ctx.query.portalEndpoint, defaultEndpoints(config).inviteeVerification, 'portalEndpoint');
-    if (!(await service.findInvitation(db, invitationId))) throw new HttpError(404, 'There is no such invitation.');
+    const portalEndpoint = linkEndpoint(config, 'inviteeVerification', ctx.query.portalEndpoint, 'portalEndpoint');
+    const [row, account] = await Promise.all([service.findInvitation(db, invitationId), service.findAccount(db, ctx.state.accountId)]);
+    const isInvitee = !!row?.inviteeEmail && account?.email === row.inviteeEmail;
+    if (!row || !(isInvitee || holdsInvitationLink(ctx.get('X-Invitation-Token'), invitationId))) {
+      throw new HttpError(403, 'Only the invitee may ask for this: sign in with the invited address, or send the invitation link\'s token in X-Invitation-Token.');
+    }
     const answer = await requestVerification(deps, invitationId, ctx.state.accountId, portalEndpoint);
     if (!answer.verified) {
       throw new HttpError(403, 'The signed-in account does not have the invited email address. A verification link was sent to the invited address.', { verificationEmailSent: answer.mailed });
     }
     ctx.body = answer.token;
   });
+
+  /** True when `serialized` is a genuine, unexpired MembershipInvtnSignedToken for this invitation. */
+  function holdsInvitationLink(serialized: string, invitationId: number): boolean {
+    if (!serialized) return false;
+    try {
+      verifyInvitationToken(deps, TokenSigner.parse(serialized), invitationId);
+      return true;
+    } catch (err) {
+      if (err instanceof TokenError) return false;
+      throw err;
+    }
+  }
 
   router.put('/membershipInvitation/:id/inviteeId', auth, async (ctx) => {
     const invitationId = pathId(ctx.params.id);
@@ -498,6 +539,7 @@ export function invitationPages(deps: ApiDeps): Router {
       await startEmailValidation(deps, { email, ...form, encodedMembershipInvtnSignedToken: ctx.params.token }, defaultEndpoints(config).accountCreation);
     } catch (err) {
       if (!(err instanceof HttpError) || err.status >= 500) throw err;
+      if (err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
       return sendPage(ctx, { title: 'Create an account', status: err.status, body: views.registerForm(ctx, signer, ctx.params.token, email, err.reason) });
     }
     sendPage(ctx, { title: 'Check your email', body: views.checkYourEmail(email, config.ttl.emailValidation) });
@@ -529,15 +571,23 @@ export function invitationPages(deps: ApiDeps): Router {
 
   /** Signs in from a posted form; renders the form again with the problem and returns undefined on failure. */
   async function signIn(ctx: Context, action: string): Promise<number | undefined> {
-    const result = signInForm.safeParse(ctx.request.body ?? {});
-    const accountId = result.success ? await checkCredentials(db, result.data.username, result.data.password) : undefined;
-    if (accountId === undefined) {
-      const reason = result.success ? 'Wrong username or password.' : result.error.issues[0].message;
-      sendPage(ctx, { title: 'Sign in', status: result.success ? 401 : 400, body: views.signInForm(ctx, signer, action, reason) });
+    const form = signInForm.safeParse(ctx.request.body ?? {});
+    if (!form.success) {
+      sendPage(ctx, { title: 'Sign in', status: 400, body: views.signInForm(ctx, signer, action, form.error.issues[0].message) });
       return undefined;
     }
-    startSession(ctx, signer, accountId);
-    return accountId;
+    const result = await signInWithPassword(db, signer, form.data.username, form.data.password, ctx.ip);
+    if (result.outcome === 'throttled') {
+      ctx.set('Retry-After', String(result.retryAfterSeconds));
+      sendPage(ctx, { title: 'Sign in', status: 429, body: views.signInForm(ctx, signer, action, tooManySignIns(result.retryAfterSeconds).reason) });
+      return undefined;
+    }
+    if (result.outcome !== 'signed_in') {
+      sendPage(ctx, { title: 'Sign in', status: 401, body: views.signInForm(ctx, signer, action, 'Wrong username or password.') });
+      return undefined;
+    }
+    startSession(ctx, result.accessToken);
+    return result.accountId;
   }
 
   /** The registration link from the "Welcome" mail. */
@@ -572,7 +622,7 @@ export function invitationPages(deps: ApiDeps): Router {
       const values = ctx.request.body as Record<string, string>;
       return sendPage(ctx, { title: 'Create your account', status: err.status, body: views.accountForm(ctx, signer, ctx.params.token, validated.email, config.termsOfServiceVersion, err.reason, values) });
     }
-    startSession(ctx, signer, created.accountId);
+    startSession(ctx, issueAccessToken(signer, { id: created.accountId, sessionGeneration: 0 }));
     ctx.redirect(created.invitation ? `/join/team/${created.invitation.teamId}` : '/join/teams');
   });
 
@@ -593,13 +643,13 @@ export function invitationPages(deps: ApiDeps): Router {
     if (closed) throw closedPage(closed);
     const account = await service.findAccount(db, Number(token.inviteeId));
     const team = await service.findTeam(db, row.teamId);
-    sendPage(ctx, { title: 'Confirm the invitation', body: views.confirmVerification(ctx, signer, ctx.params.token, team?.name ?? '', account?.username ?? '', sessionAccountId(ctx, signer) === Number(token.inviteeId)) });
+    sendPage(ctx, { title: 'Confirm the invitation', body: views.confirmVerification(ctx, signer, ctx.params.token, team?.name ?? '', account?.username ?? '', (await sessionAccountId(ctx, deps)) === Number(token.inviteeId)) });
   });
 
   router.post('/verify/:token', csrf, async (ctx) => {
     const token = openVerificationLink(ctx.params.token);
     const invitationId = Number(token.membershipInvitationId);
-    let accountId = sessionAccountId(ctx, signer);
+    let accountId = (await sessionAccountId(ctx, deps));
     if (accountId !== Number(token.inviteeId)) {
       accountId = await signIn(ctx, `/join/verify/${ctx.params.token}`);
       if (accountId === undefined) return;
@@ -611,7 +661,7 @@ export function invitationPages(deps: ApiDeps): Router {
 
   router.get('/team/:id', async (ctx) => {
     const teamId = pathId(ctx.params.id, 'team');
-    const accountId = sessionAccountId(ctx, signer);
+    const accountId = (await sessionAccountId(ctx, deps));
     if (accountId === undefined) return ctx.redirect(`/join/sign-in?next=${encodeURIComponent(ctx.path)}`);
     const team = await service.findTeam(db, teamId);
     if (!team) throw new HttpError(404, 'There is no such team.');
@@ -625,20 +675,20 @@ export function invitationPages(deps: ApiDeps): Router {
 
   router.post('/team/:id/join', csrf, async (ctx) => {
     const teamId = pathId(ctx.params.id, 'team');
-    const accountId = sessionAccountId(ctx, signer);
+    const accountId = (await sessionAccountId(ctx, deps));
     if (accountId === undefined) return ctx.redirect(`/join/sign-in?next=${encodeURIComponent(`/join/team/${teamId}`)}`);
     await joinWithInvitation(deps, teamId, accountId);
     ctx.redirect(`/join/team/${teamId}?joined=1`);
   });
 
   router.get('/teams', async (ctx) => {
-    const accountId = sessionAccountId(ctx, signer);
+    const accountId = (await sessionAccountId(ctx, deps));
     if (accountId === undefined) return ctx.redirect('/join/sign-in');
     const memberships = await db.teamMember.findMany({ where: { accountId } });
     const teams = await db.team.findMany({ where: { id: { in: memberships.map((m) => m.teamId) } }, orderBy: { id: 'asc' } });
     const invited = await db.membershipInvitation.findMany({ where: { inviteeId: accountId, joinedOn: null, revokedOn: null, expiredOn: null } });
     const invitedTeams = await db.team.findMany({ where: { id: { in: invited.map((i) => i.teamId) } } });
-    sendPage(ctx, { title: 'Your teams', body: views.teamList(teams, invitedTeams) });
+    sendPage(ctx, { title: 'Your teams', body: views.teamList(ctx, signer, teams, invitedTeams) });
   });
 
   router.get('/sign-in', async (ctx) => {

@@ -5,9 +5,10 @@ import { z } from 'zod';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, WorkflowIdConflictPolicy } from '@temporalio/common';
 import type { ApiDeps } from '../app';
-import { asPages, HttpError, parse } from '../http';
+import { asPages, dbId, HttpError, parse, plainText } from '../http';
 import { requireCsrf } from '../pages';
-import { checkCredentials, hashPassword, issueAccessToken, passwordProblem, requireAccount, sessionAccountId, startSession } from '../../shared/auth';
+import { endSessions, hashPassword, passwordProblem, signIn } from '../../shared/auth';
+import { clearSession, requireAccount, sessionAccountId, signedIn, startSession, tooManySignIns } from '../sessions';
 import { safeEqual, TokenError } from '../../shared/tokens';
 import {
   accountExists,
@@ -52,7 +53,7 @@ import {
 /** The same answer for known and unknown addresses: registration never reveals who has an account. */
 const REGISTERED = { status: 'accepted', message: 'If this address can start a free trial, an email is on its way to it.' };
 
-const optionalName = (max: number) => z.string().trim().max(max, `must be at most ${max} characters.`).optional();
+const optionalName = (max: number) => plainText(max).optional();
 const registerBody = z.object({ username: trialUsername, firstname: optionalName(100), lastname: optionalName(100), company: optionalName(200) });
 const tokenField = z.string({ error: 'is required.' }).trim().min(1, 'is required.').max(4096, 'is too long.');
 const verifyBody = z.object({ token: tokenField });
@@ -61,7 +62,7 @@ const registrationForm = creationBody.extend({ confirmation: z.string().max(1024
 const infosQuery = z.object({ username: trialUsername });
 const extendBody = z.object({ username: trialUsername, days: z.number({ error: 'must be a whole number of days.' }).int('must be a whole number of days.').min(1, 'must be at least 1.').max(365, 'must be at most 365.') });
 const completionBody = z.object({ username: trialUsername });
-const embedBody = z.object({ username: trialUsername, appId: z.coerce.number({ error: 'must be an app id.' }).int().positive('must be an app id.') });
+const embedBody = z.object({ username: trialUsername, appId: dbId });
 const loginBody = z.object({ username: z.string({ error: 'is required.' }).trim().min(1, 'is required.').max(254), password: z.string({ error: 'is required.' }).max(1024) });
 
 /** A refused link, told apart so the API and the pages can say which. */
@@ -205,20 +206,38 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   /* ---- the auth service's calls ---- */
 
-  router.post('/api/trial/verify', async (ctx) => {
+  /**
+   * The trial's service endpoints answer the auth service (Keycloak's
+   * authenticators): with TRIAL_SERVICE_TOKEN set, only a caller that sends
+   * it in `X-Service-Token`; in production, none until it is set. Without the
+   * credential every username gets the same refusal.
+   */
+  const requireTrialService: Middleware = async (ctx, next) => {
+    const expected = config.trialServiceToken;
+    if (!expected) {
+      if (config.production) throw new HttpError(403, 'The trial service endpoints are disabled: the server has no TRIAL_SERVICE_TOKEN.', { code: 'service_disabled' });
+      return next();
+    }
+    const given = ctx.get('X-Service-Token');
+    if (!given) throw new HttpError(401, 'Service credential required: send X-Service-Token.', { code: 'service_credential_required' });
+    if (!safeEqual(given, expected)) throw new HttpError(403, 'The service credential is not valid.', { code: 'service_credential_invalid' });
+    await next();
+  };
+
+  router.post('/api/trial/verify', requireTrialService, async (ctx) => {
     const { token } = parse(verifyBody, ctx.request.body);
     const verified = await verifyToken(token);
     ctx.body = { username: verified.username };
   });
 
-  router.post('/api/trial/creation', async (ctx) => {
+  router.post('/api/trial/creation', requireTrialService, async (ctx) => {
     const body = parse(creationBody, ctx.request.body);
     const created = await createAccount(body.token, body.password, body.firstname, body.lastname);
     ctx.status = 201;
     ctx.body = { username: created.username, appId: created.appId, trialEndsAt: created.trialEndsAt };
   });
 
-  router.get('/api/trial/infos', async (ctx) => {
+  router.get('/api/trial/infos', requireTrialService, async (ctx) => {
     const { username } = parse(infosQuery, ctx.query);
     const infos = await readTrialInfos(db, username);
     if (!infos) throw new HttpError(404, 'No trial for this username.');
@@ -274,20 +293,24 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   router.post('/api/trial/login', async (ctx) => {
     const { username, password } = parse(loginBody, ctx.request.body);
-    const accountId = await checkCredentials(db, username, password);
-    if (accountId === undefined) throw new HttpError(401, 'Wrong username or password.');
-    ctx.body = { accessToken: issueAccessToken(signer, accountId), tokenType: 'Bearer' };
+    ctx.body = { accessToken: signedIn(await signIn(db, signer, username, password, ctx.ip)), tokenType: 'Bearer' };
   });
 
-  router.post('/api/trial/embed-token', requireAccount(signer), async (ctx) => {
+  router.post('/api/trial/embed-token', requireTrialService, requireAccount(deps), async (ctx) => {
     const { username, appId } = parse(embedBody, ctx.request.body);
-    const result = await issueEmbedToken({ db, signer, ttlMs: config.ttl.embedToken }, { accountId: ctx.state.accountId as number, username, appId });
+    const result = await issueEmbedToken({ db, embedSigner: deps.embedSigner, ttlMs: config.ttl.embedToken, issuer: config.publicUrl }, { accountId: ctx.state.accountId as number, username, appId });
     if ('refused' in result) {
       if (result.refused === 'not_yours') throw new HttpError(403, 'The access token belongs to another user.', { code: 'not_yours' });
       if (result.refused === 'unknown_app') throw new HttpError(404, 'No such app for this user.', { code: 'unknown_app' });
       throw new HttpError(403, 'The free trial has expired.', { code: 'trial_expired' });
     }
     ctx.body = result;
+  });
+
+  // The public keys that verify embed tokens (a JWK Set).
+  router.get('/.well-known/jwks.json', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=300');
+    ctx.body = deps.embedSigner.jwks();
   });
 
   /* ---- pages ---- */
@@ -334,24 +357,37 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   router.post('/login', asPages, requireCsrf(signer), async (ctx) => {
     const { username, password } = parse(loginBody, ctx.request.body);
-    const accountId = await checkCredentials(db, username, password);
-    if (accountId === undefined) return loginPage(ctx, signer, { username, error: 'Wrong username or password.' }, 401);
-    const home = await readTrialHome(db, accountId);
+    const result = await signIn(db, signer, username, password, ctx.ip);
+    if (result.outcome === 'throttled') {
+      ctx.set('Retry-After', String(result.retryAfterSeconds));
+      return loginPage(ctx, signer, { username, error: tooManySignIns(result.retryAfterSeconds).reason }, 429);
+    }
+    if (result.outcome !== 'signed_in') return loginPage(ctx, signer, { username, error: 'Wrong username or password.' }, 401);
+    const home = await readTrialHome(db, result.accountId);
     if (home?.infos?.expired) return trialExpiredPage(ctx, home.infos);
-    startSession(ctx, signer, accountId);
+    startSession(ctx, result.accessToken);
     ctx.status = 303;
     ctx.redirect('/trial/app');
   });
 
+  // Signing out ends every session of the account, not only this browser's.
+  router.post('/logout', asPages, requireCsrf(signer), async (ctx) => {
+    const accountId = await sessionAccountId(ctx, deps);
+    if (accountId !== undefined) await endSessions(db, accountId);
+    clearSession(ctx);
+    ctx.status = 303;
+    ctx.redirect('/login');
+  });
+
   router.get('/trial/app', asPages, async (ctx) => {
-    const accountId = sessionAccountId(ctx, signer);
+    const accountId = await sessionAccountId(ctx, deps);
     const home = accountId === undefined ? undefined : await readTrialHome(db, accountId);
     if (!home) {
       ctx.status = 303;
       return ctx.redirect('/login');
     }
     if (home.infos?.expired) return trialExpiredPage(ctx, home.infos);
-    trialHomePage(ctx, home);
+    trialHomePage(ctx, signer, home);
   });
 
   /* ---- password reset (linked from the "welcome back" mail) ---- */

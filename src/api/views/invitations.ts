@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { checkbox, form, html, input, SafeHtml } from '../pages';
+import { checkbox, form, html, input, SafeHtml, signOutForm } from '../pages';
 import type { TokenSigner } from '../../shared/tokens';
 
 const day = (d: Date | null | undefined): string => (d ? d.toISOString().slice(0, 10) : 'no expiry');
@@ -96,10 +96,11 @@ export function teamPage(
       : html`<p id="membership">You are not a member of this team and have no open invitation to it.</p>`;
   return html`${status}
 <h2>Members</h2>
-<ul id="members">${members.map((m) => html`<li>${m.account?.username ?? 'unknown'}${m.member.isAdmin ? ' (admin)' : ''}</li>`)}</ul>`;
+<ul id="members">${members.map((m) => html`<li>${m.account?.username ?? 'unknown'}${m.member.isAdmin ? ' (admin)' : ''}</li>`)}</ul>
+${signOutForm(ctx, signer)}`;
 }
 
-export function teamList(teams: { id: number; name: string }[], invitedTeams: { id: number; name: string }[]): SafeHtml {
-  return html`${teams.length ? html`<ul>${teams.map((t) => html`<li><a href="/join/team/${t.id}">${t.name}</a></li>`)}</ul>` : html`<p>You are not a member of any team yet.</p>`}
+export function teamList(ctx: Context, signer: TokenSigner, teams: { id: number; name: string }[], invitedTeams: { id: number; name: string }[]): SafeHtml {
+  return html`${signOutForm(ctx, signer)}${teams.length ? html`<ul>${teams.map((t) => html`<li><a href="/join/team/${t.id}">${t.name}</a></li>`)}</ul>` : html`<p>You are not a member of any team yet.</p>`}
 ${invitedTeams.length ? html`<h2>Invitations</h2><ul>${invitedTeams.map((t) => html`<li><a href="/join/team/${t.id}">${t.name}</a></li>`)}</ul>` : ''}`;
 }

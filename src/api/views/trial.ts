@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { TokenSigner } from '../../shared/tokens';
 import type { TrialHome } from '../../services/trial';
-import { form, html, input, sendPage, SafeHtml } from '../pages';
+import { form, html, input, sendPage, SafeHtml, signOutForm } from '../pages';
 
 function day(iso: string | null | undefined): string {
   return iso ? new Date(iso).toUTCString().slice(0, 16) : '';
@@ -88,7 +88,7 @@ export function trialExpiredPage(ctx: Context, view: { trialEndsAt: string | nul
   });
 }
 
-export function trialHomePage(ctx: Context, home: TrialHome): void {
+export function trialHomePage(ctx: Context, signer: TokenSigner, home: TrialHome): void {
   const infos = home.infos;
   sendPage(ctx, {
     title: home.app ? home.app.name : 'Your account',
@@ -97,7 +97,8 @@ ${home.app
   ? html`<dl><dt>App</dt><dd id="app-name">${home.app.name}</dd><dt>App id</dt><dd>${home.app.id}</dd>
 ${infos?.trialEndsAt && infos.status !== 'converted' ? html`<dt>Trial ends</dt><dd>${day(infos.trialEndsAt)} (${infos.daysLeft} day${infos.daysLeft === 1 ? '' : 's'} left)</dd>` : ''}
 ${infos?.status === 'converted' ? html`<dt>Plan</dt><dd>Subscribed</dd>` : ''}</dl>`
-  : html`<p>No app is attached to this account.</p>`}`,
+  : html`<p>No app is attached to this account.</p>`}
+${signOutForm(ctx, signer)}`,
   });
 }
 

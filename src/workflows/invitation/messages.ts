@@ -32,7 +32,7 @@ export interface MembershipInvitation {
   expiresOn?: string;
 }
 
-export type InvitationStep = 'recording' | 'awaiting_invitee' | 'awaiting_join' | 'joined' | 'revoked' | 'expired';
+export type InvitationStep = 'recording' | 'awaiting_invitee' | 'awaiting_join' | 'joined' | 'revoked' | 'expired' | 'refused';
 export type BoundVia = 'new_account' | 'existing_account';
 
 export interface InvitationState {
@@ -110,7 +110,12 @@ export interface EmailValidationInput {
   email: string;
   /** How long each emailed link is good for (EMAIL_VALIDATION_TTL), in ms. */
   ttlMs: number;
+  /** ISO times of registration mails sent to the address in the day before this run: they count towards its daily limit. */
+  priorMailTimes?: string[];
 }
+
+/** Registration mails per address and day: a public endpoint must not become a way to flood an inbox. */
+export const REGISTRATION_MAILS_PER_DAY = 5;
 
 /** One "send me the registration link" request (Synapse's NewUser + portalEndpoint). */
 export interface ValidationEmailRequest {
@@ -144,7 +149,10 @@ export interface CarriedInvitationAnswer {
 
 export type EmailValidationStep = 'awaiting_account' | 'account_created' | 'lapsed';
 
+/** Runs started before registration mails were counted in the flow asked for them with this signal. */
 export const requestValidationEmail = defineSignal<[ValidationEmailRequest]>('requestValidationEmail');
+/** "Send registration info": queues a mail, or is refused once the address had its mails for the day (`TooMany`). */
+export const requestRegistrationLink = defineUpdate<{ queued: true }, [ValidationEmailRequest]>('requestRegistrationLink');
 /** Creates the account for the validated email; refused once an account exists. */
 export const createAccount = defineUpdate<CreatedAccount, [NewAccount]>('createAccount');
 /** The invitation flow's answer to `inviteeAccountCreated`. */
@@ -170,4 +178,8 @@ export const Refusal = {
   Conflict: 'Conflict',
   /** 410: revoked, joined or expired */
   Gone: 'Gone',
+  /** 429: a daily limit is reached */
+  TooMany: 'TooMany',
+  /** The flow is finishing: the same request starts a new one once it has. */
+  Ending: 'Ending',
 } as const;

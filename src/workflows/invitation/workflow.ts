@@ -29,7 +29,9 @@ import {
   MembershipInvitation,
   Refusal,
   requestInviteeVerification,
+  requestRegistrationLink,
   requestValidationEmail,
+  REGISTRATION_MAILS_PER_DAY,
   revokeInvitation,
   ValidationEmailRequest,
   BoundVia,
@@ -108,8 +110,10 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
 
   setHandler(invitationState, () => ({ step, invitation, inviteeId, boundVia }));
 
+  let refusedBecause: string | undefined;
   setHandler(invitationRecorded, async () => {
-    await condition(() => invitation !== undefined);
+    await condition(() => invitation !== undefined || refusedBecause !== undefined);
+    if (refusedBecause !== undefined) refuse('TooMany', refusedBecause);
     return invitation!;
   });
 
@@ -193,7 +197,17 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     { validator: (_request) => refuseUnlessOpen() },
   );
 
-  invitation = await recordInvitation(input);
+  try {
+    invitation = await recordInvitation(input);
+  } catch (err) {
+    // Over a daily cap: nothing was recorded or mailed, and the flow ends here.
+    const refusal = asRefusal(err);
+    if (!(refusal instanceof ApplicationFailure && refusal.type === Refusal.TooMany)) throw err;
+    refusedBecause = refusal.message;
+    enterStep('refused');
+    await condition(allHandlersFinished);
+    return step;
+  }
   // Open from here on: the invitee may act (e.g. join by id) before the mail is out.
   enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
   if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
@@ -228,6 +242,9 @@ async function awaitJoinOrRevocation(expiresOn: string | undefined, settled: () 
 export async function accountEmailValidationWorkflow(input: EmailValidationInput): Promise<EmailValidationStep> {
   let step: EmailValidationStep = 'awaiting_account';
   const requests: ValidationEmailRequest[] = [];
+  // Mails of the day counted here, where requests are taken one at a time, so a burst gets exactly the limit.
+  const mailTimes = (input.priorMailTimes ?? []).map((t) => Date.parse(t));
+  let ending = false;
   let sent = 0;
   let lastLinkExpiresAt = Date.now() + input.ttlMs;
   let creating = false;
@@ -249,6 +266,22 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
 
   setHandler(emailValidationStep, () => step);
   setHandler(requestValidationEmail, (request) => void requests.push(request));
+  setHandler(
+    requestRegistrationLink,
+    (request) => {
+      mailTimes.push(Date.now());
+      requests.push(request);
+      return { queued: true as const };
+    },
+    {
+      validator: (_request) => {
+        if (ending) refuse('Ending', 'This registration is ending; ask again in a moment.');
+        if (mailTimes.filter((t) => t > Date.now() - DAY_MS).length >= REGISTRATION_MAILS_PER_DAY) {
+          refuse('TooMany', 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
+        }
+      },
+    },
+  );
   setHandler(carriedInvitationAnswered, (answer) => void carriedAnswers.set(answer.invitationId, answer));
   setHandler(
     createAccount,
@@ -288,6 +321,8 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     }
     await condition(() => !creating);
   }
+  // No request is taken from here on: one that came now would wait for a mail nobody sends.
+  ending = true;
   step = accountId === undefined ? 'lapsed' : 'account_created';
   upsertSearchAttributes([{ key: FlowStep, value: step }]);
   await condition(allHandlersFinished);

@@ -1,0 +1,78 @@
+import type { Db } from './db';
+
+/**
+ * Back-off for password guesses, shared by every sign-in endpoint and every
+ * API process (the counts live in PostgreSQL). Three counts, each with free
+ * attempts and then a delay that doubles with each further failure:
+ *
+ * - one name from one client: 5 free, then 30 s, 1 min, 2 min ... up to
+ *   15 minutes: a guesser at one account is slowed to a crawl;
+ * - one client, any name: 50 free (an office behind one address), then the same: a guesser trying many
+ *   accounts is too;
+ * - one name, any client: 10 free, then 15 s, 30 s, at most 1 minute:
+ *   guesses spread over many addresses are slowed, but a stranger can keep
+ *   the owner waiting for a minute at most.
+ *
+ * Failures older than 15 minutes are forgotten. A successful sign-in clears
+ * its name-and-client count. Unknown names are counted like known ones, so
+ * the answers never tell them apart.
+ */
+const FORGET_AFTER_MS = 15 * 60_000;
+
+interface Rule {
+  key: string;
+  free: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+function rules(login: string, client: string): Rule[] {
+  return [
+    { key: `login-client:${login}|${client}`, free: 5, firstDelayMs: 30_000, maxDelayMs: 15 * 60_000 },
+    { key: `client:${client}`, free: 50, firstDelayMs: 30_000, maxDelayMs: 15 * 60_000 },
+    { key: `login:${login}`, free: 10, firstDelayMs: 15_000, maxDelayMs: 60_000 },
+  ];
+}
+
+function delayMs(failures: number, rule: Rule): number {
+  if (failures < rule.free) return 0;
+  return Math.min(rule.firstDelayMs * 2 ** (failures - rule.free), rule.maxDelayMs);
+}
+
+export type Reservation = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+
+/**
+ * Before a password is checked: refuses while any count says wait, else
+ * counts this attempt as a failure. Attempts on the same keys are taken one
+ * at a time (advisory locks), so simultaneous guesses cannot all slip through.
+ */
+export async function reserveSignInAttempt(db: Db, login: string, client: string, now = new Date()): Promise<Reservation> {
+  const applicable = rules(login, client);
+  return db.$transaction(async (tx) => {
+    for (const key of applicable.map((r) => r.key).sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+    const rows = new Map((await tx.signInThrottle.findMany({ where: { key: { in: applicable.map((r) => r.key) } } })).map((r) => [r.key, r]));
+    let waitMs = 0;
+    const failures = new Map<string, number>();
+    for (const rule of applicable) {
+      const row = rows.get(rule.key);
+      const recent = row && now.getTime() - row.lastFailureAt.getTime() < FORGET_AFTER_MS ? row.failures : 0;
+      failures.set(rule.key, recent);
+      if (row && recent > 0) waitMs = Math.max(waitMs, row.lastFailureAt.getTime() + delayMs(recent, rule) - now.getTime());
+    }
+    if (waitMs > 0) return { allowed: false as const, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+    for (const rule of applicable) {
+      const data = { failures: failures.get(rule.key)! + 1, lastFailureAt: now };
+      await tx.signInThrottle.upsert({ where: { key: rule.key }, create: { key: rule.key, ...data }, update: data });
+    }
+    return { allowed: true as const };
+  });
+}
+
+/** After a right password: the attempt counted in advance is taken back, and the name-and-client count cleared. */
+export async function settleSuccessfulSignIn(db: Db, login: string, client: string): Promise<void> {
+  const [own, ...others] = rules(login, client);
+  await db.$transaction([
+    db.signInThrottle.deleteMany({ where: { key: own.key } }),
+    db.signInThrottle.updateMany({ where: { key: { in: others.map((r) => r.key) }, failures: { gt: 0 } }, data: { failures: { decrement: 1 } } }),
+  ]);
+}

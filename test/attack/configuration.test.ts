@@ -1,0 +1,108 @@
+// Deployment settings an attacker profits from: weak secrets, a client-chosen
+// IP address behind a proxy, one key shared with a third party.
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { loadConfig, ConfigError } from '../../src/config';
+import { TokenSigner } from '../../src/shared/tokens';
+import { startService, TestService } from '../support/service';
+import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+import { PageClient } from '../support/pageClient';
+import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helpers';
+import { PASSWORD } from '../invitations/helpers';
+
+const strong = 'p'.repeat(40);
+
+function configProblem(env: Record<string, string>): string | undefined {
+  try {
+    loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: strong, DATA_DIR: '/tmp/flowgate-config-test', ...env });
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConfigError) return err.variable;
+    throw err;
+  }
+}
+
+describe('secrets', () => {
+  it.each([
+    ['ADMIN_TOKEN', '1'],
+    ['ADMIN_TOKEN', 'short-admin-token'],
+    ['TOKEN_SECRET_PREVIOUS', 'weak'],
+    ['TOKEN_SECRET_PREVIOUS', `${strong},weak`],
+    ['TRIAL_SERVICE_TOKEN', 'tiny'],
+  ])('refuses %s=%s in production, naming the variable', (variable, value) => {
+    expect(configProblem({ [variable]: value })).toBe(variable);
+  });
+
+  it('accepts secrets as long as TOKEN_SECRET must be', () => {
+    expect(configProblem({ ADMIN_TOKEN: strong, TOKEN_SECRET_PREVIOUS: `${'q'.repeat(32)},${'r'.repeat(33)}`, TRIAL_SERVICE_TOKEN: strong })).toBeUndefined();
+  });
+
+  it('takes TRUST_PROXY as a number of proxy hops', () => {
+    expect(configProblem({ TRUST_PROXY: 'yes' })).toBe('TRUST_PROXY');
+    expect(configProblem({ TRUST_PROXY: '-1' })).toBe('TRUST_PROXY');
+    expect(loadConfig({ TOKEN_SECRET: strong, DATA_DIR: '/tmp/flowgate-config-test', TRUST_PROXY: '2' }).trustProxyHops).toBe(2);
+  });
+});
+
+describe('behind a proxy', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService({ TRUST_PROXY: '1' });
+  });
+  afterAll(() => service?.stop());
+
+  it('uses the address the trusted proxy saw, not one the client wrote into X-Forwarded-For', async () => {
+    // The per-IP limit of billing confirmation mails (5 a day) shows which address counts.
+    const server = await registerDemoServer(service.baseUrl);
+    const realAddress = '203.0.113.77';
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const url = await billingAccessUrl(service.baseUrl, server, newUser(uniqueEmail('proxied')));
+      const page = new PageClient(service.baseUrl, { 'X-Forwarded-For': `198.51.100.${i + 1}, ${realAddress}` });
+      const form = await page.get(url.slice(service.baseUrl.length));
+      statuses.push((await page.submit(form, { email: uniqueEmail('proxied') })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    // Clients the proxy saw at different addresses are counted apart (another server: its own daily limit).
+    const other = await registerDemoServer(service.baseUrl);
+    for (let i = 0; i < 6; i++) {
+      const url = await billingAccessUrl(service.baseUrl, other, newUser(uniqueEmail('proxied')));
+      const page = new PageClient(service.baseUrl, { 'X-Forwarded-For': `${realAddress}, 203.0.113.${100 + i}` });
+      const form = await page.get(url.slice(service.baseUrl.length));
+      expect((await page.submit(form, { email: uniqueEmail('proxied') })).status).toBe(200);
+    }
+  });
+});
+
+describe('the trial embed token', () => {
+  let service: TestService;
+  beforeAll(async () => {
+    service = await startService();
+  });
+  afterAll(() => service?.stop());
+
+  it('is a JWT the embedding party verifies with a published public key, not with the service secret', async () => {
+    const email = uniqueEmail('embed');
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      fetch(service.baseUrl + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as any })); // eslint-disable-line @typescript-eslint/no-explicit-any
+    await post('/api/trial/register', { username: email });
+    const token = new URL(linkIn(await waitForEmail(email, /Verify/), `${service.baseUrl}/trial/register?token=`)).searchParams.get('token');
+    const created = await post('/api/trial/creation', { token, password: PASSWORD });
+    expect(created.status).toBe(201);
+    const login = await post('/api/trial/login', { username: email, password: PASSWORD });
+    const embed = await post('/api/trial/embed-token', { username: email, appId: created.body.appId }, { authorization: `Bearer ${login.body.accessToken}` });
+    expect(embed.status).toBe(200);
+
+    const jwks = (await fetch(`${service.baseUrl}/.well-known/jwks.json`).then((r) => r.json())) as { keys: Array<Record<string, unknown>> };
+    expect(jwks.keys.length).toBeGreaterThan(0);
+    for (const key of jwks.keys) {
+      expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' });
+      expect(key.d).toBeUndefined();
+    }
+    const { payload, protectedHeader } = await jwtVerify(embed.body.token, createRemoteJWKSet(new URL(`${service.baseUrl}/.well-known/jwks.json`)), { audience: 'trial-app-embed' });
+    expect(protectedHeader.alg).toBe('EdDSA');
+    expect(payload).toMatchObject({ app: created.body.appId });
+    // Nothing the embedding party holds can sign the service's own tokens.
+    expect(JSON.stringify(jwks)).not.toContain(process.env.TOKEN_SECRET!);
+    expect(() => new TokenSigner(process.env.TOKEN_SECRET!).parseAndVerify('trial_embed', embed.body.token)).toThrow();
+  });
+});

@@ -1,0 +1,173 @@
+// Limits that an attacker tries to beat with parallel requests, with many
+// inviters or with many guesses: each holds exactly, and answers 429 with
+// Retry-After.
+import { startService, TestService } from '../support/service';
+import { emailsTo, uniqueEmail, waitForEmails } from '../support/mailbox';
+import { PageClient } from '../support/pageClient';
+import { apiClient, PASSWORD, signUp, tokenInLink } from '../invitations/helpers';
+import { linkIn, waitForEmail } from '../support/mailbox';
+import { randomIp } from '../billing/helpers';
+
+let service: TestService;
+let api: ReturnType<typeof apiClient>;
+
+beforeAll(async () => {
+  service = await startService({
+    TRUST_PROXY: '1',
+    INVITATIONS_PER_INVITER_PER_DAY: '4',
+    INVITATIONS_PER_TEAM_PER_DAY: '6',
+    INVITATIONS_PER_INVITEE_PER_DAY: '2',
+  });
+  api = apiClient(service.baseUrl);
+});
+afterAll(() => service?.stop());
+
+const REGISTRATION_MAILS_PER_DAY = 5;
+
+/** Waits until no further mail arrives for the address, then returns the count. */
+async function settledCount(address: string, subject: RegExp, atLeast: number): Promise<number> {
+  await waitForEmails(address, subject, atLeast);
+  // The sends are activities of one workflow: once its queue is empty the count is final.
+  const workflowId = `account-email-validation/${address}`;
+  const handle = service.temporal.workflow.getHandle(workflowId);
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+    const history = await handle.fetchHistory();
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    const completed = history.events!.filter((e) => e.activityTaskCompletedEventAttributes).length;
+    if (scheduled === completed) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return (await emailsTo(address, subject)).length;
+}
+
+describe('registration mails under a burst', () => {
+  it('12 simultaneous emailValidation requests for one address send exactly the daily limit', async () => {
+    const email = uniqueEmail('burst');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => api('POST', '/repo/v1/account/emailValidation', { email, firstName: 'B', lastName: 'U' }, undefined, { 'X-Forwarded-For': randomIp() })),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(REGISTRATION_MAILS_PER_DAY);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(12 - REGISTRATION_MAILS_PER_DAY);
+    expect(await settledCount(email, /Welcome/, REGISTRATION_MAILS_PER_DAY)).toBe(REGISTRATION_MAILS_PER_DAY);
+  });
+
+  it('12 simultaneous "Send registration info" posts on an invitation page send exactly the daily limit', async () => {
+    const admin = await signUp(api, service.baseUrl, 'burstadmin');
+    const team = await api('POST', '/repo/v1/team', { name: 'Burst team' }, admin.accessToken);
+    const invitee = uniqueEmail('burstinvitee');
+    expect((await api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeEmail: invitee }, admin.accessToken)).status).toBe(201);
+    const prefix = `${service.baseUrl}/join/invitation/`;
+    const token = tokenInLink(linkIn(await waitForEmail(invitee, /invited/), prefix), prefix);
+    const page = new PageClient(service.baseUrl, { 'X-Forwarded-For': randomIp() });
+    const form = await page.get(`/join/invitation/${token}/register`);
+    const statuses = await Promise.all(Array.from({ length: 12 }, () => page.submit(form, { firstName: 'B', lastName: 'U' }).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(REGISTRATION_MAILS_PER_DAY);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(12 - REGISTRATION_MAILS_PER_DAY);
+    expect(await settledCount(invitee, /Welcome/, REGISTRATION_MAILS_PER_DAY)).toBe(REGISTRATION_MAILS_PER_DAY);
+  });
+});
+
+describe('invitation mails', () => {
+  it('hold the daily caps per inviter, per team and per invitee address, also when sent at once', async () => {
+    const admin = await signUp(api, service.baseUrl, 'capadmin');
+    const teams = await Promise.all([1, 2].map((i) => api('POST', '/repo/v1/team', { name: `Cap team ${i}` }, admin.accessToken)));
+    // Per inviter: 4 a day, whatever team they use.
+    const invitees = Array.from({ length: 7 }, () => uniqueEmail('capinvitee'));
+    const answers = await Promise.all(invitees.map((email, i) => api('POST', '/repo/v1/membershipInvitation', { teamId: teams[i % 2].body.id, inviteeEmail: email }, admin.accessToken)));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(4);
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused).toHaveLength(3);
+    for (const a of refused) expect(a.body.retryAfterSeconds).toBeGreaterThan(0);
+    const mailed = (await Promise.all(invitees.map((e) => emailsTo(e, /invited/)))).filter((m) => m.length > 0);
+    expect(mailed.length).toBeLessThanOrEqual(4);
+
+    // Per invitee address: 2 a day, whoever invites.
+    const target = uniqueEmail('captarget');
+    const others = await Promise.all([1, 2, 3].map((i) => signUp(api, service.baseUrl, `capother${i}`)));
+    const otherTeams = await Promise.all(others.map((o, i) => api('POST', '/repo/v1/team', { name: `Other ${i}` }, o.accessToken)));
+    const toTarget = await Promise.all(others.map((o, i) => api('POST', '/repo/v1/membershipInvitation', { teamId: otherTeams[i].body.id, inviteeEmail: target }, o.accessToken)));
+    expect(toTarget.map((a) => a.status).sort()).toEqual([201, 201, 429]);
+    await waitForEmails(target, /invited/, 2);
+  });
+
+  it('per team: several admins together cannot exceed the team cap', async () => {
+    const owner = await signUp(api, service.baseUrl, 'teamcap');
+    const team = await api('POST', '/repo/v1/team', { name: 'Team cap' }, owner.accessToken);
+    const coAdmins = await Promise.all([1, 2].map((i) => signUp(api, service.baseUrl, `coadmin${i}`)));
+    for (const c of coAdmins) {
+      expect((await api('PUT', `/repo/v1/team/${team.body.id}/member/${c.accountId}`, undefined, owner.accessToken)).status).toBe(204);
+      await service.db.teamMember.update({ where: { teamId_accountId: { teamId: Number(team.body.id), accountId: c.accountId } }, data: { isAdmin: true } });
+    }
+    const senders = [owner, ...coAdmins];
+    const answers = await Promise.all(Array.from({ length: 9 }, (_, i) => api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeEmail: uniqueEmail('teamcapinv') }, senders[i % 3].accessToken)));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(6);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(3);
+  });
+});
+
+describe('password sign-in', () => {
+  const WRONG = 'Wrong-pass-1!';
+
+  /** One sign-in per endpoint kind, from one client address; returns status and Retry-After. */
+  function signInVia(kind: string, ip: string) {
+    return async (login: string, password: string): Promise<{ status: number; retryAfter: number | null }> => {
+      const headers = { 'X-Forwarded-For': ip };
+      if (kind === 'api' || kind === 'trial-api') {
+        const res = await fetch(`${service.baseUrl}${kind === 'api' ? '/auth/v1/login' : '/api/trial/login'}`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: JSON.stringify({ username: login, password }),
+        });
+        await res.text();
+        return { status: res.status, retryAfter: res.headers.has('retry-after') ? Number(res.headers.get('retry-after')) : null };
+      }
+      const page = new PageClient(service.baseUrl, headers);
+      const form = await page.get(kind === 'login-page' ? '/login' : '/join/sign-in');
+      const res = await page.submit(form, { username: login, password });
+      return { status: res.status, retryAfter: res.headers.has('retry-after') ? Number(res.headers.get('retry-after')) : null };
+    };
+  }
+
+  it.each(['api', 'trial-api', 'login-page', 'join-page'])('backs off repeated wrong passwords (%s) with 429 and Retry-After, per account and client', async (kind) => {
+    const victim = await signUp(api, service.baseUrl, `throttle${kind.replace(/\W/g, '')}`);
+    const attacker = signInVia(kind, randomIp());
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await attacker(victim.username, WRONG)).status);
+    expect(statuses.slice(0, 5).every((s) => s === 401)).toBe(true);
+    const throttled = await attacker(victim.username, WRONG);
+    expect(throttled.status).toBe(429);
+    expect(throttled.retryAfter).toBeGreaterThan(0);
+    // Even the right password waits: otherwise guessing would go on.
+    expect((await attacker(victim.username, PASSWORD)).status).toBe(429);
+    // The owner, from their own address, is not locked out.
+    expect((await signInVia(kind, randomIp())(victim.username, PASSWORD)).status).toBeLessThan(400);
+  });
+
+  it('guesses from many addresses slow the account down, but lock its owner out for at most a minute', async () => {
+    const victim = await signUp(api, service.baseUrl, 'spread');
+    const answers = [];
+    for (let i = 0; i < 14; i++) answers.push(await signInVia('api', randomIp())(victim.username, WRONG));
+    const refused = answers.filter((a) => a.status === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    const owner = await signInVia('api', randomIp())(victim.username, PASSWORD);
+    if (owner.status === 429) expect(owner.retryAfter).toBeLessThanOrEqual(60);
+    for (const a of refused) expect(a.retryAfter).toBeLessThanOrEqual(60);
+  });
+
+  it('a burst of simultaneous guesses is counted exactly', async () => {
+    const victim = await signUp(api, service.baseUrl, 'burstguess');
+    const attacker = signInVia('api', randomIp());
+    const answers = await Promise.all(Array.from({ length: 12 }, () => attacker(victim.username, WRONG)));
+    expect(answers.filter((a) => a.status === 401)).toHaveLength(5);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(7);
+  });
+
+  it('unknown usernames are throttled like known ones', async () => {
+    const attacker = signInVia('api', randomIp());
+    const name = `nobody-${Math.random().toString(36).slice(2)}`;
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push((await attacker(name, WRONG)).status);
+    expect(answers).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+});
