@@ -19,6 +19,11 @@ export interface Deps {
   embedSigner: PublicKeySigner;
 }
 
+/** What the API's routes are built from: the shared dependencies and a Temporal client. */
+export interface ApiDeps extends Deps {
+  temporal: Client;
+}
+
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

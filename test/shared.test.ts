@@ -6,7 +6,7 @@ import { bodyParser } from '@koa/bodyparser';
 import { loadConfig } from '../src/config';
 import { connectDb, createDeps, Deps } from '../src/deps';
 import { errorHandler, HttpError, asPages } from '../src/api/http';
-import { form, html, requireCsrf, sendErrorPage, sendPage } from '../src/api/pages';
+import { csrfField, form, html, render, renderError, requireCsrf } from '../src/api/pages';
 import { TokenSigner } from '../src/shared/tokens';
 import { messageIdFor } from '../src/shared/mail';
 import { hashPassword, needsRehash, signIn, verifyPassword } from '../src/shared/auth';
@@ -87,12 +87,12 @@ describe('pages and CSRF', () => {
 
   beforeAll(async () => {
     const app = new Koa();
-    app.use(errorHandler(sendErrorPage));
+    app.use(errorHandler(renderError));
     app.use(bodyParser({ enableTypes: ['json', 'form'] }));
     const router = new Router();
     router.use(asPages);
-    router.get('/form', (ctx) => sendPage(ctx, { title: 'A form', body: form(ctx, signer, '/form', html`<input name="who">`, 'Send') }));
-    router.post('/form', requireCsrf(signer), (ctx) => sendPage(ctx, { title: 'Thanks', body: html`<p>${String((ctx.request.body as Record<string, unknown>).who)}</p>` }));
+    router.get('/form', (ctx) => render(ctx, { title: 'A form', body: form(csrfField(ctx, signer), '/form', html`<input name="who">`, 'Send') }));
+    router.post('/form', requireCsrf(signer), (ctx) => render(ctx, { title: 'Thanks', body: html`<p>${String((ctx.request.body as Record<string, unknown>).who)}</p>` }));
     router.get('/gone', () => {
       throw new HttpError(410, 'This link has already been used.', {}, 'Link used');
     });

@@ -2,8 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
 import { hashKey } from '../shared/tokens';
-import { CONFIRMATION_KEY, confirmationLimitReached } from '../services/billing';
-import { CONFIRMATION_LIMIT_REACHED, type BillingIdentity, type LoginConfirmation } from '../workflows/billing/messages';
+import { CONFIRMATION_KEY, confirmationLimitReached } from '../domain/billing';
+import type { BillingIdentity, LoginConfirmation } from '../workflows/billing/messages';
 
 export function createBillingActivities({ config, db, mailer, signer }: Deps) {
   async function serverId(uuid: string): Promise<number> {
@@ -22,30 +22,34 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
     /**
      * Mails a single-use confirmation link. The key is a MAC over the
      * workflow run and the mail's sequence number, so a retry stores and
-     * mails the same link instead of a second one.
+     * mails the same link instead of a second one. A daily limit reached is
+     * a refusal, not a fault: it comes back as a value.
      */
-    async sendConfirmationEmail(input: { workflowId: string; runId: string; identity: BillingIdentity; email: string; ip: string; sequence: number; expiresAt: number }): Promise<void> {
+    async sendConfirmationEmail(input: { workflowId: string; runId: string; identity: BillingIdentity; email: string; ip: string; sequence: number; expiresAt: number }): Promise<{ refused?: string }> {
       const { workflowId, runId } = input;
       const key = signer.sign(CONFIRMATION_KEY, { workflowId, runId, sequence: input.sequence }).hmac;
       const email = input.email.trim().toLowerCase();
       const keyHash = hashKey(key);
       const server = await serverId(input.identity.serverUuid);
+      let refused: string | undefined;
       try {
-        await db.$transaction(async (tx) => {
+        refused = await db.$transaction(async (tx) => {
           // A retried activity finds its own row: the limits were checked when it was stored.
-          if (await tx.billingConfirmation.findUnique({ where: { keyHash } })) return;
+          if (await tx.billingConfirmation.findUnique({ where: { keyHash } })) return undefined;
           // One request at a time per IP address and per server (always in this order), so two at once cannot both take the last mail.
           await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-ip:${input.ip}`}))`;
           await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-server:${server}`}))`;
           const limit = await confirmationLimitReached(tx, input.ip, server);
-          if (limit) throw ApplicationFailure.nonRetryable(limit, CONFIRMATION_LIMIT_REACHED);
+          if (limit) return limit;
           await tx.billingConfirmation.create({
             data: { keyHash, workflowId, runId, sequence: input.sequence, login: { ...input.identity }, email, serverId: server, ip: input.ip, expiresAt: new Date(input.expiresAt) },
           });
+          return undefined;
         });
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
       }
+      if (refused) return { refused };
       const path = input.identity.kind === 'realm' ? 'remote-billing-login' : 'serverlogin';
       const hours = Math.round(config.ttl.billingConfirmation / 3600_000);
       await mailer.send({
@@ -62,6 +66,7 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
         action: { label: 'Confirm and log in', url: `${config.publicUrl}/${path}/do_confirm/${key}` },
         footer: 'If you did not ask for this, you can ignore this email.',
       });
+      return {};
     },
 
     /**

@@ -1,16 +1,18 @@
 import type { Deps } from '../deps';
-import { createInvitationActivities } from './invitations';
+import { createInvitationActivities } from './invitation';
 import { createBillingActivities } from './billing';
 import { createTrialActivities } from './trial';
 
-/** Every activity the worker runs, built over the shared dependencies. Activities are the flows' only side effects. */
+/**
+ * Every activity the worker runs, built over the shared dependencies. The
+ * flows change their records and send mail only here (ARCHITECTURE.md lists
+ * the few records no flow owns).
+ */
 export function createActivities(deps: Deps) {
-  void deps;
   return {
     ...createBillingActivities(deps),
     ...createInvitationActivities(deps),
     ...createTrialActivities(deps),
-    // each flow adds its own: ...createXActivities(deps),
   };
 }
 

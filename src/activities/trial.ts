@@ -1,17 +1,18 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
-import { MAILS_PER_HOUR, passwordResetToken, registrationMailsSince, TrialMail, verificationToken } from '../services/trial';
-import { TrialFailure } from '../workflows/trial/messages';
-
-const HOUR = 3_600_000;
+import { passwordFingerprint, passwordResetToken, TrialMail, verificationToken } from '../domain/trial';
 
 /** Side effects of the free-trial flow. Each may run more than once: writes are upserts or guarded, mails have stable keys. */
 export function createTrialActivities({ config, db, mailer, signer }: Deps) {
   const loginUrl = `${config.publicUrl}/login`;
   const passwordResetUrl = `${config.publicUrl}/trial/password-reset`;
 
-  /** Stores the registration and the hash of its verification token (a new registration replaces an unverified one). */
+  /**
+   * Stores the registration and the hash of its verification token (a new
+   * registration replaces an unverified one). An address that already has an
+   * account gets no trial: nothing is stored and the flow says "welcome back".
+   */
   async function recordTrialRegistration(input: {
     email: string;
     firstName: string;
@@ -19,8 +20,9 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     company: string;
     tokenNonce: string;
     tokenExpiresAt: string;
-  }): Promise<{ tokenHash: string }> {
+  }): Promise<{ tokenHash: string; accountExists?: true }> {
     const { tokenHash } = verificationToken(signer, input);
+    if ((await db.account.count({ where: { email: input.email } })) > 0) return { tokenHash, accountExists: true };
     const data = {
       status: 'pending_verification',
       firstName: input.firstName,
@@ -55,9 +57,8 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     });
   }
 
+  /** The "Welcome back" mail for an address that already has an account (the flow counts it against the hourly limit). */
   async function sendWelcomeBackEmail(input: { email: string; requestId: string }): Promise<{ sent: boolean }> {
-    // The API checks the throttle before starting; this second check catches a burst of requests.
-    if ((await registrationMailsSince(db, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
     await mailer.send({
       kind: TrialMail.welcomeBack,
       key: `trial/${input.email}/welcome-back/${input.requestId}`,
@@ -78,7 +79,6 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
   async function sendPasswordResetEmail(input: { email: string; requestId: string }): Promise<{ sent: boolean }> {
     const account = await db.account.findUnique({ where: { email: input.email } });
     if (!account) return { sent: false };
-    if ((await mailer.countSentSince(TrialMail.passwordReset, input.email, new Date(Date.now() - HOUR))) >= MAILS_PER_HOUR) return { sent: false };
     const token = passwordResetToken(signer, account);
     await mailer.send({
       kind: TrialMail.passwordReset,
@@ -92,14 +92,18 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     return { sent: true };
   }
 
-  /** Creates the account once: a retry finds the account this trial already made. */
+  /**
+   * Creates the account once: a retry finds the account this trial already
+   * made. An account made by another flow for the address is a refusal, not
+   * a fault: it comes back as a value.
+   */
   async function createTrialAccount(input: {
     email: string;
     passwordHash: string;
     firstName: string;
     lastName: string;
     trialEndsAt: string;
-  }): Promise<{ accountId: number }> {
+  }): Promise<{ accountId: number } | { refused: 'account_exists' }> {
     // The usual case writes straight away; the registration is read only when the writes are refused.
     try {
       return await db.$transaction(async (tx) => {
@@ -120,7 +124,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
       // A retry after the writes were committed finds the account this trial already made.
       if (trial.accountId !== null) return { accountId: trial.accountId };
       if (err instanceof NoRegistration) throw err;
-      throw ApplicationFailure.nonRetryable('An account with this address already exists: log in instead.', TrialFailure.accountExists);
+      return { refused: 'account_exists' };
     }
   }
 
@@ -137,14 +141,16 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     return { appId: app.id, appName: app.name };
   }
 
+  /** A mail about the trial's end, once per end date (an extension gets its own). */
+  function endMail(kind: (typeof TrialMail)['reminder' | 'expired'], input: { email: string; trialEndsAt: string }, subject: string, paragraphs: string[], action?: { label: string; url: string }) {
+    const suffix = kind === TrialMail.reminder ? 'reminder' : 'expired';
+    return mailer.send({ kind, key: `trial/${input.email}/${suffix}/${input.trialEndsAt}`, to: input.email, subject, paragraphs, ...(action ? { action } : {}) });
+  }
+
   async function sendTrialReminderEmail(input: { email: string; trialEndsAt: string }): Promise<void> {
-    await mailer.send({
-      kind: TrialMail.reminder,
-      key: `trial/${input.email}/reminder/${input.trialEndsAt}`,
-      to: input.email,
-      subject: 'Your free trial ends soon',
-      paragraphs: [`Your free trial ends on ${formatDate(input.trialEndsAt)}.`, 'Contact us before then to keep your app and your data.'],
-      action: { label: 'Open my app', url: loginUrl },
+    await endMail(TrialMail.reminder, input, 'Your free trial ends soon', [`Your free trial ends on ${formatDate(input.trialEndsAt)}.`, 'Contact us before then to keep your app and your data.'], {
+      label: 'Open my app',
+      url: loginUrl,
     });
   }
 
@@ -157,16 +163,10 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
   }
 
   async function sendTrialExpiredEmail(input: { email: string; trialEndsAt: string }): Promise<void> {
-    await mailer.send({
-      kind: TrialMail.expired,
-      key: `trial/${input.email}/expired/${input.trialEndsAt}`,
-      to: input.email,
-      subject: 'Your free trial has ended',
-      paragraphs: [
-        `Your free trial ended on ${formatDate(input.trialEndsAt)} and access to your app is now closed.`,
-        'Your app is kept: contact us to extend the trial or to subscribe, and you get it back as it was.',
-      ],
-    });
+    await endMail(TrialMail.expired, input, 'Your free trial has ended', [
+      `Your free trial ended on ${formatDate(input.trialEndsAt)} and access to your app is now closed.`,
+      'Your app is kept: contact us to extend the trial or to subscribe, and you get it back as it was.',
+    ]);
   }
 
   async function recordTrialExtension(input: { email: string; accountId: number; trialEndsAt: string }): Promise<void> {
@@ -189,6 +189,23 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     await db.trial.updateMany({ where: { email: input.email, tokenHash: input.tokenHash, usedAt: null }, data: { status: 'unverified' } });
   }
 
+  /**
+   * The password chosen behind a reset link: set only while the password is
+   * still the one the link was issued for (so a link works once), and every
+   * earlier session ends with it. A retry after it was set finds its own hash.
+   */
+  async function recordNewPassword(input: { accountId: number; passwordFingerprint: string; passwordHash: string }): Promise<{ username?: string }> {
+    const account = await db.account.findUnique({ where: { id: input.accountId } });
+    if (!account) return {};
+    if (account.passwordHash === input.passwordHash) return { username: account.username };
+    if (passwordFingerprint(account.passwordHash) !== input.passwordFingerprint) return {};
+    const { count } = await db.account.updateMany({
+      where: { id: account.id, passwordHash: account.passwordHash },
+      data: { passwordHash: input.passwordHash, sessionGeneration: { increment: 1 } },
+    });
+    return count === 1 ? { username: account.username } : {};
+  }
+
   function restoreAppAccess(accountId: number) {
     return db.app.updateMany({ where: { ownerAccountId: accountId }, data: { ownerPermission: 'owner', accessRevokedAt: null } });
   }
@@ -206,6 +223,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     recordTrialExtension,
     recordTrialConversion,
     markTrialUnverified,
+    recordNewPassword,
   };
 }
 

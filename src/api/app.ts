@@ -1,27 +1,26 @@
 import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
-import type { Client } from '@temporalio/client';
-import type { Deps } from '../deps';
+import type { ApiDeps } from '../deps';
 import { errorHandler } from './http';
-import { sendErrorPage } from './pages';
+import { renderError } from './pages';
 import { cookiePolicy } from './sessions';
-import { healthRoutes } from './routes/health';
-import { trialRoutes } from './routes/trial';
-import { accountRoutes } from './routes/accounts';
-import { invitationPages, invitationRoutes } from './routes/invitations';
-import { billingPortalRoutes } from './routes/billing';
-import { billingRemoteRoutes } from './routes/billingRemotes';
+import { healthRoutes } from './health';
+import { trialRoutes } from './trial/routes';
+import { trialPages } from './trial/pages';
+import { accountRoutes } from './invitation/accounts';
+import { invitationRoutes } from './invitation/routes';
+import { invitationPages } from './invitation/pages';
+import { billingRemoteRoutes } from './billing/remotes';
+import { billingPages } from './billing/pages';
 
-export interface ApiDeps extends Deps {
-  temporal: Client;
-}
+export type { ApiDeps };
 
 /** The HTTP face of the flows: every route only translates HTTP into workflow calls and pages. */
 export function createApp(deps: ApiDeps): Koa {
   // Only the entries the configured proxies appended count: the left-most ones are whatever the client wrote.
   const app = new Koa({ proxy: deps.config.trustProxyHops > 0, maxIpsCount: deps.config.trustProxyHops });
   app.silent = true; // errors are answered and logged by errorHandler
-  app.use(errorHandler(sendErrorPage));
+  app.use(errorHandler(renderError));
   app.use(cookiePolicy(deps.config));
   app.use(
     bodyParser({
@@ -37,9 +36,9 @@ export function createApp(deps: ApiDeps): Koa {
     invitationRoutes(deps),
     invitationPages(deps),
     billingRemoteRoutes(deps),
-    billingPortalRoutes(deps),
+    billingPages(deps),
     trialRoutes(deps),
-    // each flow adds its own router here
+    trialPages(deps),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

@@ -1,6 +1,8 @@
 import type { Context, Middleware, Next } from 'koa';
 import { z } from 'zod';
 import { TokenError } from '../shared/tokens';
+import { DeadLink } from '../shared/links';
+import { FlowFailure, Refused } from '../shared/failures';
 import { log } from '../shared/log';
 
 /** An answer the client caused: rendered as `{"reason": ...}` for the API, as a page for a browser. */
@@ -12,10 +14,34 @@ export class HttpError extends Error {
     readonly extra: Record<string, unknown> = {},
     /** Page title when the error is shown to a person. */
     readonly title?: string,
+    /** A dead link, shown on the one dead-link page. */
+    readonly deadLink?: DeadLink,
   ) {
     super(reason);
     this.name = 'HttpError';
   }
+}
+
+/** A flow's refusal from its failure table (src/api/flows.ts makes them): routes may tell one from another. */
+export class FlowRefusal extends HttpError {
+  constructor(
+    readonly failure: FlowFailure,
+    reason: string,
+    title?: string,
+  ) {
+    super(failure.status, reason, { code: failure.code, ...(failure.retryAfterSeconds ? { retryAfterSeconds: failure.retryAfterSeconds } : {}) }, title ?? failure.title);
+  }
+
+  is(failure: FlowFailure): boolean {
+    return this.failure.type === failure.type;
+  }
+}
+
+const DEAD_LINK_CODES = { unknown: 'unknown_token', expired: 'token_expired', used: 'token_used' } as const;
+
+/** A dead link's answer: 404 when unknown, 410 when expired or used. */
+export function deadLinkError(link: DeadLink): HttpError {
+  return new HttpError(link.answer?.status ?? (link.state === 'unknown' ? 404 : 410), link.message, { code: DEAD_LINK_CODES[link.state] }, link.answer?.title, link);
 }
 
 /** A database id: a positive 32-bit integer, given as a number or as digits. Anything larger is a 400, not a database error. */
@@ -38,6 +64,12 @@ export function plainText(max: number, options: { multiline?: boolean; min?: num
     .max(max, `must be at most ${max} characters.`)
     .transform((v) => (options.multiline ? v.replace(/\r\n?/g, '\n') : v))
     .refine((v) => allowed.test(options.multiline ? v.replace(/\n/g, '') : v), 'must not contain control characters.');
+}
+
+/** An id in a path: anything but digits names nothing, so it is a 404 like an id that does not exist. */
+export function pathId(value: string, what: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new HttpError(404, `There is no such ${what}.`);
+  return Number(value);
 }
 
 /** Validates untrusted input; the first problem becomes a 400 that names the field. */
@@ -76,13 +108,15 @@ export function errorHandler(renderPage: PageRenderer): Middleware {
         ctx.status = err.status;
         ctx.body = { reason: err.reason, ...err.extra };
       }
-      if (err.status === 429 && err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
+      if ((err.status === 429 || err.status === 503) && err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
     }
   };
 }
 
 function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
+  if (err instanceof DeadLink) return deadLinkError(err);
+  if (err instanceof Refused) return new FlowRefusal(err.failure, err.message, err.title);
   if (err instanceof TokenError) return new HttpError(403, err.message, { problem: err.problem });
   const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = e?.status ?? e?.statusCode;

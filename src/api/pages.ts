@@ -1,6 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import escapeHtml from 'escape-html';
 import { hashKey, randomKey, safeEqual, TokenSigner } from '../shared/tokens';
+import { DeadLink, DeadLinkState } from '../shared/links';
 import { HttpError } from './http';
 import { getCookie, SESSION_COOKIES, setCookie } from './sessions';
 
@@ -14,16 +15,16 @@ export class SafeHtml {
 
 type Interpolation = SafeHtml | string | number | boolean | null | undefined | Interpolation[];
 
-function render(value: Interpolation): string {
+function interpolate(value: Interpolation): string {
   if (value === null || value === undefined || value === false) return '';
   if (value instanceof SafeHtml) return value.value;
-  if (Array.isArray(value)) return value.map(render).join('');
+  if (Array.isArray(value)) return value.map(interpolate).join('');
   return escapeHtml(String(value));
 }
 
 /** Tagged template that escapes every interpolated value unless it is SafeHtml. */
 export function html(strings: TemplateStringsArray, ...values: Interpolation[]): SafeHtml {
-  return new SafeHtml(strings.reduce((out, s, i) => out + s + (i < values.length ? render(values[i]) : ''), ''));
+  return new SafeHtml(strings.reduce((out, s, i) => out + s + (i < values.length ? interpolate(values[i]) : ''), ''));
 }
 
 const STYLE = `
@@ -41,7 +42,8 @@ button.secondary,.button.secondary{background:#e4e7ee;color:#1b1b1b}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{font-weight:500}dd{margin:0}
 `;
 
-export interface PageOptions {
+/** What every view returns; `render` puts it in the one layout. */
+export interface Page {
   title: string;
   body: SafeHtml;
   status?: number;
@@ -51,7 +53,7 @@ export interface PageOptions {
  * Sends one page in the shared layout. Pages never leak the URL they were
  * opened with (links carry tokens), cannot be framed and run no script.
  */
-export function sendPage(ctx: Context, { title, body, status = 200 }: PageOptions): void {
+export function render(ctx: Context, { title, body, status = 200 }: Page): void {
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.set('Referrer-Policy', 'no-referrer');
@@ -67,10 +69,23 @@ ${body}
 </main></body></html>`.value;
 }
 
-/** The readable page for every refused request made by a browser. */
-export function sendErrorPage(ctx: Context, err: HttpError): void {
-  const title = err.title ?? defaultTitle(err.status);
-  sendPage(ctx, { title, status: err.status, body: html`<p class="error">${err.reason}</p>` });
+/** The readable page for every refused request made by a browser; dead links get the one dead-link page. */
+export function renderError(ctx: Context, err: HttpError): void {
+  if (err.deadLink) return render(ctx, { ...deadLinkPage(err.deadLink), ...(err.title ? { title: err.title } : {}), status: err.status });
+  render(ctx, { title: err.title ?? defaultTitle(err.status), status: err.status, body: html`<p class="error">${err.reason}</p>` });
+}
+
+const DEAD_LINK_TITLES: Record<DeadLinkState, string> = {
+  unknown: 'This link is not valid',
+  expired: 'This link has expired',
+  used: 'This link was already used',
+};
+
+/** Every flow's dead link: what happened, and what to do instead. */
+export function deadLinkPage(link: DeadLink): Page {
+  const next = link.next;
+  const guidance = !next ? '' : next.href ? html`<p>${next.text} <a href="${next.href}">${next.label ?? next.href}</a>.</p>` : html`<p>${next.text}</p>`;
+  return { title: DEAD_LINK_TITLES[link.state], status: link.state === 'unknown' ? 404 : 410, body: html`<p class="error">${link.message}</p>${guidance}` };
 }
 
 function defaultTitle(status: number): string {
@@ -99,7 +114,7 @@ function csrfValue(ctx: Context, signer: TokenSigner, cookie: string): string {
   return signer.sign('csrf', { c: cookie, s: hashKey(sessions) }).hmac;
 }
 
-/** The hidden form field; sets the browser's CSRF cookie on first use. */
+/** The hidden form field every form carries; sets the browser's CSRF cookie on first use. */
 export function csrfField(ctx: Context, signer: TokenSigner): SafeHtml {
   let cookie = getCookie(ctx, CSRF_COOKIE);
   if (!cookie || !/^[A-Za-z0-9_-]{20,64}$/.test(cookie)) {
@@ -122,9 +137,9 @@ export function requireCsrf(signer: TokenSigner): Middleware {
   };
 }
 
-/** A form that posts back with its CSRF field. */
-export function form(ctx: Context, signer: TokenSigner, action: string, fields: SafeHtml, submitLabel: string): SafeHtml {
-  return html`<form method="post" action="${action}">${csrfField(ctx, signer)}${fields}<button type="submit">${submitLabel}</button></form>`;
+/** A form that posts back with its CSRF field (from `csrfField`). */
+export function form(csrf: SafeHtml, action: string, fields: SafeHtml, submitLabel: string): SafeHtml {
+  return html`<form method="post" action="${action}">${csrf}${fields}<button type="submit">${submitLabel}</button></form>`;
 }
 
 export function input(name: string, label: string, options: { type?: string; value?: string; readonly?: boolean; required?: boolean; autocomplete?: string } = {}): SafeHtml {
@@ -137,6 +152,20 @@ export function checkbox(name: string, label: SafeHtml | string, checked = false
 }
 
 /** The sign-out button of pages for a signed-in account. */
-export function signOutForm(ctx: Context, signer: TokenSigner): SafeHtml {
-  return html`<form method="post" action="/logout">${csrfField(ctx, signer)}<button type="submit" class="secondary">Sign out</button></form>`;
+export function signOutForm(csrf: SafeHtml): SafeHtml {
+  return html`<form method="post" action="/logout">${csrf}<button type="submit" class="secondary">Sign out</button></form>`;
+}
+
+/** A page that is one form: a refusal above it when it is offered again, an optional line of introduction. */
+export function formPage(page: { title: string; status?: number; error?: string; intro?: SafeHtml; csrf: SafeHtml; action: string; fields: SafeHtml; submit: string }): Page {
+  return {
+    title: page.title,
+    status: page.status,
+    body: html`${problem(page.error)}${page.intro ?? ''}${form(page.csrf, page.action, page.fields, page.submit)}`,
+  };
+}
+
+/** A refusal shown above a form that is offered again. */
+export function problem(reason: string | undefined): SafeHtml {
+  return reason ? html`<p class="error" role="alert">${reason}</p>` : html``;
 }

@@ -73,3 +73,27 @@ export function isHostName(value: string): boolean {
   const match = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)(?::(\d{1,5}))?$/.exec(value);
   return !!match && match[1].length <= 253 && (match[2] === undefined || Number(match[2]) <= 65535);
 }
+
+/*
+ * ---- Dead links ----
+ * Every emailed link, whatever its flow, is read the same way: it opens what
+ * it stands for, or it is unknown (forged, cut off, never issued), expired
+ * (or withdrawn, or replaced by a newer link), or used. One page tells the
+ * person which, and what to do instead.
+ */
+export type DeadLinkState = 'unknown' | 'expired' | 'used';
+
+export class DeadLink extends Error {
+  constructor(
+    readonly state: DeadLinkState,
+    /** What happened, in the person's words: "This invitation was withdrawn by the team." */
+    reason: string,
+    /** What to do instead, with an optional link: "Ask for a new free trial link." */
+    readonly next?: { text: string; href?: string; label?: string },
+    /** Where a client relies on another answer than 404/410 and the state's title (Zulip's texts), that answer. */
+    readonly answer?: { status?: number; title?: string },
+  ) {
+    super(reason);
+    this.name = 'DeadLink';
+  }
+}

@@ -4,9 +4,9 @@
 // token is accepted, so the refusals are not a broken endpoint.
 import { TokenSigner, TokenFields } from '../../src/shared/tokens';
 import { ACCESS_TOKEN } from '../../src/shared/auth';
-import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN } from '../../src/services/invitations';
-import { ACCESS_TOKEN as BILLING_ACCESS_TOKEN, CONFIRMATION_KEY, SERVER_LOGIN_TOKEN, SESSION_TOKEN } from '../../src/services/billing';
-import { TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/services/trial';
+import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN } from '../../src/domain/invitation';
+import { ACCESS_TOKEN as BILLING_ACCESS_TOKEN, CONFIRMATION_KEY, SERVER_LOGIN_TOKEN, SESSION_TOKEN } from '../../src/domain/billing';
+import { TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/domain/trial';
 import { startService, TestService } from '../support/service';
 import { createIsolatedEnvironment, tableCounts } from '../support/isolatedDb';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';

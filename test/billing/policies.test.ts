@@ -1,6 +1,6 @@
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
-import { tosConsentNeeded } from '../../src/services/billing';
+import { tosConsentNeeded } from '../../src/domain/billing';
 import { billingAccessUrl, DemoServer, newUser, PageClient, randomIp, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';

@@ -1,10 +1,10 @@
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { WorkflowUpdateStage } from '@temporalio/client';
-import { issueAccessToken } from '../../src/services/billing';
+import { issueAccessToken } from '../../src/domain/billing';
 import { hashKey } from '../../src/shared/tokens';
-import type { billingLogin } from '../../src/workflows/billing/workflow';
-import { confirmEmail as confirmEmailUpdate, confirmLogin as confirmLoginUpdate } from '../../src/workflows/billing/messages';
+import type { billingLoginWorkflow } from '../../src/workflows/billing/workflow';
+import { confirmEmailUpdate, confirmLoginUpdate } from '../../src/workflows/billing/messages';
 import { api, basicAuth, billingAccessUrl, DemoServer, newUser, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
@@ -28,7 +28,7 @@ describe('self-hosted billing login (realm)', () => {
   }
 
   /** Access URL → email form → mail → link → confirm-login page. */
-  async function confirmEmail(client: PageClient, email: string, nextPage?: string) {
+  async function confirmEmailThroughPages(client: PageClient, email: string, nextPage?: string) {
     const user = newUser(email);
     const url = await billingAccessUrl(service.baseUrl, server, user, nextPage);
     await askForConfirmationMail(client, url, email);
@@ -41,7 +41,7 @@ describe('self-hosted billing login (realm)', () => {
   it('first login: email confirmation, terms of service, session, then the page asked for', async () => {
     const client = new PageClient(service.baseUrl);
     const email = uniqueEmail('billing');
-    const { user, confirmPage } = await confirmEmail(client, email, 'upgrade');
+    const { user, confirmPage } = await confirmEmailThroughPages(client, email, 'upgrade');
     expect(confirmPage.text).toContain('tos_consent');
     const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
 
@@ -71,7 +71,7 @@ describe('self-hosted billing login (realm)', () => {
   it('a returning billing user goes straight to confirm-login, without terms when already accepted', async () => {
     const client = new PageClient(service.baseUrl);
     const email = uniqueEmail('again');
-    const { user, confirmPage } = await confirmEmail(client, email);
+    const { user, confirmPage } = await confirmEmailThroughPages(client, email);
     const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
     expect((await client.post(action, { full_name: 'First', tos_consent: 'on' })).status).toBe(303);
 
@@ -89,7 +89,7 @@ describe('self-hosted billing login (realm)', () => {
 
   it('refuses to log in without consent to the terms of service', async () => {
     const client = new PageClient(service.baseUrl);
-    const { confirmPage } = await confirmEmail(client, uniqueEmail('tos'));
+    const { confirmPage } = await confirmEmailThroughPages(client, uniqueEmail('tos'));
     const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
     const refused = await client.post(action, { full_name: 'No Consent' });
     expect(refused.status).toBe(400);
@@ -136,7 +136,7 @@ describe('self-hosted billing login (realm)', () => {
     const key = linkIn(await waitForEmail(email, CONFIRM_SUBJECT), prefix).slice(prefix.length);
 
     // What the link click sends; nothing waits for the answer, as if the API process died here.
-    const handle = service.temporal.workflow.getHandle<typeof billingLogin>(`billing-login/${server.realm.uuid}/${user.uuid}`);
+    const handle = service.temporal.workflow.getHandle<typeof billingLoginWorkflow>(`billing-login/${server.realm.uuid}/${user.uuid}`);
     await handle.startUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
 
     const reloaded = await client.get(url);
@@ -152,7 +152,7 @@ describe('self-hosted billing login (realm)', () => {
     const prefix = `${service.baseUrl}/remote-billing-login/do_confirm/`;
     const key = linkIn(await waitForEmail(email, CONFIRM_SUBJECT), prefix).slice(prefix.length);
 
-    const handle = service.temporal.workflow.getHandle<typeof billingLogin>(`billing-login/${server.realm.uuid}/${user.uuid}`);
+    const handle = service.temporal.workflow.getHandle<typeof billingLoginWorkflow>(`billing-login/${server.realm.uuid}/${user.uuid}`);
     const confirming = await handle.startUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
     const loggedIn = await handle.executeUpdate(confirmLoginUpdate, {
       args: [{ fullName: 'Early Bird', enableMajorReleaseEmails: false, enableMaintenanceReleaseEmails: false, acceptedTosVersion: '1.0' }],

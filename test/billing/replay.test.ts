@@ -1,7 +1,7 @@
 import { WorkflowUpdateStage } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { hashKey } from '../../src/shared/tokens';
-import { confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
+import { confirmEmailUpdate, confirmLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
 import { startTimeSkipping } from '../support/timeSkipping';
 import { loadHistories, recording, saveHistory, replayHistories } from '../support/histories';
 import { linkIn, waitForEmail } from '../support/mailbox';
@@ -20,31 +20,31 @@ describe('billing login workflow replay', () => {
       await harness.withWorker(async () => {
         const first = await seedRealmUser(deps);
         const firstLogin = await startLogin(env.client, taskQueue, first);
-        await firstLogin.executeUpdate(requestConfirmationEmail, { args: [{ email: first.email, ip: '192.0.2.1' }] });
+        await firstLogin.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: first.email, ip: '192.0.2.1' }] });
         const key = keyFromLink(linkIn(await waitForEmail(first.email, 'Confirm email for plan management'), 'http'));
-        await firstLogin.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] });
-        await firstLogin.executeUpdate(confirmLogin, { args: [details] });
+        await firstLogin.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }] });
+        await firstLogin.executeUpdate(confirmLoginUpdate, { args: [details] });
         await firstLogin.result();
         await saveHistory('billing-first-login', firstLogin);
 
         const returning = await startLogin(env.client, taskQueue, first, true);
-        await returning.executeUpdate(confirmLogin, { args: [{ ...details, acceptedTosVersion: null }] });
+        await returning.executeUpdate(confirmLoginUpdate, { args: [{ ...details, acceptedTosVersion: null }] });
         await returning.result();
         await saveHistory('billing-returning-login', returning);
 
         const late = await seedRealmUser(deps);
         const expired = await startLogin(env.client, taskQueue, late);
-        await expired.executeUpdate(requestConfirmationEmail, { args: [{ email: late.email, ip: '192.0.2.1' }] });
+        await expired.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: late.email, ip: '192.0.2.1' }] });
         await expired.result();
         await saveHistory('billing-expired', expired);
 
         // The confirm-login form posted while the email confirmation is still being recorded: it waits for it.
         const early = await seedRealmUser(deps);
         const during = await startLogin(env.client, taskQueue, early);
-        await during.executeUpdate(requestConfirmationEmail, { args: [{ email: early.email, ip: '192.0.2.1' }] });
+        await during.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: early.email, ip: '192.0.2.1' }] });
         const earlyKey = keyFromLink(linkIn(await waitForEmail(early.email, 'Confirm email for plan management'), 'http'));
-        const confirming = await during.startUpdate(confirmEmail, { args: [{ keyHash: hashKey(earlyKey) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
-        await during.executeUpdate(confirmLogin, { args: [details] });
+        const confirming = await during.startUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(earlyKey) }], waitForStage: WorkflowUpdateStage.ACCEPTED });
+        await during.executeUpdate(confirmLoginUpdate, { args: [details] });
         await confirming.result();
         await during.result();
         await saveHistory('billing-login-during-confirmation', during);

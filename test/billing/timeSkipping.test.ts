@@ -1,7 +1,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Deps } from '../../src/deps';
 import { hashKey } from '../../src/shared/tokens';
-import { billingLoginStep, confirmEmail, confirmLogin, requestConfirmationEmail } from '../../src/workflows/billing/messages';
+import { billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
 import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { linkIn, waitForEmail, waitForEmails } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
@@ -23,12 +23,12 @@ describe('billing login workflow on the time-skipping server', () => {
     const identity = await seedRealmUser(deps);
     await withWorker(async () => {
       const handle = await startLogin(env.client, taskQueue, identity);
-      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
       await waitForEmail(identity.email, 'Confirm email for plan management');
       const started = Date.now();
       expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId: null });
       expect(Date.now() - started).toBeLessThan(20_000);
-      expect(await handle.query(billingLoginStep)).toBe('expired');
+      expect(await handle.query(billingLoginStepQuery)).toBe('expired');
     });
   });
 
@@ -36,15 +36,15 @@ describe('billing login workflow on the time-skipping server', () => {
     const identity = await seedRealmUser(deps);
     await withWorker(async () => {
       const handle = await startLogin(env.client, taskQueue, identity);
-      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
       await env.sleep('20h');
-      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
       await env.sleep('10h'); // 30 h after the first mail, 10 h after the second
-      expect(await handle.query(billingLoginStep)).toBe('awaiting_email_confirmation');
+      expect(await handle.query(billingLoginStepQuery)).toBe('awaiting_email_confirmation');
       const [first] = await waitForEmails(identity.email, 'Confirm email for plan management', 2);
-      const outcome = await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(keyFromLink(linkIn(first, 'http'))) }] });
+      const outcome = await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(keyFromLink(linkIn(first, 'http'))) }] });
       expect(outcome.outcome).toBe('confirmed');
-      expect(await handle.query(billingLoginStep)).toBe('awaiting_login');
+      expect(await handle.query(billingLoginStepQuery)).toBe('awaiting_login');
     });
   });
 
@@ -52,13 +52,13 @@ describe('billing login workflow on the time-skipping server', () => {
     const identity = await seedRealmUser(deps);
     await withWorker(async () => {
       const handle = await startLogin(env.client, taskQueue, identity);
-      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
       const link = linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http');
-      const outcome = await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(keyFromLink(link)) }] });
+      const outcome = await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(keyFromLink(link)) }] });
       expect(outcome).toMatchObject({ outcome: 'confirmed', identity: { email: identity.email } });
       const billingUserId = outcome.outcome === 'confirmed' ? outcome.billingUserId : -1;
       await env.sleep('1h');
-      expect(await handle.query(billingLoginStep)).toBe('awaiting_login');
+      expect(await handle.query(billingLoginStepQuery)).toBe('awaiting_login');
       expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId });
       // The billing user stays: the next login goes straight to confirm-login.
       expect(await deps.db.remoteRealmBillingUser.count({ where: { id: billingUserId } })).toBe(1);
@@ -70,13 +70,13 @@ describe('billing login workflow on the time-skipping server', () => {
     await withWorker(async () => {
       const handle = await startLogin(env.client, taskQueue, identity);
       const details = { fullName: 'X', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: true, acceptedTosVersion: '1.0' };
-      await expect(handle.executeUpdate(confirmLogin, { args: [details] })).rejects.toThrow('Workflow Update failed');
-      await handle.executeUpdate(requestConfirmationEmail, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await expect(handle.executeUpdate(confirmLoginUpdate, { args: [details] })).rejects.toThrow('Workflow Update failed');
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
       const key = keyFromLink(linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http'));
-      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('confirmed');
-      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('used');
-      expect((await handle.executeUpdate(confirmEmail, { args: [{ keyHash: hashKey('forged') }] })).outcome).toBe('unknown');
-      const done = await handle.executeUpdate(confirmLogin, { args: [details] });
+      expect((await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('confirmed');
+      expect((await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }] })).outcome).toBe('used');
+      expect((await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey('forged') }] })).outcome).toBe('unknown');
+      const done = await handle.executeUpdate(confirmLoginUpdate, { args: [details] });
       expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: done.billingUserId });
     });
   });

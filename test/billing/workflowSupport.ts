@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Deps } from '../../src/deps';
-import { findServer, registerServer, upsertRealms } from '../../src/services/billing';
-import { billingLogin } from '../../src/workflows/billing/workflow';
+import { findServer, registerServer, upsertRealms } from '../../src/domain/billing';
+import { billingLoginWorkflow } from '../../src/workflows/billing/workflow';
 import { BillingIdentity, billingLoginWorkflowId } from '../../src/workflows/billing/messages';
 import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../src/shared/searchAttributes';
 import { uniqueEmail } from '../support/mailbox';
@@ -30,7 +30,7 @@ export const HOURS_2 = 2 * 3600_000;
 
 /** Starts a login workflow as the portal does (same ID, search attributes, TTLs as inputs). */
 export function startLogin(client: Client, taskQueue: string, identity: BillingIdentity, emailConfirmed = false) {
-  return client.workflow.start(billingLogin, {
+  return client.workflow.start(billingLoginWorkflow, {
     taskQueue,
     workflowId: billingLoginWorkflowId(identity),
     args: [{ identity, emailConfirmed, confirmationTtlMs: DAY, loginTtlMs: HOURS_2 }],

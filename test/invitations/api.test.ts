@@ -1,5 +1,5 @@
 import { TokenSigner } from '../../src/shared/tokens';
-import { invitationState, invitationWorkflowId } from '../../src/workflows/invitation/messages';
+import { invitationStateQuery, invitationWorkflowId } from '../../src/workflows/invitation/messages';
 import { FlowKind, FlowStep, TeamId, Email } from '../../src/shared/searchAttributes';
 import { startService, TestService } from '../support/service';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
@@ -93,12 +93,12 @@ describe('team membership invitation over HTTP', () => {
     const bound = await api('PUT', `/repo/v1/membershipInvitation/${invitation.id}/inviteeId`, verification.body, login.body.accessToken);
     expect(bound.status).toBe(200);
     expect(bound.body.inviteeId).toBe(String(member.accountId));
-    const state = await service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id))).query(invitationState);
+    const state = await service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id))).query(invitationStateQuery);
     expect(state).toMatchObject({ step: 'awaiting_join', boundVia: 'existing_account' });
 
     // Bound once is bound for good.
     const again = await api('PUT', `/repo/v1/membershipInvitation/${invitation.id}/inviteeId`, verification.body, login.body.accessToken);
-    expect(again).toEqual({ status: 400, body: { reason: 'The invitation is already bound to an account.' } });
+    expect(again).toEqual({ status: 400, body: { reason: 'The invitation is already bound to an account.', code: 'already_bound' } });
     expect((await api('GET', `/repo/v1/membershipInvitation/${invitation.id}/inviteeVerificationSignedToken`, undefined, login.body.accessToken)).status).toBe(400);
 
     expect((await api('PUT', `/repo/v1/team/${teamId}/member/${member.accountId}`, undefined, member.accessToken)).status).toBe(204);
@@ -137,7 +137,7 @@ describe('team membership invitation over HTTP', () => {
     expect((await api('GET', `/repo/v1/membershipInvitation/statistics?teamId=${teamId}`, undefined, outsider.accessToken)).status).toBe(403);
     // No invitation, no membership.
     const join = await api('PUT', `/repo/v1/team/${teamId}/member/${outsider.accountId}`, undefined, outsider.accessToken);
-    expect(join).toEqual({ status: 403, body: { reason: 'An invitation is required to join the team.' } });
+    expect(join).toEqual({ status: 403, body: { reason: 'An invitation is required to join the team.', code: 'invitation_required' } });
     expect((await api('PUT', `/repo/v1/team/${teamId}/member/${admin.accountId}`, undefined, outsider.accessToken)).status).toBe(403);
   });
 
@@ -157,7 +157,7 @@ describe('team membership invitation over HTTP', () => {
     expect((await retrieve(first.invitation.id, { nonsense: true })).status).toBe(400);
     expect((await retrieve('abc', first.token)).status).toBe(404);
     const page = await fetch(`${service.baseUrl}/join/invitation/${TokenSigner.serialize({ ...first.token, membershipInvitationId: second.invitation.id })}`);
-    expect(page.status).toBe(403);
+    expect(page.status).toBe(404);
     expect(await page.text()).toContain('This link is not valid');
     const lapsedLink = await fetch(`${service.baseUrl}/join/invitation/${TokenSigner.serialize(expired)}`);
     expect(lapsedLink.status).toBe(410);

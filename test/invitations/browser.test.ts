@@ -78,7 +78,8 @@ describe('invitation pages in Chromium', () => {
 
       // The used link now says so.
       await page.goto(link);
-      expect(await heading(page)).toBe('This invitation has already been used');
+      expect(await heading(page)).toBe('This link was already used');
+      expect(await page.textContent('main')).toContain('This invitation has already been used');
     } finally {
       await page.close();
     }
@@ -138,17 +139,19 @@ describe('invitation pages in Chromium', () => {
     const page = await browser.newPage();
     try {
       const tampered = await page.goto(link.slice(0, -3) + 'abc');
-      expect(tampered?.status()).toBe(403);
+      expect(tampered?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
       const garbage = await page.goto(`${service.baseUrl}/join/account/not-a-token`);
-      expect(garbage?.status()).toBe(403);
+      expect(garbage?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
 
       const token = JSON.parse(Buffer.from(new URL(link).pathname.split('/').pop()!, 'base64url').toString());
       expect((await api('DELETE', `/repo/v1/membershipInvitation/${token.membershipInvitationId}`, undefined, admin.accessToken)).status).toBe(204);
       const withdrawn = await page.goto(link);
       expect(withdrawn?.status()).toBe(410);
-      expect(await heading(page)).toBe('This invitation was withdrawn');
+      // Withdrawn reads like any link that can no longer be used, and says why.
+      expect(await heading(page)).toBe('This link has expired');
+      expect(await page.textContent('main')).toContain('This invitation was withdrawn by the team.');
       expect(await page.content()).not.toMatch(/at .*\.ts:\d+/);
     } finally {
       await page.close();

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateStage } from '@temporalio/client';
 import { TokenSigner } from '../../src/shared/tokens';
 import { hashPassword } from '../../src/shared/auth';
-import { AccountCreationToken, allocateInvitationId, claimIdempotencyKey, findInvitation } from '../../src/services/invitations';
+import { AccountCreationToken, allocateInvitationId, claimIdempotencyKey, findInvitation } from '../../src/domain/invitation';
 import type { accountEmailValidationWorkflow } from '../../src/workflows/invitation/workflow';
-import { createAccount, emailValidationWorkflowId, invitationState, invitationWorkflowId, joinTeam } from '../../src/workflows/invitation/messages';
+import { createValidatedAccountUpdate, emailValidationWorkflowId, invitationStateQuery, invitationWorkflowId, joinTeamUpdate } from '../../src/workflows/invitation/messages';
 import { startService, TestService } from '../support/service';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, PASSWORD, signUp, tokenInLink } from './helpers';
@@ -115,7 +115,7 @@ describe('account creation with a carried invitation', () => {
     const username = `cutoff-${Math.random().toString(36).slice(2, 8)}`;
 
     // What POST /repo/v1/account sends; nothing waits for the answer, as if the API process died here.
-    const update = await service.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(inviteeEmail)).startUpdate(createAccount, {
+    const update = await service.temporal.workflow.getHandle<typeof accountEmailValidationWorkflow>(emailValidationWorkflowId(inviteeEmail)).startUpdate(createValidatedAccountUpdate, {
       args: [{ username, firstName: 'Cut', lastName: 'Off', passwordHash: await hashPassword(PASSWORD), invitationId: Number(invitation.id) }],
       waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
@@ -134,7 +134,7 @@ describe('account creation with a carried invitation', () => {
     expect(retry.body.reason).not.toMatch(/username/);
     const account = await service.db.account.findUnique({ where: { email: inviteeEmail } });
     expect((await findInvitation(service.db, Number(invitation.id)))?.inviteeId).toBe(account!.id);
-    const state = await service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id))).query(invitationState);
+    const state = await service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id))).query(invitationStateQuery);
     expect(state).toMatchObject({ step: 'awaiting_join', inviteeId: account!.id, boundVia: 'new_account' });
     const stats = await api('GET', `/repo/v1/membershipInvitation/statistics?teamId=${teamId}`, undefined, admin.accessToken);
     expect(stats.body).toMatchObject({ created: 1, boundViaNewAccount: 1 });
@@ -166,8 +166,8 @@ describe('joining a team', () => {
     // The same join twice at once: a client retrying after its first answer was lost.
     const handle = service.temporal.workflow.getHandle(invitationWorkflowId(Number(created.body.id)));
     await Promise.all([
-      handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.accountId }] }),
-      handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.accountId }] }),
+      handle.executeUpdate(joinTeamUpdate, { args: [{ accountId: invitee.accountId }] }),
+      handle.executeUpdate(joinTeamUpdate, { args: [{ accountId: invitee.accountId }] }),
     ]);
     expect(await handle.result()).toBe('joined');
     expect(await service.db.teamMember.count({ where: { teamId: Number(teamId), accountId: invitee.accountId } })).toBe(1);

@@ -1,5 +1,5 @@
 import { TokenSigner } from '../../src/shared/tokens';
-import type { AccountCreationToken } from '../../src/services/invitations';
+import type { AccountCreationToken } from '../../src/domain/invitation';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 
 export interface Answer {

@@ -1,21 +1,21 @@
 import { type Client, type WorkflowHandle, WorkflowUpdateStage } from '@temporalio/client';
 import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
-import { allocateInvitationId, createTeam } from '../../src/services/invitations';
+import { allocateInvitationId, createTeam } from '../../src/domain/invitation';
 import type { accountEmailValidationWorkflow, membershipInvitationWorkflow } from '../../src/workflows/invitation/workflow';
 import {
-  bindInvitee,
-  createAccount,
+  bindInviteeUpdate,
+  createValidatedAccountUpdate,
   emailValidationSearchAttributes,
   emailValidationWorkflowId,
   InvitationInput,
-  invitationRecorded,
+  invitationRecordedUpdate,
   invitationSearchAttributes,
   invitationWorkflowId,
-  joinTeam,
-  requestInviteeVerification,
-  requestValidationEmail,
-  revokeInvitation,
+  joinTeamUpdate,
+  requestInviteeVerificationUpdate,
+  requestValidationEmailSignal,
+  revokeInvitationUpdate,
   ValidationEmailRequest,
 } from '../../src/workflows/invitation/messages';
 import { uniqueEmail } from '../support/mailbox';
@@ -54,7 +54,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       args: [input],
       typedSearchAttributes: invitationSearchAttributes(input),
     });
-    await handle.executeUpdate(invitationRecorded);
+    await handle.executeUpdate(invitationRecordedUpdate);
     return { handle, input, team, admin };
   }
 
@@ -63,7 +63,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       workflowId: emailValidationWorkflowId(email),
       taskQueue,
       args: [{ email, ttlMs: DAY }],
-      signal: requestValidationEmail,
+      signal: requestValidationEmailSignal,
       signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
       typedSearchAttributes: emailValidationSearchAttributes(email),
     });
@@ -82,9 +82,9 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       const { handle, input } = await startInvitation();
       const validation = await startEmailValidation(input.inviteeEmail!);
       // The carried invitation travels with the account: the validation flow binds it.
-      const { accountId, invitation } = await validation.executeUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)] });
+      const { accountId, invitation } = await validation.executeUpdate(createValidatedAccountUpdate, { args: [await newAccountRequest(input.invitationId)] });
       expect(invitation?.inviteeId).toBe(String(accountId));
-      await handle.executeUpdate(joinTeam, { args: [{ accountId }] });
+      await handle.executeUpdate(joinTeamUpdate, { args: [{ accountId }] });
       return { invitation: handle, validation };
     },
 
@@ -92,8 +92,8 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     async retriedAccountCreationPath(): Promise<WorkflowHandle> {
       const { input } = await startInvitation();
       const validation = await startEmailValidation(input.inviteeEmail!);
-      const first = await validation.startUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)], waitForStage: WorkflowUpdateStage.ACCEPTED });
-      await expect(validation.executeUpdate(createAccount, { args: [await newAccountRequest(input.invitationId)] })).rejects.toThrow('Workflow Update failed');
+      const first = await validation.startUpdate(createValidatedAccountUpdate, { args: [await newAccountRequest(input.invitationId)], waitForStage: WorkflowUpdateStage.ACCEPTED });
+      await expect(validation.executeUpdate(createValidatedAccountUpdate, { args: [await newAccountRequest(input.invitationId)] })).rejects.toThrow('Workflow Update failed');
       expect((await first.result()).invitation?.id).toBe(String(input.invitationId));
       return validation;
     },
@@ -104,16 +104,16 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       const stranger = await newAccount('ts-stranger');
       const invitee = await newAccount('ts-invitee', input.inviteeEmail!.toUpperCase().replace('@EXAMPLE.TEST', '@example.test').toLowerCase());
       const portalEndpoint = 'http://localhost/join/verify/';
-      await handle.executeUpdate(requestInviteeVerification, { args: [{ accountId: stranger.id, accountEmail: stranger.email, portalEndpoint }] });
-      await handle.executeUpdate(requestInviteeVerification, { args: [{ accountId: invitee.id, accountEmail: invitee.email.toUpperCase(), portalEndpoint }] });
-      await handle.executeUpdate(bindInvitee, { args: [{ inviteeId: invitee.id, via: 'existing_account' }] });
-      await handle.executeUpdate(joinTeam, { args: [{ accountId: invitee.id }] });
+      await handle.executeUpdate(requestInviteeVerificationUpdate, { args: [{ accountId: stranger.id, accountEmail: stranger.email, portalEndpoint }] });
+      await handle.executeUpdate(requestInviteeVerificationUpdate, { args: [{ accountId: invitee.id, accountEmail: invitee.email.toUpperCase(), portalEndpoint }] });
+      await handle.executeUpdate(bindInviteeUpdate, { args: [{ inviteeId: invitee.id, via: 'existing_account' }] });
+      await handle.executeUpdate(joinTeamUpdate, { args: [{ accountId: invitee.id }] });
       return handle;
     },
 
     async revokedPath(): Promise<WorkflowHandle> {
       const { handle, admin } = await startInvitation();
-      await handle.executeUpdate(revokeInvitation, { args: [{ by: admin.id }] });
+      await handle.executeUpdate(revokeInvitationUpdate, { args: [{ by: admin.id }] });
       return handle;
     },
 

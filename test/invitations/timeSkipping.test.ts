@@ -3,15 +3,15 @@ import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping'
 import { emailsTo, waitForEmail } from '../support/mailbox';
 import type { Deps } from '../../src/deps';
 import { FlowStep } from '../../src/shared/searchAttributes';
-import { findInvitation, invitationStatistics } from '../../src/services/invitations';
+import { findInvitation, invitationStatistics } from '../../src/domain/invitation';
 import type { accountEmailValidationWorkflow } from '../../src/workflows/invitation/workflow';
 import {
-  createAccount,
+  createValidatedAccountUpdate,
   emailValidationSearchAttributes,
   emailValidationWorkflowId,
-  invitationState,
-  requestValidationEmail,
-  revokeInvitation,
+  invitationStateQuery,
+  requestValidationEmailSignal,
+  revokeInvitationUpdate,
   ValidationEmailRequest,
 } from '../../src/workflows/invitation/messages';
 import { uniqueEmail } from '../support/mailbox';
@@ -35,7 +35,7 @@ describe('invitation timers on the time-skipping server', () => {
     await harness.withWorker(async () => {
       const started = Date.now();
       const handle = await paths.expiredPath();
-      const input = (await handle.query(invitationState)).invitation!;
+      const input = (await handle.query(invitationStateQuery)).invitation!;
       await waitForEmail(input.inviteeEmail!, /You are invited to join/);
       expect(await handle.result()).toBe('expired');
       expect(Date.now() - started).toBeLessThan(60_000);
@@ -50,8 +50,8 @@ describe('invitation timers on the time-skipping server', () => {
     await harness.withWorker(async () => {
       const { handle, admin } = await paths.startInvitation();
       await env.sleep(365 * DAY);
-      expect((await handle.query(invitationState)).step).toBe('awaiting_invitee');
-      await handle.executeUpdate(revokeInvitation, { args: [{ by: admin.id }] });
+      expect((await handle.query(invitationStateQuery)).step).toBe('awaiting_invitee');
+      await handle.executeUpdate(revokeInvitationUpdate, { args: [{ by: admin.id }] });
       expect(await handle.result()).toBe('revoked');
     });
   });
@@ -63,13 +63,13 @@ describe('invitation timers on the time-skipping server', () => {
         workflowId: emailValidationWorkflowId(email),
         taskQueue: harness.taskQueue,
         args: [{ email, ttlMs: DAY }],
-        signal: requestValidationEmail,
+        signal: requestValidationEmailSignal,
         signalArgs: [{ firstName: 'Late', lastName: 'Comer', portalEndpoint: 'http://localhost/join/account/' }],
         typedSearchAttributes: emailValidationSearchAttributes(email),
       });
       await waitForEmail(email, 'Welcome to flowgate');
       expect(await handle.result()).toBe('lapsed');
-      await expect(handle.executeUpdate(createAccount, { args: [{ username: 'too-late', firstName: 'a', lastName: 'b', passwordHash: 'x' }] })).rejects.toThrow();
+      await expect(handle.executeUpdate(createValidatedAccountUpdate, { args: [{ username: 'too-late', firstName: 'a', lastName: 'b', passwordHash: 'x' }] })).rejects.toThrow();
       expect(await deps.db.account.findUnique({ where: { email } })).toBeNull();
       expect((await emailsTo(email)).length).toBe(1);
     });

@@ -7,7 +7,7 @@ import { close, listen } from '../../src/api/server';
 import { freePort } from '../support/ports';
 import { TokenSigner } from '../../src/shared/tokens';
 import { hashPassword } from '../../src/shared/auth';
-import { TRIAL_VERIFICATION } from '../../src/services/trial';
+import { TRIAL_VERIFICATION } from '../../src/domain/trial';
 import { trialStateQuery } from '../../src/workflows/trial/messages';
 import { createTrialActivities } from '../../src/activities/trial';
 

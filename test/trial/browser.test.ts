@@ -53,13 +53,18 @@ describe('free trial in a browser', () => {
     expect(await page.textContent('h1')).toBe('Your trial is ready');
     expect(await page.textContent('#app-name')).toBe('Analytical trial app');
 
-    await page.click('text=Log in');
+    // Creating the account signed the person in: the next click opens the app.
+    await page.click('text=Open my app');
+    expect(await page.textContent('h1')).toBe('Analytical trial app');
+    expect(await page.textContent('main')).toContain(email);
+
+    // Signed out, the password logs in again.
+    await page.click('text=Sign out');
     expect(await page.textContent('h1')).toBe('Log in');
     await page.fill('#username', email);
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Analytical trial app');
-    expect(await page.textContent('main')).toContain(email);
 
     // The link is single-use.
     await page.goto(link);

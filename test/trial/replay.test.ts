@@ -11,7 +11,7 @@ import { connectDb, createDeps } from '../../src/deps';
 import { createActivities } from '../../src/activities';
 import { hashKey } from '../../src/shared/tokens';
 import { trialWorkflow } from '../../src/workflows/trial/workflow';
-import { completeTrialUpdate, createAccountUpdate, extendTrialUpdate, requestVerificationEmailUpdate, trialSearchAttributes, trialStateQuery, verifyTokenUpdate } from '../../src/workflows/trial/messages';
+import { completeTrialUpdate, createTrialAccountUpdate, extendTrialUpdate, requestVerificationEmailUpdate, trialSearchAttributes, trialStateQuery, verifyTokenUpdate } from '../../src/workflows/trial/messages';
 
 const DAY = 86_400_000;
 /** The main paths of the flow; each has a recorded history. */
@@ -34,7 +34,7 @@ async function recordHistories(): Promise<void> {
   const activate = async (handle: WorkflowHandle<typeof trialWorkflow>, email: string) => {
     const hash = await tokenHash(email);
     await handle.executeUpdate(verifyTokenUpdate, { args: [{ tokenHash: hash }] });
-    await handle.executeUpdate(createAccountUpdate, { args: [{ tokenHash: hash, passwordHash: 'scrypt$1$1$1$x$y' }] });
+    await handle.executeUpdate(createTrialAccountUpdate, { args: [{ tokenHash: hash, passwordHash: 'scrypt$1$1$1$x$y' }] });
   };
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: require.resolve('../../src/workflows'), activities: createActivities(deps) });
   try {

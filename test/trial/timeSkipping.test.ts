@@ -6,11 +6,11 @@ import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { hashKey } from '../../src/shared/tokens';
 import { FlowStep } from '../../src/shared/searchAttributes';
-import { readTrialInfos } from '../../src/services/trial';
+import { readTrialInfos } from '../../src/domain/trial';
 import { trialWorkflow } from '../../src/workflows/trial/workflow';
 import {
   completeTrialUpdate,
-  createAccountUpdate,
+  createTrialAccountUpdate,
   extendTrialUpdate,
   TrialStatus,
   trialStateQuery,
@@ -51,7 +51,7 @@ async function activeTrial(email: string) {
   const handle = await startTrial(email);
   const tokenHash = await tokenHashFromMail(email);
   expect(await handle.executeUpdate(verifyTokenUpdate, { args: [{ tokenHash }] })).toMatchObject({ username: email, firstName: 'Grace' });
-  const created = await handle.executeUpdate(createAccountUpdate, { args: [{ tokenHash, passwordHash: await hashPassword('Grace-pass-1') }] });
+  const created = await handle.executeUpdate(createTrialAccountUpdate, { args: [{ tokenHash, passwordHash: await hashPassword('Grace-pass-1') }] });
   return { handle, created };
 }
 

@@ -1,4 +1,11 @@
+// The self-hosted billing login's vocabulary: what starts its workflow, the
+// messages it answers, how it refuses, its ID and search attributes. Shared
+// by the workflow, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
+import type { FailureTable } from '../../shared/failures';
+
+export const BILLING_LOGIN_FLOW = 'billing-login';
 
 /** The portal pages a billing login may land on (Zulip's `next_page`). */
 export const NEXT_PAGES = ['plans', 'billing', 'upgrade', 'sponsorship', 'deactivate'] as const;
@@ -69,24 +76,42 @@ export interface LoginConfirmed {
   identity: BillingIdentity;
 }
 
-/** Failure type of a confirmation mail refused by the daily limits (the API answers 429). */
-export const CONFIRMATION_LIMIT_REACHED = 'ConfirmationLimitReached';
+/** The login's refusals and how the API answers them. */
+export const BillingFailure = {
+  /** Zulip's daily limits on confirmation mails (per IP address, per server). */
+  confirmationLimitReached: { type: 'ConfirmationLimitReached', status: 429, code: 'RATE_LIMIT_HIT', retryAfterSeconds: 3600, title: 'Too many confirmation emails' },
+  /** The confirm-login form before the email is confirmed. */
+  notAwaitingLogin: { type: 'NotAwaitingLogin', status: 409, code: 'email_not_confirmed', title: 'Email not confirmed' },
+  /** The server or organization is gone (deregistered) under a login in progress. */
+  billingUserNotFound: { type: 'BillingUserNotFound', status: 409, code: 'login_ended', title: 'Login ended' },
+} satisfies FailureTable;
 
 /** The person asked (again) for a confirmation link; answers once the mail is sent. */
-export const requestConfirmationEmail = defineUpdate<ConfirmationSent, [ConfirmationRequest]>('requestConfirmationEmail');
+export const requestConfirmationEmailUpdate = defineUpdate<ConfirmationSent, [ConfirmationRequest]>('requestConfirmationEmail');
 /** The person clicked a link from the mail (`emailConfirmed`). */
-export const confirmEmail = defineUpdate<EmailConfirmationOutcome, [EmailConfirmation]>('confirmEmail');
+export const confirmEmailUpdate = defineUpdate<EmailConfirmationOutcome, [EmailConfirmation]>('confirmEmail');
 /** The person submitted the confirm-login form (details, release emails, terms of service). */
-export const confirmLogin = defineUpdate<LoginConfirmed, [LoginConfirmation]>('confirmLogin');
+export const confirmLoginUpdate = defineUpdate<LoginConfirmed, [LoginConfirmation]>('confirmLogin');
 
 /** Answers once no confirmation link is being processed, with the step then reached. */
-export const confirmationsSettled = defineUpdate<BillingLoginStep>('confirmationsSettled');
+export const confirmationsSettledUpdate = defineUpdate<BillingLoginStep>('confirmationsSettled');
 
-export const billingLoginStep = defineQuery<BillingLoginStep>('billingLoginStep');
+export const billingLoginStepQuery = defineQuery<BillingLoginStep>('billingLoginStep');
+
+/** What a login carries at start, so operators find it in the Web UI by kind, step, address, server and realm. */
+export function billingLoginSearchAttributes(identity: BillingIdentity, emailConfirmed: boolean) {
+  return [
+    { key: FlowKind, value: BILLING_LOGIN_FLOW },
+    { key: FlowStep, value: emailConfirmed ? 'awaiting_login' : 'awaiting_email_confirmation' },
+    { key: Email, value: identity.email.toLowerCase() },
+    { key: ServerUuid, value: identity.serverUuid },
+    ...(identity.realmUuid ? [{ key: RealmUuid, value: identity.realmUuid }] : []),
+  ];
+}
 
 /** One pending login per realm user, or per server and email for the legacy login. */
 export function billingLoginWorkflowId(identity: Pick<BillingIdentity, 'kind' | 'serverUuid' | 'realmUuid' | 'userUuid' | 'email'>): string {
   return identity.kind === 'realm'
-    ? `billing-login/${identity.realmUuid}/${identity.userUuid}`
+    ? `${BILLING_LOGIN_FLOW}/${identity.realmUuid}/${identity.userUuid}`
     : `billing-server-login/${identity.serverUuid}/${identity.email.toLowerCase()}`;
 }

@@ -11,16 +11,17 @@ import {
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, FlowStep } from '../../shared/searchAttributes';
+import { FlowEnding, refusal } from '../../shared/failures';
 import {
-  billingLoginStep,
+  BillingFailure,
   BillingLoginInput,
   BillingLoginResult,
   BillingLoginStep,
-  CONFIRMATION_LIMIT_REACHED,
-  confirmationsSettled,
-  confirmEmail,
-  confirmLogin,
-  requestConfirmationEmail,
+  billingLoginStepQuery,
+  confirmationsSettledUpdate,
+  confirmEmailUpdate,
+  confirmLoginUpdate,
+  requestConfirmationEmailUpdate,
 } from './messages';
 
 const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, recordBillingLogin } = proxyActivities<
@@ -28,15 +29,18 @@ const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, re
 >({
   startToCloseTimeout: '30s',
   // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
-  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', CONFIRMATION_LIMIT_REACHED] },
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] },
 });
+
+/** Runs started before the rename carry the type `billingLogin`: the same workflow answers them. */
+export { billingLoginWorkflow as billingLogin };
 
 /**
  * One pending self-hosted billing login: confirmation mail → email confirmed
  * (within the confirmation TTL, counted from the newest mail) → confirm-login
  * form submitted (within the access-token TTL) → login recorded.
  */
-export async function billingLogin(input: BillingLoginInput): Promise<BillingLoginResult> {
+export async function billingLoginWorkflow(input: BillingLoginInput): Promise<BillingLoginResult> {
   let identity = input.identity;
   // Set before the handlers: an update that started this run is validated against it at once.
   let step: BillingLoginStep = input.emailConfirmed ? 'awaiting_login' : 'awaiting_email_confirmation';
@@ -51,15 +55,15 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     upsertSearchAttributes([{ key: FlowStep, value: next }]);
   }
 
-  setHandler(billingLoginStep, () => step);
+  setHandler(billingLoginStepQuery, () => step);
   // A link click cut off by a restart is still being confirmed: the reloaded page waits for it.
-  setHandler(confirmationsSettled, async () => {
+  setHandler(confirmationsSettledUpdate, async () => {
     await condition(() => confirmationsInFlight === 0);
     return step;
   });
 
   setHandler(
-    requestConfirmationEmail,
+    requestConfirmationEmailUpdate,
     async ({ email, ip }) => {
       const sequence = ++mailsSent;
       if (email.toLowerCase() !== identity.email.toLowerCase()) upsertSearchAttributes([{ key: Email, value: email.toLowerCase() }]);
@@ -68,11 +72,13 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
       confirmationDeadline = expiresAt;
       const { workflowId, runId } = workflowInfo();
       try {
-        await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
-      } catch (err) {
+        const sent = await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
         // The daily limits, checked again where the mail is recorded: the person gets the reason, the login goes on.
-        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === CONFIRMATION_LIMIT_REACHED) {
-          throw ApplicationFailure.nonRetryable(err.cause.message, CONFIRMATION_LIMIT_REACHED);
+        if (sent?.refused) throw refusal(BillingFailure.confirmationLimitReached, sent.refused);
+      } catch (err) {
+        // Runs recorded before the activity answered with a value saw the limit as its failure.
+        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === BillingFailure.confirmationLimitReached.type) {
+          throw refusal(BillingFailure.confirmationLimitReached, err.cause.message);
         }
         throw err;
       }
@@ -81,15 +87,14 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     {
       validator: (_request) => {
         // Also after confirmation: a person who lost the page may ask for a fresh link.
-        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') {
-          throw ApplicationFailure.nonRetryable('This login has ended.', 'LoginEnded');
-        }
+        // A login that has ended (logged in or expired) is closing: the same request starts a new one.
+        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') throw refusal(FlowEnding, 'This login has ended.');
       },
     },
   );
 
   setHandler(
-    confirmEmail,
+    confirmEmailUpdate,
     async ({ keyHash }) => {
       confirmationsInFlight++;
       try {
@@ -108,16 +113,15 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     },
     {
       validator: (_confirmation) => {
-        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') {
-          throw ApplicationFailure.nonRetryable('This login has ended.', 'LoginEnded');
-        }
+        // A login that has ended (logged in or expired) is closing: the same request starts a new one.
+        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') throw refusal(FlowEnding, 'This login has ended.');
       },
     },
   );
 
-  const notAwaitingLogin = () => ApplicationFailure.nonRetryable('This login is not waiting for confirmation.', 'NotAwaitingLogin');
+  const notAwaitingLogin = () => refusal(BillingFailure.notAwaitingLogin, 'Confirm your email address with the link from the confirmation email first.');
   setHandler(
-    confirmLogin,
+    confirmLoginUpdate,
     async (details) => {
       // The billing user may exist (and the form be shown) a moment before its confirmation has finished here.
       if (confirmationsInFlight > 0) {
@@ -130,6 +134,7 @@ export async function billingLogin(input: BillingLoginInput): Promise<BillingLog
     },
     {
       validator: (_details) => {
+        if (step === 'logged_in' || step === 'expired') throw refusal(FlowEnding, 'This login has ended.');
         if (step !== 'awaiting_login' && !(step === 'awaiting_email_confirmation' && confirmationsInFlight > 0)) throw notAwaitingLogin();
       },
     },

@@ -1,5 +1,10 @@
+// The team invitation's vocabulary: the membership invitation and the
+// new-account email validation it relies on. What starts their workflows,
+// the messages they answer, how they refuse, their IDs and search
+// attributes. Shared by the workflows, the activities and the API.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { Email, FlowKind, FlowStep, TeamId } from '../../shared/searchAttributes';
+import type { FailureTable } from '../../shared/failures';
 
 /* ---------- membership invitation: workflow `membership-invitation/<id>` ---------- */
 
@@ -76,19 +81,33 @@ export interface InviteeVerificationSignedToken {
   hmac: string;
 }
 
-/** Waits until the invitation is recorded; answers the API's 201 with the stored row. */
-export const invitationRecorded = defineUpdate<MembershipInvitation>('invitationRecorded');
+/** The invitation's refusals and how the API answers them. */
+export const InvitationFailure = {
+  /** Withdrawn, used or expired; the message says which. */
+  closed: { type: 'InvitationClosed', status: 410, code: 'invitation_closed' },
+  /** The flow has not recorded the invitation yet. */
+  notYetRecorded: { type: 'InvitationNotYetRecorded', status: 409, code: 'try_again' },
+  /** Binding or verification asked of an invitation that has its invitee, or was sent to an account. */
+  alreadyBound: { type: 'InvitationAlreadyBound', status: 400, code: 'already_bound' },
+  /** Joining without an invitation bound to the caller. */
+  notInvited: { type: 'NotInvited', status: 403, code: 'invitation_required' },
+  /** A daily cap on invitations (per inviter, team or invitee address). */
+  limitReached: { type: 'InvitationLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
+} satisfies FailureTable;
+
+/** Waits until the invitation is recorded; answers the API's 201 with the stored row, or refuses over a daily cap. */
+export const invitationRecordedUpdate = defineUpdate<MembershipInvitation>('invitationRecorded');
 /** Binds the invitee's account to an emailed invitation. */
-export const bindInvitee = defineUpdate<MembershipInvitation, [BindInviteeRequest]>('bindInvitee');
+export const bindInviteeUpdate = defineUpdate<MembershipInvitation, [BindInviteeRequest]>('bindInvitee');
 /** Phase 1 and 2 of the seed: a token when the emails match, else a verification mail to inviteeEmail. */
-export const requestInviteeVerification = defineUpdate<InviteeVerificationAnswer, [InviteeVerificationRequest]>('requestInviteeVerification');
+export const requestInviteeVerificationUpdate = defineUpdate<InviteeVerificationAnswer, [InviteeVerificationRequest]>('requestInviteeVerification');
 /** The bound invitee joins the team: the one-click Join. */
-export const joinTeam = defineUpdate<void, [{ accountId: number }]>('joinTeam');
+export const joinTeamUpdate = defineUpdate<void, [{ accountId: number }]>('joinTeam');
 /** From the email-validation flow: an account was created for `email`; binds it when this invitation went to that address. */
-export const inviteeAccountCreated = defineSignal<[InviteeAccountCreated]>('inviteeAccountCreated');
+export const inviteeAccountCreatedSignal = defineSignal<[InviteeAccountCreated]>('inviteeAccountCreated');
 /** Withdraws the invitation: its links then say so. */
-export const revokeInvitation = defineUpdate<void, [{ by: number }]>('revokeInvitation');
-export const invitationState = defineQuery<InvitationState>('invitationState');
+export const revokeInvitationUpdate = defineUpdate<void, [{ by: number }]>('revokeInvitation');
+export const invitationStateQuery = defineQuery<InvitationState>('invitationState');
 
 /** What an operator filters by in the Temporal Web UI. */
 export function invitationSearchAttributes(input: InvitationInput) {
@@ -149,15 +168,24 @@ export interface CarriedInvitationAnswer {
 
 export type EmailValidationStep = 'awaiting_account' | 'account_created' | 'lapsed';
 
+/** The email validation's refusals and how the API answers them. */
+export const RegistrationFailure = {
+  /** The validated address has its account already. */
+  accountExists: { type: 'AccountExists', status: 409, code: 'account_exists' },
+  usernameTaken: { type: 'UsernameTaken', status: 409, code: 'username_taken' },
+  /** The address had its registration mails for the day. */
+  limitReached: { type: 'RegistrationLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
+} satisfies FailureTable;
+
+/** "Send registration info": queues a mail, or is refused once the address had its mails for the day. */
+export const requestRegistrationLinkUpdate = defineUpdate<{ queued: true }, [ValidationEmailRequest]>('requestRegistrationLink');
 /** Runs started before registration mails were counted in the flow asked for them with this signal. */
-export const requestValidationEmail = defineSignal<[ValidationEmailRequest]>('requestValidationEmail');
-/** "Send registration info": queues a mail, or is refused once the address had its mails for the day (`TooMany`). */
-export const requestRegistrationLink = defineUpdate<{ queued: true }, [ValidationEmailRequest]>('requestRegistrationLink');
+export const requestValidationEmailSignal = defineSignal<[ValidationEmailRequest]>('requestValidationEmail');
 /** Creates the account for the validated email; refused once an account exists. */
-export const createAccount = defineUpdate<CreatedAccount, [NewAccount]>('createAccount');
+export const createValidatedAccountUpdate = defineUpdate<CreatedAccount, [NewAccount]>('createAccount');
 /** The invitation flow's answer to `inviteeAccountCreated`. */
-export const carriedInvitationAnswered = defineSignal<[CarriedInvitationAnswer]>('carriedInvitationAnswered');
-export const emailValidationStep = defineQuery<EmailValidationStep>('emailValidationStep');
+export const carriedInvitationAnsweredSignal = defineSignal<[CarriedInvitationAnswer]>('carriedInvitationAnswered');
+export const emailValidationStepQuery = defineQuery<EmailValidationStep>('emailValidationStep');
 
 /** What an operator filters by in the Temporal Web UI. */
 export function emailValidationSearchAttributes(email: string) {
@@ -168,18 +196,3 @@ export function emailValidationSearchAttributes(email: string) {
   ];
 }
 
-/** Failure types the API maps to HTTP statuses. */
-export const Refusal = {
-  /** 400 */
-  BadRequest: 'BadRequest',
-  /** 403 */
-  Forbidden: 'Forbidden',
-  /** 409 */
-  Conflict: 'Conflict',
-  /** 410: revoked, joined or expired */
-  Gone: 'Gone',
-  /** 429: a daily limit is reached */
-  TooMany: 'TooMany',
-  /** The flow is finishing: the same request starts a new one once it has. */
-  Ending: 'Ending',
-} as const;

@@ -9,32 +9,34 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createInvitationActivities } from '../../activities/invitations';
+import type { createInvitationActivities } from '../../activities/invitation';
 import { FlowStep } from '../../shared/searchAttributes';
+import { FlowEnding, FlowFailure, refusal } from '../../shared/failures';
 import {
-  bindInvitee,
+  bindInviteeUpdate,
+  BoundVia,
   CarriedInvitationAnswer,
-  carriedInvitationAnswered,
-  createAccount,
+  carriedInvitationAnsweredSignal,
+  createValidatedAccountUpdate,
   EmailValidationInput,
   EmailValidationStep,
-  emailValidationStep,
+  emailValidationStepQuery,
+  InvitationFailure,
   InvitationInput,
-  invitationRecorded,
+  invitationRecordedUpdate,
   InvitationStep,
-  invitationState,
+  invitationStateQuery,
   invitationWorkflowId,
-  inviteeAccountCreated,
-  joinTeam,
+  inviteeAccountCreatedSignal,
+  joinTeamUpdate,
   MembershipInvitation,
-  Refusal,
-  requestInviteeVerification,
-  requestRegistrationLink,
-  requestValidationEmail,
   REGISTRATION_MAILS_PER_DAY,
-  revokeInvitation,
+  RegistrationFailure,
+  requestInviteeVerificationUpdate,
+  requestRegistrationLinkUpdate,
+  requestValidationEmailSignal,
+  revokeInvitationUpdate,
   ValidationEmailRequest,
-  BoundVia,
 } from './messages';
 
 const {
@@ -52,7 +54,7 @@ const {
   createValidatedAccount,
 } = proxyActivities<ReturnType<typeof createInvitationActivities>>({
   startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', maximumInterval: '1m', nonRetryableErrorTypes: [Refusal.Conflict] },
+  retry: { initialInterval: '1s', maximumInterval: '1m' },
 });
 
 const DAY_MS = 24 * 3600_000;
@@ -65,14 +67,21 @@ const CARRIED_INVITATION_ANSWER_WITHIN = '5 minutes';
 /** Identity-verification mails per invitation and day: enough for typos, too few to spam an address. */
 const VERIFICATION_MAILS_PER_DAY = 3;
 
-function refuse(type: keyof typeof Refusal, message: string): never {
-  throw ApplicationFailure.create({ type: Refusal[type], message, nonRetryable: true });
+function refuse(failure: FlowFailure, message: string): never {
+  throw refusal(failure, message);
 }
 
-/** An activity's own refusal (e.g. username taken) becomes the update's refusal, so the API can answer 409. */
+/**
+ * Failure types that runs recorded before the failure tables raised from
+ * activities, by what they meant then: replaying such a run must refuse the
+ * same way.
+ */
+const LEGACY_ACTIVITY_REFUSALS: Record<string, FlowFailure> = { Conflict: RegistrationFailure.accountExists, TooMany: InvitationFailure.limitReached };
+
+/** An activity's own refusal thrown as a failure (as older runs recorded it) becomes the update's refusal. */
 function asRefusal(err: unknown): unknown {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type && Object.values(Refusal).includes(err.cause.type as never)) {
-    return ApplicationFailure.create({ type: err.cause.type, message: err.cause.message, nonRetryable: true });
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type && LEGACY_ACTIVITY_REFUSALS[err.cause.type]) {
+    return refusal(LEGACY_ACTIVITY_REFUSALS[err.cause.type], err.cause.message);
   }
   return err;
 }
@@ -96,29 +105,30 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   };
   const isOpen = () => step === 'awaiting_invitee' || step === 'awaiting_join';
   const refuseUnlessOpen = () => {
-    if (step === 'revoked') refuse('Gone', 'This invitation was withdrawn.');
-    if (step === 'joined') refuse('Gone', 'This invitation has already been used.');
-    if (step === 'expired') refuse('Gone', 'This invitation has expired.');
-    if (!isOpen()) refuse('Conflict', 'The invitation is still being created; try again in a moment.');
+    if (step === 'revoked') refuse(InvitationFailure.closed, 'This invitation was withdrawn.');
+    if (step === 'joined') refuse(InvitationFailure.closed, 'This invitation has already been used.');
+    if (step === 'expired') refuse(InvitationFailure.closed, 'This invitation has expired.');
+    if (step === 'refused') refuse(InvitationFailure.closed, 'This invitation was not sent.');
+    if (!isOpen()) refuse(InvitationFailure.notYetRecorded, 'The invitation is still being created; try again in a moment.');
   };
 
   // Binding and verification only apply to an emailed invitation whose invitee is not known yet.
   const refuseUnlessUnbound = (_request: unknown) => {
     refuseUnlessOpen();
-    if (!input.inviteeEmail || inviteeId !== undefined) refuse('BadRequest', 'The invitation is already bound to an account.');
+    if (!input.inviteeEmail || inviteeId !== undefined) refuse(InvitationFailure.alreadyBound, 'The invitation is already bound to an account.');
   };
 
-  setHandler(invitationState, () => ({ step, invitation, inviteeId, boundVia }));
+  setHandler(invitationStateQuery, () => ({ step, invitation, inviteeId, boundVia }));
 
   let refusedBecause: string | undefined;
-  setHandler(invitationRecorded, async () => {
+  setHandler(invitationRecordedUpdate, async () => {
     await condition(() => invitation !== undefined || refusedBecause !== undefined);
-    if (refusedBecause !== undefined) refuse('TooMany', refusedBecause);
+    if (refusedBecause !== undefined) refuse(InvitationFailure.limitReached, refusedBecause);
     return invitation!;
   });
 
   setHandler(
-    bindInvitee,
+    bindInviteeUpdate,
     async ({ inviteeId: accountId, via }) => {
       inviteeId = accountId;
       boundVia = via;
@@ -129,7 +139,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   );
 
   // A new account for the invited address, from the email-validation flow: it binds here, so no API process stands between account and binding.
-  setHandler(inviteeAccountCreated, async ({ accountId, email, replyTo }) => {
+  setHandler(inviteeAccountCreatedSignal, async ({ accountId, email, replyTo }) => {
     let bound: MembershipInvitation | undefined;
     if (isOpen() && input.inviteeEmail === email && inviteeId === undefined) {
       inviteeId = accountId;
@@ -138,14 +148,14 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       bound = await recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
     }
     try {
-      await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnswered, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
+      await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnsweredSignal, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
     } catch {
       // The asking flow has ended: nobody waits for the answer, the binding stands.
     }
   });
 
   setHandler(
-    requestInviteeVerification,
+    requestInviteeVerificationUpdate,
     async ({ accountId, accountEmail, portalEndpoint }) => {
       if (accountEmail.toLowerCase() === input.inviteeEmail) {
         return { verified: true, token: await signInviteeVerificationToken({ invitationId: input.invitationId, inviteeId: accountId }) };
@@ -171,7 +181,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   // connection) waits for the same outcome instead of being refused as used.
   let joining: Promise<void> | undefined;
   setHandler(
-    joinTeam,
+    joinTeamUpdate,
     async ({ accountId }) => {
       joining ??= (async () => {
         enterStep('joined');
@@ -183,13 +193,13 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       validator: ({ accountId }) => {
         if (step === 'joined' && inviteeId === accountId) return;
         refuseUnlessOpen();
-        if (inviteeId !== accountId) refuse('Forbidden', 'An invitation is required to join the team.');
+        if (inviteeId !== accountId) refuse(InvitationFailure.notInvited, 'An invitation is required to join the team.');
       },
     },
   );
 
   setHandler(
-    revokeInvitation,
+    revokeInvitationUpdate,
     async () => {
       enterStep('revoked');
       await recordInvitationRevoked({ invitationId: input.invitationId });
@@ -197,17 +207,15 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     { validator: (_request) => refuseUnlessOpen() },
   );
 
-  try {
-    invitation = await recordInvitation(input);
-  } catch (err) {
+  const recorded = await recordInvitation(input);
+  if ('refused' in recorded) {
     // Over a daily cap: nothing was recorded or mailed, and the flow ends here.
-    const refusal = asRefusal(err);
-    if (!(refusal instanceof ApplicationFailure && refusal.type === Refusal.TooMany)) throw err;
-    refusedBecause = refusal.message;
+    refusedBecause = recorded.refused;
     enterStep('refused');
     await condition(allHandlersFinished);
     return step;
   }
+  invitation = recorded;
   // Open from here on: the invitee may act (e.g. join by id) before the mail is out.
   enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
   if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
@@ -254,7 +262,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   /** Asks the carried invitation's flow to bind the new account; undefined when it did not (or did not answer in time). */
   const bindCarriedInvitation = async (invitationId: number, newAccountId: number): Promise<MembershipInvitation | undefined> => {
     try {
-      await getExternalWorkflowHandle(invitationWorkflowId(invitationId)).signal(inviteeAccountCreated, { accountId: newAccountId, email: input.email, replyTo: workflowInfo().workflowId });
+      await getExternalWorkflowHandle(invitationWorkflowId(invitationId)).signal(inviteeAccountCreatedSignal, { accountId: newAccountId, email: input.email, replyTo: workflowInfo().workflowId });
     } catch {
       // The invitation flow has ended (joined, revoked, expired): nothing to bind.
       return undefined;
@@ -264,10 +272,10 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     return carriedAnswers.get(invitationId)?.invitation;
   };
 
-  setHandler(emailValidationStep, () => step);
-  setHandler(requestValidationEmail, (request) => void requests.push(request));
+  setHandler(emailValidationStepQuery, () => step);
+  setHandler(requestValidationEmailSignal, (request) => void requests.push(request));
   setHandler(
-    requestRegistrationLink,
+    requestRegistrationLinkUpdate,
     (request) => {
       mailTimes.push(Date.now());
       requests.push(request);
@@ -275,24 +283,25 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     },
     {
       validator: (_request) => {
-        if (ending) refuse('Ending', 'This registration is ending; ask again in a moment.');
+        if (ending) refuse(FlowEnding, 'This registration is ending; ask again in a moment.');
         if (mailTimes.filter((t) => t > Date.now() - DAY_MS).length >= REGISTRATION_MAILS_PER_DAY) {
-          refuse('TooMany', 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
+          refuse(RegistrationFailure.limitReached, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
         }
       },
     },
   );
-  setHandler(carriedInvitationAnswered, (answer) => void carriedAnswers.set(answer.invitationId, answer));
+  setHandler(carriedInvitationAnsweredSignal, (answer) => void carriedAnswers.set(answer.invitationId, answer));
   setHandler(
-    createAccount,
+    createValidatedAccountUpdate,
     async ({ invitationId, ...account }) => {
       // A retry of a request cut off mid-way answers once the first attempt has
       // finished, carried invitation included, so a sign-in right after finds it bound.
       while (creating) await condition(() => !creating);
-      if (accountId !== undefined) refuse('Conflict', 'An account has already been created with this email validation.');
+      if (accountId !== undefined) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
       creating = true;
       try {
         const created = await createValidatedAccount({ ...account, email: input.email });
+        if ('refused' in created) refuse(RegistrationFailure[created.refused], created.message);
         accountId = created.accountId;
         // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
         const invitation = invitationId === undefined ? undefined : await bindCarriedInvitation(invitationId, created.accountId);
@@ -305,7 +314,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     },
     {
       validator: (_account) => {
-        if (accountId !== undefined && !creating) refuse('Conflict', 'An account has already been created with this email validation.');
+        if (accountId !== undefined && !creating) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
       },
     },
   );

@@ -1,8 +1,21 @@
-import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
+// The free trial's vocabulary: what starts its workflows, the messages they
+// answer, how they refuse, their IDs and search attributes. Shared by the
+// workflows, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
+import type { FailureTable } from '../../shared/failures';
 
-/** The business status, as /api/trial/infos reports it (`unverified`: the link was never used and the flow ended). */
-export type TrialStatus = 'pending_verification' | 'active' | 'expired' | 'converted' | 'unverified';
+/* ---------- the trial: workflow `trial/<email>` ---------- */
+
+export const TRIAL_FLOW = 'trial';
+export const trialWorkflowId = (email: string): string => `${TRIAL_FLOW}/${email}`;
+
+/**
+ * The business status, as /api/trial/infos reports it (`unverified`: the link
+ * was never used and the flow ended; `existing_account`: the address already
+ * had an account, so it got a "welcome back" mail instead of a trial).
+ */
+export type TrialStatus = 'pending_verification' | 'active' | 'expired' | 'converted' | 'unverified' | 'existing_account';
 
 /** Where the flow waits; mirrored to the `FlowStep` search attribute. */
 export type TrialStep =
@@ -11,7 +24,8 @@ export type TrialStep =
   | 'trial_running'
   | 'trial_expired'
   | 'converted'
-  | 'unverified';
+  | 'unverified'
+  | 'welcome_back';
 
 export interface TrialInput {
   /** Normalized address; also the username and the workflow ID's suffix. */
@@ -22,6 +36,14 @@ export interface TrialInput {
   verificationTtlMs: number;
   trialLengthMs: number;
   reminderBeforeMs: number;
+  /**
+   * Set by every start since registration became an Update-with-Start: the
+   * update that starts the run asks for the first mail. Runs started before
+   * sent their first mail unasked.
+   */
+  mailOnRequest?: boolean;
+  /** ISO times of registration mails the address got in the hour before this run: they count towards its limit. */
+  priorMailTimes?: string[];
 }
 
 export interface TrialState {
@@ -35,37 +57,30 @@ export interface TrialState {
   verificationEmailsSent: number;
 }
 
-/**
- * Failure types the updates' validators and handlers raise; the API maps
- * each to one HTTP status.
- */
-export const TrialFailure = {
-  /** 429: the address already got its mails for this hour. */
-  throttled: 'TrialThrottled',
-  /** The flow is past verification: register falls back to the "welcome back" mail. */
-  alreadyVerified: 'TrialAlreadyVerified',
-  /** 410: a token of an earlier registration, or the verification time is over. */
-  tokenExpired: 'TrialTokenExpired',
-  /** 410: the token already created the account. */
-  tokenUsed: 'TrialTokenUsed',
-  /** 409: an account with this address exists (made by another flow). */
-  accountExists: 'TrialAccountExists',
-  /** 409: extend/complete on a trial that is not running or expired. */
-  notRunning: 'TrialNotRunning',
-  /** 503: the account could not be created right now (database trouble); the link stays valid. */
-  unavailable: 'TrialUnavailable',
-} as const;
-
 /** Registration mails (verification or "welcome back") per address per hour. */
 export const MAILS_PER_HOUR = 3;
 
-/** Register (again): asks for a verification mail. Rejected when throttled. */
-export interface RequestVerificationEmail {
+/** The trial's refusals and how the API answers them. */
+export const TrialFailure = {
+  throttled: { type: 'TrialThrottled', status: 429, code: 'too_many_mails', retryAfterSeconds: 3600 },
+  /** A token of an earlier registration, or the verification time is over. */
+  tokenExpired: { type: 'TrialTokenExpired', status: 410, code: 'token_expired' },
+  tokenUsed: { type: 'TrialTokenUsed', status: 410, code: 'token_used' },
+  /** An account with this address exists (made by another flow). */
+  accountExists: { type: 'TrialAccountExists', status: 409, code: 'account_exists' },
+  /** Extend or complete on a trial that is not running or expired. */
+  notRunning: { type: 'TrialNotRunning', status: 409, code: 'trial_not_running' },
+  /** The account could not be created right now (database trouble); the link stays valid. */
+  unavailable: { type: 'TrialUnavailable', status: 503, code: 'try_again' },
+} satisfies FailureTable;
+
+/** Register (again): asks for a mail, a verification mail while the trial waits for it, else "welcome back". */
+export interface RegistrationRequest {
   firstName?: string;
   lastName?: string;
   company?: string;
 }
-export const requestVerificationEmailUpdate = defineUpdate<{ queued: true }, [RequestVerificationEmail]>('requestVerificationEmail');
+export const requestVerificationEmailUpdate = defineUpdate<{ queued: true }, [RegistrationRequest]>('requestVerificationEmail');
 
 /** The auth service (or the registration page) checks a verification token. */
 export interface VerifyToken {
@@ -92,7 +107,7 @@ export interface CreatedTrialAccount {
   appName: string;
   trialEndsAt: string;
 }
-export const createAccountUpdate = defineUpdate<CreatedTrialAccount, [CreateTrialAccount]>('createAccount');
+export const createTrialAccountUpdate = defineUpdate<CreatedTrialAccount, [CreateTrialAccount]>('createAccount');
 
 /** Operator: add days to the trial (from its end, or from now when it already expired). */
 export const extendTrialUpdate = defineUpdate<{ trialEndsAt: string }, [{ days: number }]>('extendTrial');
@@ -103,10 +118,43 @@ export const completeTrialUpdate = defineUpdate<{ status: 'converted' }, []>('co
 export const trialStateQuery = defineQuery<TrialState>('trialState');
 
 /** What a trial's flows carry at start, so operators find them in the Web UI by kind, step and address. */
-export function trialSearchAttributes(email: string, step: string = 'awaiting_verification') {
+export function trialSearchAttributes(email: string, step: TrialStep | 'password_reset' = 'awaiting_verification') {
   return [
-    { key: FlowKind, value: 'trial' },
+    { key: FlowKind, value: TRIAL_FLOW },
     { key: FlowStep, value: step },
     { key: Email, value: email },
   ];
 }
+
+/* ---------- password reset: workflow `trial/<email>/password-reset` ---------- */
+
+export const passwordResetWorkflowId = (email: string): string => `${TRIAL_FLOW}/${email}/password-reset`;
+
+export interface PasswordResetInput {
+  email: string;
+  /** ISO times of reset mails the address got in the hour before this run. */
+  priorMailTimes?: string[];
+}
+
+export type PasswordResetStep = 'awaiting_new_password' | 'password_changed' | 'lapsed';
+
+/** Password-reset links live this long. */
+export const PASSWORD_RESET_TTL_MS = 3_600_000;
+
+export const PasswordResetFailure = {
+  throttled: { type: 'PasswordResetThrottled', status: 429, code: 'too_many_mails', retryAfterSeconds: 3600 },
+  /** The password is no longer the one the link was issued for: the link was used. */
+  linkUsed: { type: 'PasswordResetLinkUsed', status: 410, code: 'token_used' },
+} satisfies FailureTable;
+
+/** "Reset your password": mails a link if the address has an account; the answer is the same either way. */
+export const requestPasswordResetUpdate = defineUpdate<{ queued: true }, []>('requestPasswordReset');
+
+export interface NewPassword {
+  accountId: number;
+  /** Fingerprint of the password hash the link was issued for. */
+  passwordFingerprint: string;
+  passwordHash: string;
+}
+/** The form behind the link: sets the new password once, and ends every earlier session. */
+export const chooseNewPasswordUpdate = defineUpdate<{ username: string }, [NewPassword]>('chooseNewPassword');

@@ -9,17 +9,26 @@ import {
   setHandler,
   upsertSearchAttributes,
   uuid4,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { createTrialActivities } from '../../activities/trial';
 import { FlowStep } from '../../shared/searchAttributes';
+import { FlowEnding, refusal } from '../../shared/failures';
 import {
+  chooseNewPasswordUpdate,
   completeTrialUpdate,
-  createAccountUpdate,
+  createTrialAccountUpdate,
   CreatedTrialAccount,
   extendTrialUpdate,
-  requestVerificationEmailUpdate,
-  RequestVerificationEmail,
   MAILS_PER_HOUR,
+  NewPassword,
+  PASSWORD_RESET_TTL_MS,
+  PasswordResetFailure,
+  PasswordResetInput,
+  PasswordResetStep,
+  requestPasswordResetUpdate,
+  requestVerificationEmailUpdate,
+  RegistrationRequest,
   TrialFailure,
   TrialInput,
   TrialState,
@@ -28,6 +37,8 @@ import {
   TrialStep,
   verifyTokenUpdate,
 } from './messages';
+
+export { trialPasswordResetWorkflow, trialWelcomeBackWorkflow } from './legacy';
 
 type TrialActivities = ReturnType<typeof createTrialActivities>;
 
@@ -66,8 +77,10 @@ const EXPIRED_TRIAL_REVIVABLE_FOR = 30 * DAY;
 
 /**
  * One free trial, workflow ID `trial/<email>`:
- * verification mail → link opened → account created and app provisioned →
- * reminder before the end → expiry (access revoked), unless extended or converted.
+ * registration recorded → verification mail → link opened → account created
+ * and app provisioned → reminder before the end → expiry (access revoked),
+ * unless extended or converted. An address that already has an account gets
+ * a "welcome back" mail instead, and so does a registration while the trial runs.
  */
 export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   const { email } = input;
@@ -78,15 +91,21 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   const tokenNonce = uuid4();
   const tokenExpiresAt = Date.now() + input.verificationTtlMs;
   let tokenHash: string | undefined;
-  // Workflow times of the verification mails asked for; the first is the registration itself.
-  const mailRequests: number[] = [Date.now()];
-  let mailsSent = 0;
+  // The mails asked for, counted against the hourly limit; runs started before
+  // registration was an update counted the registration itself.
+  const prior = (input.priorMailTimes ?? []).map((t) => ({ at: Date.parse(t), whilePending: false }));
+  const mailRequests = [...prior, ...(input.mailOnRequest ? [] : [{ at: Date.now(), whilePending: true }])];
+  const firstRequest = prior.length;
+  let mailsHandled = 0;
+  let verificationMailsSent = 0;
+  let existingAccount = false;
   let verified = false;
   let accountRequested = false;
   let account: CreatedTrialAccount | undefined;
   let trialEndsAt = 0;
   let remindedFor = 0;
   let busy = false;
+  let ending = false;
 
   const setStep = (next: TrialStep) => {
     step = next;
@@ -106,10 +125,16 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     }
   }
 
+  /** A burst of registrations for an address with an account gets one "welcome back" mail: later ones join the one not yet sent. */
+  function joinsQueuedWelcomeBack(): boolean {
+    if (isPending() && !existingAccount) return false;
+    return mailRequests.slice(firstRequest + mailsHandled).some((r) => existingAccount || !r.whilePending);
+  }
+
   function checkToken(hash: string): void {
-    if (account || accountRequested) throw ApplicationFailure.create({ type: TrialFailure.tokenUsed, message: 'This link was already used to create the account.' });
-    if (hash !== tokenHash) throw ApplicationFailure.create({ type: TrialFailure.tokenExpired, message: 'This link was replaced by a newer one.' });
-    if (!isPending() || !tokenIsLive()) throw ApplicationFailure.create({ type: TrialFailure.tokenExpired, message: 'This link has expired.' });
+    if (account || accountRequested) throw refusal(TrialFailure.tokenUsed, 'This link was already used to create the account.');
+    if (hash !== tokenHash) throw refusal(TrialFailure.tokenExpired, 'This link was replaced by a newer one.');
+    if (!isPending() || !tokenIsLive()) throw refusal(TrialFailure.tokenExpired, 'This link has expired.');
   }
 
   setHandler(trialStateQuery, (): TrialState => ({
@@ -119,7 +144,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     accountId: account?.accountId,
     appId: account?.appId,
     trialEndsAt: trialEndsAt ? new Date(trialEndsAt).toISOString() : undefined,
-    verificationEmailsSent: mailsSent,
+    verificationEmailsSent: verificationMailsSent,
   }));
 
   setHandler(
@@ -128,15 +153,17 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       names.firstName ||= request.firstName ?? '';
       names.lastName ||= request.lastName ?? '';
       names.company ||= request.company ?? '';
-      mailRequests.push(Date.now());
+      if (!joinsQueuedWelcomeBack()) mailRequests.push({ at: Date.now(), whilePending: isPending() });
       return { queued: true as const };
     },
     {
-      validator: (_request: RequestVerificationEmail) => {
-        if (!isPending()) throw ApplicationFailure.create({ type: TrialFailure.alreadyVerified, message: 'This trial is past verification.' });
-        if (!tokenIsLive()) throw ApplicationFailure.create({ type: TrialFailure.tokenExpired, message: 'The verification time is over.' });
-        const lastHour = mailRequests.filter((t) => t > Date.now() - HOUR).length;
-        if (lastHour >= MAILS_PER_HOUR) throw ApplicationFailure.create({ type: TrialFailure.throttled, message: 'Too many emails to this address; try again later.' });
+      validator: (_request: RegistrationRequest) => {
+        // Unverified and past its deadline, the run is about to end: the next registration starts a new one.
+        if (ending || (isPending() && !tokenIsLive())) throw refusal(FlowEnding, 'The previous registration for this address is just ending.');
+        if (joinsQueuedWelcomeBack()) return;
+        if (mailRequests.filter((r) => r.at > Date.now() - HOUR).length >= MAILS_PER_HOUR) {
+          throw refusal(TrialFailure.throttled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
+        }
       },
     },
   );
@@ -151,7 +178,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   );
 
   setHandler(
-    createAccountUpdate,
+    createTrialAccountUpdate,
     async (request) => {
       accountRequested = true;
       try {
@@ -192,15 +219,16 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   );
 
   function requireStartedTrial(): void {
-    if (status !== 'active' && status !== 'expired') {
-      throw ApplicationFailure.create({ type: TrialFailure.notRunning, message: `The trial is ${status.replace('_', ' ')}.` });
-    }
+    if (ending) throw refusal(FlowEnding, 'This trial is closing.');
+    if (status !== 'active' && status !== 'expired') throw refusal(TrialFailure.notRunning, `The trial is ${status.replace('_', ' ')}.`);
   }
 
   async function createAccountWithApp(passwordHash: string, firstName: string, lastName: string): Promise<CreatedTrialAccount> {
     const endsAt = Date.now() + input.trialLengthMs;
     const steps = requestSteps();
-    const { accountId } = await steps.createTrialAccount({ email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
+    const created = await steps.createTrialAccount({ email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
+    if ('refused' in created) throw refusal(TrialFailure.accountExists, 'An account with this address already exists: log in instead.');
+    const { accountId } = created;
     // The company as recorded at registration (the stored row's), which names the app.
     const app = await steps.provisionTrialApp({ email, accountId, company: input.company });
     trialEndsAt = endsAt;
@@ -208,13 +236,24 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     return { username: email, accountId, appId: app.appId, appName: app.appName, trialEndsAt: iso(endsAt) };
   }
 
-  /** Sends each verification mail asked for (registration and re-registrations) while the trial waits for its account. */
-  async function sendRequestedVerificationEmails(): Promise<void> {
-    while (isPending()) {
-      await condition(() => mailsSent < mailRequests.length || !isPending());
-      if (!isPending()) return;
-      await background.sendVerificationEmail({ email, firstName: names.firstName, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt), sequence: mailsSent + 1 });
-      mailsSent++;
+  /**
+   * Sends each mail asked for, in order, for as long as the run lives: a
+   * verification mail while the trial waits for it, "welcome back" when the
+   * address has an account (from this trial or another flow). A resend asked
+   * while the trial waited is moot once the account exists.
+   */
+  async function sendRequestedMails(): Promise<void> {
+    for (;;) {
+      await condition(() => firstRequest + mailsHandled < mailRequests.length);
+      const request = mailRequests[firstRequest + mailsHandled];
+      if (existingAccount || !request.whilePending) {
+        await background.sendWelcomeBackEmail({ email, requestId: `${workflowInfo().runId}/${mailsHandled + 1}` });
+      } else if (isPending()) {
+        await background.sendVerificationEmail({ email, firstName: names.firstName, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt), sequence: verificationMailsSent + 1 });
+        verificationMailsSent++;
+      }
+      // Counted once the mail is out: the run does not end with a mail still on its way.
+      mailsHandled++;
     }
   }
 
@@ -242,10 +281,28 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     });
   }
 
+  /** The end: no request is taken any more, the mails asked for are out, running handlers finish. */
+  async function finish(): Promise<TrialStatus> {
+    ending = true;
+    await condition(() => firstRequest + mailsHandled >= mailRequests.length);
+    await condition(allHandlersFinished);
+    return status;
+  }
+
   /* ---- the flow ---- */
 
-  ({ tokenHash } = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) }));
-  void sendRequestedVerificationEmails();
+  const registration = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
+  tokenHash = registration.tokenHash;
+  const mails = sendRequestedMails();
+  mails.catch(() => undefined); // it runs as long as the workflow; its failures are the activities' retries
+
+  if (registration.accountExists) {
+    // An account already exists for the address: "welcome back" instead of a trial.
+    existingAccount = true;
+    status = 'existing_account';
+    setStep('welcome_back');
+    return finish();
+  }
 
   const linkOpened = await awaitEmailVerification();
   if (linkOpened && !account) setStep('awaiting_account_creation');
@@ -257,9 +314,8 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   if (!account) {
     status = 'unverified';
     setStep('unverified');
-    await background.markTrialUnverified({ email, tokenHash: tokenHash! });
-    await condition(allHandlersFinished);
-    return status;
+    await background.markTrialUnverified({ email, tokenHash });
+    return finish();
   }
 
   setStep('trial_running');
@@ -281,18 +337,66 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     const revived = await condition(() => status !== 'expired', EXPIRED_TRIAL_REVIVABLE_FOR);
     if (!revived) break;
   }
+  return finish();
+}
+
+/**
+ * A password reset, workflow ID `trial/<email>/password-reset`: a mail with a
+ * link for each request (if the address has an account) → the new password
+ * chosen behind the link, once → every earlier session ended. The run ends
+ * when the last link has lapsed or the password is changed.
+ */
+export async function passwordResetWorkflow(input: PasswordResetInput): Promise<PasswordResetStep> {
+  const { email } = input;
+  const requests = (input.priorMailTimes ?? []).map((t) => Date.parse(t));
+  const firstRequest = requests.length;
+  let handled = 0;
+  let step: PasswordResetStep = 'awaiting_new_password';
+  let lastLinkLapsesAt = Date.now();
+  let ending = false;
+
+  setHandler(
+    requestPasswordResetUpdate,
+    () => {
+      requests.push(Date.now());
+      return { queued: true as const };
+    },
+    {
+      validator: () => {
+        if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
+        if (requests.filter((t) => t > Date.now() - HOUR).length >= MAILS_PER_HOUR) {
+          throw refusal(PasswordResetFailure.throttled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    chooseNewPasswordUpdate,
+    async ({ accountId, passwordFingerprint, passwordHash }) => {
+      const changed = await localInRequest.recordNewPassword({ accountId, passwordFingerprint, passwordHash });
+      if (!changed.username) throw refusal(PasswordResetFailure.linkUsed, 'This password-reset link was already used.');
+      step = 'password_changed';
+      return { username: changed.username };
+    },
+    {
+      validator: (_password: NewPassword) => {
+        if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
+      },
+    },
+  );
+
+  for (;;) {
+    const mailAsked = await condition(() => firstRequest + handled < requests.length || step !== 'awaiting_new_password', Math.max(0, lastLinkLapsesAt - Date.now()));
+    if (step !== 'awaiting_new_password' || !mailAsked) break;
+    const sequence = ++handled;
+    const sent = await background.sendPasswordResetEmail({ email, requestId: `${workflowInfo().runId}/${sequence}` });
+    if (sent.sent) lastLinkLapsesAt = Date.now() + PASSWORD_RESET_TTL_MS;
+  }
+  ending = true;
+  if (step === 'awaiting_new_password') step = 'lapsed';
   await condition(allHandlersFinished);
-  return status;
-}
-
-/** The "Welcome back" mail for an address that already has an account: no trial is started. */
-export async function trialWelcomeBackWorkflow(input: { email: string; requestId: string }): Promise<void> {
-  await background.sendWelcomeBackEmail(input);
-}
-
-/** The password-reset mail asked for from the "welcome back" mail; sent only if the address has an account. */
-export async function trialPasswordResetWorkflow(input: { email: string; requestId: string }): Promise<void> {
-  await background.sendPasswordResetEmail(input);
+  return step;
 }
 
 function iso(ms: number): string {
@@ -301,9 +405,8 @@ function iso(ms: number): string {
 
 /** Activity failures become update failures the API can map; anything else is "try again". */
 function asUpdateFailure(err: unknown): ApplicationFailure {
+  // Runs recorded before refusals came back as values saw this one as an activity failure.
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type === TrialFailure.accountExists) {
-    return ApplicationFailure.create({ type: TrialFailure.accountExists, message: cause.message });
-  }
-  return ApplicationFailure.create({ type: TrialFailure.unavailable, message: 'The account could not be created right now; please try again.' });
+  if (cause instanceof ApplicationFailure && cause.type === TrialFailure.accountExists.type) return refusal(TrialFailure.accountExists, cause.message);
+  return refusal(TrialFailure.unavailable, 'The account could not be created right now; please try again.');
 }

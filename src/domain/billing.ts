@@ -1,8 +1,25 @@
+// The billing portal's records and links, as the activities write them and
+// the API reads them: remote servers and realms (records no flow owns),
+// billing users, confirmation links, token formats. Nothing here speaks HTTP:
+// refusals are Zulip's, by code.
 import type { Db } from '../shared/db';
 import { isUniqueViolation } from '../shared/db';
-import { hashKey, safeEqual, TokenSigner } from '../shared/tokens';
-import { HttpError } from '../api/http';
+import { FailureTable, Refused } from '../shared/failures';
+import { DeadLink } from '../shared/links';
+import { hashKey, safeEqual, TokenError, TokenSigner } from '../shared/tokens';
 import type { BillingIdentity, NextPage } from '../workflows/billing/messages';
+
+/** A Zulip error code is both the refusal's type and the code its client acts on. */
+const zulipError = (code: string, status: number) => ({ type: code, status, code });
+
+/** Refusals of a self-hosted server's calls, with Zulip's error codes. */
+export const RemoteServerFailure = {
+  unknownServer: zulipError('INVALID_ZULIP_SERVER', 401),
+  wrongKey: zulipError('INVALID_ZULIP_SERVER_KEY', 401),
+  deactivated: zulipError('REMOTE_SERVER_DEACTIVATED', 403),
+  missingRealm: zulipError('MISSING_REMOTE_REALM', 403),
+  realmOfAnotherServer: zulipError('REMOTE_REALM_SERVER_MISMATCH_ERROR', 403),
+} satisfies FailureTable;
 
 /** Zulip's daily limits on confirmation mails. */
 export const CONFIRMATION_MAILS_PER_IP_PER_DAY = 5;
@@ -29,11 +46,9 @@ export function serverKeyHash(key: string): string {
 export async function authenticateServer(db: Db, uuid: string, key: string): Promise<Server> {
   const server = await db.remoteZulipServer.findUnique({ where: { uuid } });
   const keyMatches = safeEqual(serverKeyHash(key), server?.apiKeyHash ?? serverKeyHash(''));
-  if (!server) throw new HttpError(401, `Zulip server ${uuid} is not registered.`, { code: 'INVALID_ZULIP_SERVER' }, 'Unknown server');
-  if (!keyMatches) throw new HttpError(401, 'The key for this server is not correct.', { code: 'INVALID_ZULIP_SERVER_KEY' }, 'Wrong server key');
-  if (server.deactivated) {
-    throw new HttpError(403, 'Your server registration has been deactivated.', { code: 'REMOTE_SERVER_DEACTIVATED' }, 'Server deactivated');
-  }
+  if (!server) throw new Refused(RemoteServerFailure.unknownServer, `Zulip server ${uuid} is not registered.`, 'Unknown server');
+  if (!keyMatches) throw new Refused(RemoteServerFailure.wrongKey, 'The key for this server is not correct.', 'Wrong server key');
+  if (server.deactivated) throw new Refused(RemoteServerFailure.deactivated, 'Your server registration has been deactivated.', 'Server deactivated');
   return server;
 }
 
@@ -77,7 +92,7 @@ export async function upsertRealms(db: Db, server: Server, realms: { uuid: strin
   const known = await db.remoteRealm.findMany({ where: { uuid: { in: realms.map((r) => r.uuid) } } });
   const foreign = known.find((r) => r.serverId !== server.id);
   if (foreign) {
-    throw new HttpError(403, `Organization ${foreign.uuid} is registered to another server.`, { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' });
+    throw new Refused(RemoteServerFailure.realmOfAnotherServer, `Organization ${foreign.uuid} is registered to another server.`);
   }
   for (const realm of realms) {
     await db.remoteRealm.upsert({
@@ -91,10 +106,8 @@ export async function upsertRealms(db: Db, server: Server, realms: { uuid: strin
 
 export async function realmOfServer(db: Db, server: Server, realmUuid: string) {
   const realm = await db.remoteRealm.findUnique({ where: { uuid: realmUuid } });
-  if (!realm) throw new HttpError(403, `Organization ${realmUuid} is not registered.`, { code: 'MISSING_REMOTE_REALM' });
-  if (realm.serverId !== server.id) {
-    throw new HttpError(403, `Organization ${realmUuid} belongs to another server.`, { code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' });
-  }
+  if (!realm) throw new Refused(RemoteServerFailure.missingRealm, `Organization ${realmUuid} is not registered.`);
+  if (realm.serverId !== server.id) throw new Refused(RemoteServerFailure.realmOfAnotherServer, `Organization ${realmUuid} belongs to another server.`);
   return realm;
 }
 
@@ -152,14 +165,22 @@ export async function confirmationLimitReached(db: Pick<Db, 'billingConfirmation
   return undefined;
 }
 
-export type ConfirmationState = 'usable' | 'used' | 'expired' | 'unknown';
+/** How a confirmation link ends, with what the person can do next. */
+export function confirmationLinkDead(state: 'unknown' | 'expired' | 'used'): DeadLink {
+  if (state === 'used') return new DeadLink('used', 'This confirmation link has already been used.', { text: 'Request a new one from your server to log in again.' }, { title: 'Confirmation link already used' });
+  if (state === 'expired') return new DeadLink('expired', 'This confirmation link has expired.', { text: 'Request a new one to log in.' }, { title: 'Confirmation link expired' });
+  return new DeadLink('unknown', 'This confirmation link is not valid.', { text: 'Open the link from the confirmation email again.' }, { title: 'Invalid confirmation link' });
+}
 
-/** What a confirmation link's key stands for, before the workflow claims it. */
-export async function findConfirmation(db: Db, key: string, now = new Date()) {
+/** A confirmation link's key: the login it confirms, before the workflow claims it; a dead link otherwise. */
+export async function readConfirmationLink(db: Db, key: string, kind: 'realm' | 'server', now = new Date()) {
   const keyHash = hashKey(key);
   const row = await db.billingConfirmation.findUnique({ where: { keyHash } });
-  const state: ConfirmationState = !row ? 'unknown' : row.usedAt ? 'used' : row.expiresAt <= now ? 'expired' : 'usable';
-  return { row, state, keyHash };
+  const identity = row?.login as unknown as BillingIdentity | undefined;
+  if (!row || !identity || identity.kind !== kind) throw confirmationLinkDead('unknown');
+  if (row.usedAt) throw confirmationLinkDead('used');
+  if (row.expiresAt <= now) throw confirmationLinkDead('expired');
+  return { identity, keyHash };
 }
 
 /* ---- Signed tokens: access URLs, the legacy login's proof of the server key, sessions ---- */
@@ -191,6 +212,20 @@ export function issueAccessToken(signer: TokenSigner, identity: BillingIdentity,
     exp: now + ttlMs,
   };
   return TokenSigner.serialize(signer.sign(ACCESS_TOKEN, fields));
+}
+
+/** The identity a billing access link stands for, or a dead link: expired, or not valid (forged, re-typed, another server's). */
+export function readAccessLink(signer: TokenSigner, token: string, kind: 'realm' | 'server', serverUuid?: string): BillingIdentity {
+  try {
+    const identity = verifyAccessToken(signer, token, kind);
+    if (serverUuid !== undefined && identity.serverUuid !== serverUuid) throw new TokenError('mismatch', 'wrong server');
+    return identity;
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    // Zulip's own titles and statuses, which a Zulip admin may know.
+    if (err.problem === 'expired') throw new DeadLink('expired', 'Your billing access link has expired.', { text: 'Start again from your server.' }, { title: 'Billing access token expired.' });
+    throw new DeadLink('unknown', 'This billing access link is not valid.', { text: 'Start again from your server.' }, { status: 400, title: 'Invalid billing access token.' });
+  }
 }
 
 /** Throws TokenError (malformed | invalid | expired | mismatch). */

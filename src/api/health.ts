@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 /** Liveness (the process answers) and readiness (its database and Temporal answer). */
 export function healthRoutes({ db, temporal }: ApiDeps): Router {

@@ -1,9 +1,11 @@
+// The API self-hosted Zulip servers call (the push-notification bouncer's
+// paths): server registration, realm upload, billing access URLs.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../../deps';
 import { HttpError, parse } from '../http';
-import { authenticateServer, issueAccessToken, realmOfServer, registerServer, upsertRealms } from '../../services/billing';
+import { authenticateServer, issueAccessToken, realmOfServer, registerServer, upsertRealms } from '../../domain/billing';
 import { NEXT_PAGES } from '../../workflows/billing/messages';
 import { emailAddress } from '../../shared/mail';
 import { isHostName } from '../../shared/links';
@@ -27,7 +29,6 @@ function basicCredentials(ctx: Context): { uuid: string; key: string } {
   return { uuid, key: decoded.slice(colon + 1) };
 }
 
-/** The API self-hosted servers call (Zulip's push-notification bouncer paths). */
 export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
   const router = new Router({ prefix: '/api/v1/remotes/server' });
 

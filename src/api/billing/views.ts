@@ -1,7 +1,6 @@
-import type { Context } from 'koa';
-import type { TokenSigner } from '../../shared/tokens';
-import { checkbox, form, html, input, SafeHtml, sendPage } from '../pages';
-import type { BillingUserView } from '../../services/billing';
+// The billing portal's pages, each a view that returns { title, body } for the one layout.
+import { checkbox, form, html, input, Page, problem, SafeHtml } from '../pages';
+import type { BillingUserView } from '../../domain/billing';
 import type { BillingIdentity, NextPage } from '../../workflows/billing/messages';
 
 export const TOS_REQUIRED = 'You must accept the Terms of Service to proceed.';
@@ -15,72 +14,63 @@ const PAGE_TITLES: Record<NextPage, string> = {
 };
 
 /** Step 1 for a first login: confirm (or correct) the email address the server sent. */
-export function sendEmailFormPage(
-  ctx: Context,
-  signer: TokenSigner,
-  options: { action: string; email: string; about: SafeHtml | string; hidden?: Record<string, string>; status?: number },
-): void {
+export function emailFormPage(csrf: SafeHtml, options: { action: string; email: string; about: SafeHtml | string; hidden?: Record<string, string> }): Page {
   const hidden = Object.entries(options.hidden ?? {}).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`);
-  sendPage(ctx, {
+  return {
     title: 'Log in to plan management',
-    status: options.status,
     body: html`<p>${options.about}</p>
 <p>We will send a confirmation link to this email address.</p>
-${form(ctx, signer, options.action, html`${hidden}${input('email', 'Email', { type: 'email', value: options.email, required: true, autocomplete: 'email' })}`, 'Send confirmation email')}`,
-  });
+${form(csrf, options.action, html`${hidden}${input('email', 'Email', { type: 'email', value: options.email, required: true, autocomplete: 'email' })}`, 'Send confirmation email')}`,
+  };
 }
 
-export function sendCheckEmailPage(ctx: Context, email: string, ttlMs: number): void {
+export function checkEmailPage(email: string, ttlMs: number): Page {
   const hours = Math.round(ttlMs / 3600_000);
-  sendPage(ctx, {
+  return {
     title: 'Check your email',
     body: html`<p>We sent a confirmation link to <strong>${email}</strong>.</p>
 <p>Click the link in the email to continue. It can be used once${hours >= 1 ? html` and is valid for ${hours} hours` : ''}.</p>`,
-  });
+  };
 }
 
 /** The confirm-login step, shared by realm and server logins. */
-export function sendConfirmLoginPage(
-  ctx: Context,
-  signer: TokenSigner,
-  options: { action: string; user: BillingUserView; about: SafeHtml | string; tosNeeded: boolean; fullName?: string; error?: string; status?: number },
-): void {
+export function confirmLoginPage(
+  csrf: SafeHtml,
+  options: { action: string; user: BillingUserView; about: SafeHtml | string; tosNeeded: boolean; fullName?: string; error?: string },
+): Page {
   const { user } = options;
   const fields = html`${input('email', 'Email', { type: 'email', value: user.email, readonly: true })}
 ${input('full_name', 'Full name', { value: options.fullName ?? user.fullName, required: true, autocomplete: 'name' })}
 ${checkbox('enable_major_release_emails', 'Send me emails about major releases', user.enableMajorReleaseEmails)}
 ${checkbox('enable_maintenance_release_emails', 'Send me emails about maintenance releases', user.enableMaintenanceReleaseEmails)}
 ${options.tosNeeded ? checkbox('tos_consent', 'I agree to the Terms of Service') : ''}`;
-  sendPage(ctx, {
+  return {
     title: 'Confirm login',
-    status: options.status,
-    body: html`${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+    status: options.error ? 400 : 200,
+    body: html`${problem(options.error)}
 <p>${options.about}</p>
-${form(ctx, signer, options.action, fields, 'Continue')}`,
-  });
+${form(csrf, options.action, fields, 'Continue')}`,
+  };
 }
 
 /** The legacy server-level login: the server's UUID and key instead of a self-hosted server's access URL. */
-export function sendServerLoginPage(ctx: Context, signer: TokenSigner, options: { nextPage: NextPage | null; uuid?: string; error?: string; status?: number }): void {
+export function serverLoginPage(csrf: SafeHtml, options: { nextPage: NextPage | null; uuid?: string; error?: string; status?: number }): Page {
   const fields = html`${options.nextPage ? html`<input type="hidden" name="next_page" value="${options.nextPage}">` : ''}
 ${input('zulip_org_id', 'Server UUID (zulip_org_id)', { value: options.uuid ?? '', required: true })}
 ${input('zulip_org_key', 'Server key (zulip_org_key)', { type: 'password', required: true, autocomplete: 'off' })}`;
-  sendPage(ctx, {
+  return {
     title: 'Log in to plan management for your server',
     status: options.status,
-    body: html`${options.error ? html`<p class="error" role="alert">${options.error}</p>` : ''}
+    body: html`${problem(options.error)}
 <p>Enter the UUID and key from your server's <code>/etc/zulip/zulip-secrets.conf</code>.</p>
-${form(ctx, signer, '/serverlogin/', fields, 'Continue')}`,
-  });
+${form(csrf, '/serverlogin/', fields, 'Continue')}`,
+  };
 }
 
 /** A signed-in portal page. Plans and payment themselves live elsewhere; this shows who is signed in for what. */
-export function sendPortalPage(
-  ctx: Context,
-  options: { page: NextPage; user: BillingUserView; organization: { label: string; name: string; host: string }; links: { page: NextPage; href: string }[] },
-): void {
+export function portalPage(options: { page: NextPage; user: BillingUserView; organization: { label: string; name: string; host: string }; links: { page: NextPage; href: string }[] }): Page {
   const { user, organization } = options;
-  sendPage(ctx, {
+  return {
     title: PAGE_TITLES[options.page],
     body: html`<dl>
 <dt>${organization.label}</dt><dd id="organization">${organization.name}</dd>
@@ -88,7 +78,7 @@ export function sendPortalPage(
 <dt>Signed in as</dt><dd id="billing-user">${user.fullName} &lt;${user.email}&gt;</dd>
 </dl>
 <p class="muted">${options.links.filter((l) => l.page !== options.page).map((l, i) => html`${i ? ' · ' : ''}<a href="${l.href}">${PAGE_TITLES[l.page]}</a>`)}</p>`,
-  });
+  };
 }
 
 export function identityAbout(identity: BillingIdentity, organization: { name: string; host: string }): SafeHtml {

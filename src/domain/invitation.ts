@@ -1,8 +1,13 @@
+// The team invitation's records and links, as the activities write them
+// and the API reads them: token formats, read models, and the records no
+// flow owns (teams, direct team membership, idempotency keys). Nothing here
+// speaks HTTP.
 import { createHash } from 'node:crypto';
 import type { Db, Prisma } from '../shared/db';
 import { isUniqueViolation } from '../shared/db';
 import type { Config } from '../config';
-import { Signed, TokenSigner } from '../shared/tokens';
+import { DeadLink } from '../shared/links';
+import { Signed, TokenError, TokenSigner } from '../shared/tokens';
 import type { InvitationInput, InviteeVerificationSignedToken, MembershipInvitation } from '../workflows/invitation/messages';
 
 /** Token types: bound by the MAC, so one kind never passes for another. */
@@ -51,6 +56,78 @@ export function signMembershipInvitationToken(signer: TokenSigner, config: Confi
     expiresOn: new Date(invitation.createdOn.getTime() + config.ttl.invitationLink).toISOString(),
     createdOn: invitation.createdOn.toISOString(),
   });
+}
+
+/** Verifies a MembershipInvtnSignedToken (throws TokenError); `id` binds it to the invitation named in a path. */
+export function verifyInvitationToken(signer: TokenSigner, token: unknown, id?: number): MembershipInvtnSignedToken {
+  const verified = signer.verify<MembershipInvtnSignedToken>(MEMBERSHIP_INVITATION_TOKEN, token);
+  if (id !== undefined && verified.membershipInvitationId !== String(id)) {
+    throw new TokenError('mismatch', 'The token was issued for another invitation.');
+  }
+  return verified;
+}
+
+/** Verifies an EmailValidationSignedToken, as an object or serialized (throws TokenError). */
+export function verifyEmailValidationToken(signer: TokenSigner, token: unknown): EmailValidationSignedToken {
+  const value = typeof token === 'string' ? TokenSigner.parse(token) : token;
+  return signer.verify<EmailValidationSignedToken>(EMAIL_VALIDATION_TOKEN, value);
+}
+
+/* ---- links opened in the browser: what they open, or a dead link ---- */
+
+/** A link's token that does not verify: expired, or unknown (changed, cut off, forged). */
+function deadToken(err: unknown, what: string): DeadLink {
+  if (!(err instanceof TokenError)) throw err;
+  if (err.problem === 'expired') return new DeadLink('expired', `This ${what} link has expired.`, { text: 'Ask for a new one.' });
+  return new DeadLink('unknown', `This ${what} link is not valid: it may have been changed or cut off.`, { text: 'Open it again from the mail.' });
+}
+
+/** An invitation that can no longer be used, as a dead link. */
+function deadInvitation(reason: ClosedReason): DeadLink {
+  return new DeadLink(reason === 'used' ? 'used' : 'expired', CLOSED_MESSAGES[reason], reason === 'used' ? { text: 'Members sign in to see the team:', href: '/join/teams', label: 'your teams' } : undefined);
+}
+
+/** The open invitation a genuine link names, or a dead link: none, withdrawn, used, expired. */
+async function openInvitationOfLink(db: Db, membershipInvitationId: string) {
+  const row = await findInvitation(db, Number(membershipInvitationId));
+  if (!row) throw new DeadLink('unknown', 'This invitation does not exist.');
+  const closed = closedReason(row);
+  if (closed) throw deadInvitation(closed);
+  return row;
+}
+
+/** The invitation an emailed invitation link opens, with who invites to what; a dead link otherwise. */
+export async function readInvitationLink(db: Db, signer: TokenSigner, serialized: string) {
+  let token: MembershipInvtnSignedToken;
+  try {
+    token = verifyInvitationToken(signer, TokenSigner.parse(serialized));
+  } catch (err) {
+    throw deadToken(err, 'invitation');
+  }
+  const row = await openInvitationOfLink(db, token.membershipInvitationId);
+  const [team, inviter] = await Promise.all([findTeam(db, row.teamId), findAccount(db, row.createdBy)]);
+  return { row, teamName: team?.name ?? `Team ${row.teamId}`, inviterName: inviter ? displayName(inviter) : 'A team admin' };
+}
+
+/** The registration link from the "Welcome" mail: its validated address and the invitation it carries. */
+export function readAccountCreationLink(signer: TokenSigner, serialized: string): { validated: EmailValidationSignedToken; envelope: AccountCreationToken } {
+  try {
+    const envelope = TokenSigner.parse(serialized) as AccountCreationToken;
+    return { validated: verifyEmailValidationToken(signer, envelope?.emailValidationSignedToken), envelope };
+  } catch (err) {
+    throw deadToken(err, 'registration');
+  }
+}
+
+/** The identity-verification link (seed phase 2), with the open invitation it is for. */
+export async function readInviteeVerificationLink(db: Db, signer: TokenSigner, serialized: string) {
+  let token: InviteeVerificationSignedToken;
+  try {
+    token = signer.parseAndVerify<InviteeVerificationSignedToken>(INVITEE_VERIFICATION_TOKEN, serialized);
+  } catch (err) {
+    throw deadToken(err, 'verification');
+  }
+  return { token, row: await openInvitationOfLink(db, token.membershipInvitationId) };
 }
 
 export function signInviteeVerification(signer: TokenSigner, config: Config, invitationId: number, inviteeId: number, now = Date.now()): InviteeVerificationSignedToken {
@@ -219,4 +296,21 @@ export async function invitationStatistics(db: Db, teamId: number) {
 export function displayName(account: { firstName: string; lastName: string; username: string }): string {
   const full = `${account.firstName} ${account.lastName}`.trim();
   return full || account.username;
+}
+
+/** What the team page shows a signed-in account; undefined when there is no such team. */
+export async function readTeamPage(db: Db, teamId: number, accountId: number) {
+  const team = await findTeam(db, teamId);
+  if (!team) return undefined;
+  const [member, invitation, members] = await Promise.all([teamMember(db, teamId, accountId), openInvitationFor(db, teamId, accountId), listTeamMembers(db, teamId)]);
+  return { team, isMember: !!member, invitation, members };
+}
+
+/** The teams an account belongs to, and those it has an open invitation to. */
+export async function readTeamsOf(db: Db, accountId: number) {
+  const memberships = await db.teamMember.findMany({ where: { accountId } });
+  const teams = await db.team.findMany({ where: { id: { in: memberships.map((m) => m.teamId) } }, orderBy: { id: 'asc' } });
+  const invited = await db.membershipInvitation.findMany({ where: { inviteeId: accountId, joinedOn: null, revokedOn: null, expiredOn: null } });
+  const invitedTeams = await db.team.findMany({ where: { id: { in: invited.map((i) => i.teamId) } } });
+  return { teams, invitedTeams };
 }

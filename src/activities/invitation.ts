@@ -17,9 +17,8 @@ import {
   invitationToApi,
   signInviteeVerification,
   signMembershipInvitationToken,
-} from '../services/invitations';
+} from '../domain/invitation';
 import type { BoundVia, InvitationInput, MembershipInvitation, NewAccount, ValidationEmailRequest } from '../workflows/invitation/messages';
-import { Refusal } from '../workflows/invitation/messages';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -50,9 +49,10 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
      * Records the invitation, within the daily caps per inviter, per team and
      * per invitee (INVITATIONS_PER_*_PER_DAY). The counts are taken under
      * advisory locks where the row is written, so invitations sent at once
-     * cannot pass a cap together; a retry finds its own row.
+     * cannot pass a cap together; a retry finds its own row. Over a cap is a
+     * refusal, not a fault: it comes back as a value.
      */
-    async recordInvitation(input: InvitationInput): Promise<MembershipInvitation> {
+    async recordInvitation(input: InvitationInput): Promise<MembershipInvitation | { refused: string }> {
       const existing = await findInvitation(db, input.invitationId);
       if (existing) return invitationToApi(existing);
       const { limits } = config;
@@ -72,7 +72,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
             : byTeam >= limits.invitationsPerTeamPerDay ? `This team has sent the most invitations allowed in a day (${limits.invitationsPerTeamPerDay}).`
             : toInvitee >= limits.invitationsPerInviteePerDay ? 'This address has received the most invitations allowed in a day.'
             : undefined;
-          if (reached) throw ApplicationFailure.create({ type: Refusal.TooMany, message: `${reached} Try again tomorrow.`, nonRetryable: true });
+          if (reached) return { refused: `${reached} Try again tomorrow.` };
           return tx.membershipInvitation.create({
             data: {
               id: input.invitationId,
@@ -85,7 +85,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
             },
           });
         });
-        return invitationToApi(row);
+        return 'refused' in row ? row : invitationToApi(row);
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         return invitationToApi((await findInvitation(db, input.invitationId))!);
@@ -219,7 +219,8 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       });
     },
 
-    async createValidatedAccount(account: NewAccount & { email: string }): Promise<{ accountId: number }> {
+    /** The account for a validated address; an address or username already taken comes back as a refusal value. */
+    async createValidatedAccount(account: NewAccount & { email: string }): Promise<{ accountId: number } | { refused: 'accountExists' | 'usernameTaken'; message: string }> {
       const username = account.username.toLowerCase();
       try {
         const created = await db.account.create({
@@ -232,8 +233,8 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       const byEmail = await db.account.findUnique({ where: { email: account.email } });
       // A retry of this very activity finds its own row.
       if (byEmail && byEmail.username === username && byEmail.passwordHash === account.passwordHash) return { accountId: byEmail.id };
-      if (byEmail) throw ApplicationFailure.create({ type: Refusal.Conflict, message: 'An account already exists for this email address.', nonRetryable: true });
-      throw ApplicationFailure.create({ type: Refusal.Conflict, message: `The username "${username}" is already taken.`, nonRetryable: true });
+      if (byEmail) return { refused: 'accountExists', message: 'An account already exists for this email address.' };
+      return { refused: 'usernameTaken', message: `The username "${username}" is already taken.` };
     },
   };
 }

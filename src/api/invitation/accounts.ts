@@ -1,26 +1,17 @@
+// Synapse-style accounts, sign-in and teams (/repo/v1/account, /auth/v1,
+// /repo/v1/team): what the invitation flow stands on.
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
-import { HttpError, parse, plainText } from '../http';
-import { emailAddress } from '../../shared/mail';
+import type { ApiDeps } from '../../deps';
+import { HttpError, parse, pathId, plainText } from '../http';
 import { endSessions, issueAccessToken, signIn } from '../../shared/auth';
 import { requireAccount, signedIn } from '../sessions';
-import * as service from '../../services/invitations';
-import { defaultEndpoints } from '../../services/invitations';
-import { createAccountFromValidation, joinWithInvitation, linkEndpoint, startEmailValidation } from './invitations';
-
-const name = plainText(100, { min: 1 });
-
-const newUser = z.object({
-  email: emailAddress(),
-  firstName: name,
-  lastName: name,
-  encodedMembershipInvtnSignedToken: z.string().max(4096).optional(),
-});
+import * as records from '../../domain/invitation';
+import { invitationFlow, linkEndpoint, newUser, personName } from './flow';
 
 const accountSetupInfo = z.object({
-  firstName: name,
-  lastName: name,
+  firstName: personName,
+  lastName: personName,
   username: z.string().max(64),
   password: z.string().max(1024),
   emailValidationSignedToken: z.union([z.string().max(4096), z.record(z.string(), z.unknown())]),
@@ -29,32 +20,27 @@ const accountSetupInfo = z.object({
 
 const login = z.object({ username: z.string().min(1).max(254), password: z.string().min(1).max(1024) });
 
-function pathId(value: string, what: string): number {
-  if (!/^\d{1,9}$/.test(value)) throw new HttpError(404, `There is no such ${what}.`);
-  return Number(value);
-}
-
 function teamToApi(team: { id: number; name: string; createdBy: number; createdOn: Date }) {
   return { id: String(team.id), name: team.name, createdBy: String(team.createdBy), createdOn: team.createdOn.toISOString() };
 }
 
-/** Synapse-style accounts, sign-in and teams: what the invitation flow stands on. */
 export function accountRoutes(deps: ApiDeps): Router {
   const router = new Router();
   const auth = requireAccount(deps);
   const { db, config } = deps;
+  const flow = invitationFlow(deps);
 
   router.post('/repo/v1/account/emailValidation', async (ctx) => {
     const user = parse(newUser, ctx.request.body);
     const portalEndpoint = linkEndpoint(config, 'accountCreation', ctx.query.portalEndpoint, 'portalEndpoint');
-    await startEmailValidation(deps, user, portalEndpoint);
+    await flow.requestRegistrationLink(user, portalEndpoint);
     ctx.status = 201;
     ctx.body = {};
   });
 
   router.post('/repo/v1/account', async (ctx) => {
     const setup = parse(accountSetupInfo, ctx.request.body);
-    const { accountId } = await createAccountFromValidation(deps, setup);
+    const { accountId } = await flow.createAccount(setup);
     ctx.status = 201;
     // A new account is in its first session generation.
     ctx.body = { accessToken: issueAccessToken(deps.signer, { id: accountId, sessionGeneration: 0 }) };
@@ -74,19 +60,19 @@ export function accountRoutes(deps: ApiDeps): Router {
   router.post('/repo/v1/team', auth, async (ctx) => {
     const body = parse(z.object({ name: plainText(100, { min: 1 }) }), ctx.request.body);
     ctx.status = 201;
-    ctx.body = teamToApi(await service.createTeam(db, body.name, ctx.state.accountId));
+    ctx.body = teamToApi(await records.createTeam(db, body.name, ctx.state.accountId));
   });
 
   router.get('/repo/v1/team/:id', async (ctx) => {
-    const team = await service.findTeam(db, pathId(ctx.params.id, 'team'));
+    const team = await records.findTeam(db, pathId(ctx.params.id, 'team'));
     if (!team) throw new HttpError(404, 'There is no such team.');
     ctx.body = teamToApi(team);
   });
 
   router.get('/repo/v1/teamMembers/:id', async (ctx) => {
     const teamId = pathId(ctx.params.id, 'team');
-    if (!(await service.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
-    const members = await service.listTeamMembers(db, teamId);
+    if (!(await records.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
+    const members = await records.listTeamMembers(db, teamId);
     ctx.body = {
       totalNumberOfResults: members.length,
       results: members.map(({ member, account }) => ({
@@ -102,13 +88,13 @@ export function accountRoutes(deps: ApiDeps): Router {
     const teamId = pathId(ctx.params.id, 'team');
     const principalId = pathId(ctx.params.principalId, 'account');
     const caller: number = ctx.state.accountId;
-    if (!(await service.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
-    if (await service.isTeamAdmin(db, teamId, caller)) {
-      if (!(await service.findAccount(db, principalId))) throw new HttpError(404, 'There is no such account.');
-      await service.addTeamMember(db, teamId, principalId);
+    if (!(await records.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
+    if (await records.isTeamAdmin(db, teamId, caller)) {
+      if (!(await records.findAccount(db, principalId))) throw new HttpError(404, 'There is no such account.');
+      await records.addTeamMember(db, teamId, principalId);
     } else {
       if (principalId !== caller) throw new HttpError(403, 'An invitation is required to join the team.');
-      await joinWithInvitation(deps, teamId, caller);
+      await flow.join(teamId, caller);
     }
     ctx.status = 204;
   });

@@ -1,6 +1,11 @@
-import { emailAddress } from '../shared/mail';
+// The free trial's records and links, as the activities write them and the
+// API reads them: token formats, mail kinds, read models. Nothing here
+// speaks HTTP.
 import type { Db } from '../shared/db';
+import { emailAddress } from '../shared/mail';
+import { DeadLink } from '../shared/links';
 import { hashKey, PublicKeySigner, TokenError, TokenSigner } from '../shared/tokens';
+import { MAILS_PER_HOUR, PASSWORD_RESET_TTL_MS } from '../workflows/trial/messages';
 
 /** Token types of this flow; the type is bound into each token's MAC. */
 export const TRIAL_VERIFICATION = 'trial_verification';
@@ -15,24 +20,13 @@ export const TrialMail = {
   passwordReset: 'trial.password_reset',
 } as const;
 
-export { MAILS_PER_HOUR } from '../workflows/trial/messages';
-const DAY = 24 * 3_600_000;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 /** A trial's username is its email address, normalized as every address is. */
 export const trialUsername = emailAddress();
 
-export function trialWorkflowId(email: string): string {
-  return `trial/${email}`;
-}
-
-export function passwordResetWorkflowId(email: string): string {
-  return `trial/${email}/password-reset`;
-}
-
-/** One "welcome back" flow per address at a time: a burst of requests collapses into the running one. */
-export function welcomeBackWorkflowId(email: string): string {
-  return `trial/${email}/welcome-back`;
-}
+/* ---- the verification link ---- */
 
 interface VerificationTokenFields {
   [key: string]: string | number;
@@ -52,20 +46,47 @@ export function verificationToken(signer: TokenSigner, input: { email: string; t
   return { token, tokenHash: hashKey(token) };
 }
 
-/** Checks MAC, type and expiry of a verification token (throws TokenError) and returns whose it is. */
+/** A verification link's token: whose it is, or a dead link (forged or expired). Single use is the workflow's to check. */
 export function readVerificationToken(signer: TokenSigner, token: string): { email: string; tokenHash: string } {
-  const fields = signer.parseAndVerify<VerificationTokenFields>(TRIAL_VERIFICATION, token);
-  return { email: String(fields.u), tokenHash: hashKey(token) };
+  try {
+    const fields = signer.parseAndVerify<VerificationTokenFields>(TRIAL_VERIFICATION, token);
+    return { email: String(fields.u), tokenHash: hashKey(token) };
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    if (err.problem === 'expired') throw trialLinkDead('expired', 'This link has expired.');
+    throw trialLinkDead('unknown', 'This link is not valid.');
+  }
 }
 
-export async function accountExists(db: Db, email: string): Promise<boolean> {
-  return (await db.account.count({ where: { email } })) > 0;
+/** How a verification link ends, with what the person can do next. */
+export function trialLinkDead(state: 'unknown' | 'expired' | 'used', reason: string): DeadLink {
+  if (state === 'used') return new DeadLink('used', reason, { text: 'Your account exists:', href: '/login', label: 'log in' });
+  if (state === 'expired') return new DeadLink('expired', reason, { text: 'Ask for a new free trial link with the same address: the new mail replaces this one.' });
+  return new DeadLink('unknown', reason, { text: 'Check that you copied the whole link from the mail.' });
 }
 
-/** Mails that count against the "3 per address per hour" throttle of registration, counted in the mail ledger with one query. */
-export async function registrationMailsSince(db: Db, email: string, since: Date): Promise<number> {
-  return db.sentEmail.count({ where: { kind: { in: [TrialMail.verification, TrialMail.welcomeBack] }, recipient: email.toLowerCase(), sentAt: { gte: since } } });
+/* ---- the registration mail limit ---- */
+
+/** Times of registration mails (verification or "welcome back") an address got in the last hour: a new run counts from them. */
+export async function registrationMailTimes(db: Db, email: string, now = Date.now()): Promise<string[]> {
+  return mailTimes(db, [TrialMail.verification, TrialMail.welcomeBack], email, now - HOUR);
 }
+
+export async function passwordResetMailTimes(db: Db, email: string, now = Date.now()): Promise<string[]> {
+  return mailTimes(db, [TrialMail.passwordReset], email, now - HOUR);
+}
+
+async function mailTimes(db: Db, kinds: string[], email: string, since: number): Promise<string[]> {
+  const rows = await db.sentEmail.findMany({
+    where: { kind: { in: kinds }, recipient: email.toLowerCase(), sentAt: { gte: new Date(since) } },
+    select: { sentAt: true },
+    orderBy: { sentAt: 'desc' },
+    take: MAILS_PER_HOUR,
+  });
+  return rows.map((r) => r.sentAt.toISOString());
+}
+
+/* ---- read models ---- */
 
 export type PublicTrialStatus = 'pending_verification' | 'active' | 'expired' | 'converted';
 
@@ -114,6 +135,8 @@ export async function readTrialHome(db: Db, accountId: number): Promise<TrialHom
   };
 }
 
+/* ---- the embed token ---- */
+
 export type EmbedRefusal = 'not_yours' | 'unknown_app' | 'trial_expired';
 
 /** Who embed tokens are for: the embedding party checks this audience. */
@@ -140,8 +163,7 @@ export async function issueEmbedToken(
   return { token, expiresAt: new Date(Math.floor(exp / 1000) * 1000).toISOString() };
 }
 
-/** Password-reset links live this long. */
-export const PASSWORD_RESET_TTL_MS = 3_600_000;
+/* ---- the password-reset link ---- */
 
 interface PasswordResetFields {
   [key: string]: string | number;
@@ -151,7 +173,7 @@ interface PasswordResetFields {
   exp: number;
 }
 
-function passwordFingerprint(passwordHash: string): string {
+export function passwordFingerprint(passwordHash: string): string {
   return hashKey(passwordHash).slice(0, 24);
 }
 
@@ -159,20 +181,21 @@ export function passwordResetToken(signer: TokenSigner, account: { id: number; p
   return TokenSigner.serialize(signer.sign(TRIAL_PASSWORD_RESET, { sub: account.id, pw: passwordFingerprint(account.passwordHash), exp: now + PASSWORD_RESET_TTL_MS }));
 }
 
-/** The account a reset link is for; throws TokenError (`mismatch` once the link was used, `expired`, `invalid`...). */
-export async function readPasswordResetToken(db: Db, signer: TokenSigner, token: string): Promise<{ accountId: number; username: string; passwordHash: string }> {
-  const fields = signer.parseAndVerify<PasswordResetFields>(TRIAL_PASSWORD_RESET, token);
+/** The account a reset link is for, or a dead link: forged, expired, or used (the password has changed since). */
+export async function readPasswordResetToken(db: Db, signer: TokenSigner, token: string): Promise<{ accountId: number; email: string; username: string; passwordFingerprint: string }> {
+  const dead = (state: 'unknown' | 'expired' | 'used', reason: string) =>
+    new DeadLink(state, reason, state === 'used' ? { text: 'Your new password is set:', href: '/login', label: 'log in' } : { text: 'Ask for a new one:', href: '/trial/password-reset', label: 'reset your password' });
+  let fields: PasswordResetFields;
+  try {
+    fields = signer.parseAndVerify<PasswordResetFields>(TRIAL_PASSWORD_RESET, token);
+  } catch (err) {
+    if (!(err instanceof TokenError)) throw err;
+    if (err.problem === 'expired') throw dead('expired', 'This password-reset link has expired.');
+    throw dead('unknown', 'This password-reset link is not valid.');
+  }
   const account = await db.account.findUnique({ where: { id: Number(fields.sub) } });
-  if (!account) throw new TokenError('invalid', 'This link is not valid.');
-  signer.verify<PasswordResetFields>(TRIAL_PASSWORD_RESET, fields, { bind: { pw: passwordFingerprint(account.passwordHash) } });
-  return { accountId: account.id, username: account.username, passwordHash: account.passwordHash };
-}
-
-/** Sets the new password only if it is still the one the link was issued for, so a link works once. */
-export async function resetPassword(db: Db, signer: TokenSigner, token: string, newPasswordHash: string): Promise<{ username: string }> {
-  const account = await readPasswordResetToken(db, signer, token);
-  // A new password ends every session issued with the old one.
-  const { count } = await db.account.updateMany({ where: { id: account.accountId, passwordHash: account.passwordHash }, data: { passwordHash: newPasswordHash, sessionGeneration: { increment: 1 } } });
-  if (count === 0) throw new TokenError('mismatch', 'This link was already used.');
-  return { username: account.username };
+  if (!account) throw dead('unknown', 'This password-reset link is not valid.');
+  const fingerprint = passwordFingerprint(account.passwordHash);
+  if (fields.pw !== fingerprint) throw dead('used', 'This password-reset link was already used.');
+  return { accountId: account.id, email: account.email, username: account.username, passwordFingerprint: fingerprint };
 }
