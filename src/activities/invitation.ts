@@ -141,7 +141,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       await recordEvent(`invitation/${invitationId}/verification-refused/${sequence}`, invitationId, teamId, 'verification_refused');
     },
 
-    /** Seed phase 2: the owner of inviteeEmail may confirm that the signed-in account is theirs. */
+    /** Synapse's phase 2: the owner of inviteeEmail may confirm that the signed-in account is theirs. */
     async sendIdentityVerificationEmail(args: { invitationId: number; inviteeId: number; portalEndpoint: string; sequence: number }): Promise<void> {
       const { invitation, teamName } = await loadInvitation(args.invitationId);
       const account = await findAccount(db, args.inviteeId);

@@ -119,7 +119,7 @@ export function readAccountCreationLink(signer: TokenSigner, serialized: string)
   }
 }
 
-/** The identity-verification link (seed phase 2), with the open invitation it is for. */
+/** The identity-verification link (Synapse's phase 2), with the open invitation it is for. */
 export async function readInviteeVerificationLink(db: Db, signer: TokenSigner, serialized: string) {
   let token: InviteeVerificationSignedToken;
   try {
@@ -278,7 +278,7 @@ export function openInvitations(db: Db, teamId: number, now = new Date()) {
   return db.membershipInvitation.findMany({ where: { teamId, ...openWhere(now) }, orderBy: { id: 'asc' } });
 }
 
-/** The seed's questions, answered as counts per team. */
+/** The questions Synapse's design asks of invitations, answered as counts per team. */
 export async function invitationStatistics(db: Db, teamId: number) {
   const count = (where: object) => db.membershipInvitation.count({ where: { teamId, ...where } });
   const [created, boundViaNewAccount, boundViaExistingAccount, joined, expired, revoked, verificationRefused] = await Promise.all([

@@ -100,7 +100,7 @@ export interface TrialInfos {
 }
 
 /**
- * What the login check (the seed's TrialExpirationAuthenticator) needs. A
+ * What the login check (Toucan's TrialExpirationAuthenticator in Keycloak) needs. A
  * trial whose end has passed reads as expired even in the moment before the
  * workflow records it. Undefined: no trial for this username (or one that
  * was never verified).

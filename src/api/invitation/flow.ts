@@ -92,7 +92,7 @@ export function invitationFlow(deps: ApiDeps) {
       );
     },
 
-    /** Seed phase 1 and 2: a verification token when the caller's email is the invited one, else a mail to the invited address. */
+    /** Synapse's phase 1 and 2: a verification token when the caller's email is the invited one, else a mail to the invited address. */
     async requestVerification(invitationId: number, accountId: number, portalEndpoint: string, closedStatus = 400): Promise<InviteeVerificationAnswer> {
       const account = await records.findAccount(db, accountId);
       if (!account) throw new HttpError(401, 'The signed-in account no longer exists.');

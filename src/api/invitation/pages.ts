@@ -131,7 +131,7 @@ export function invitationPages(deps: ApiDeps): Router {
     ctx.redirect(created.invitation ? `/join/team/${created.invitation.teamId}` : '/join/teams');
   });
 
-  /* ---- the identity-verification link (seed phase 2): the owner of the invited address binds it to the account that asked ---- */
+  /* ---- the identity-verification link (Synapse's phase 2): the owner of the invited address binds it to the account that asked ---- */
 
   router.get('/verify/:token', async (ctx) => {
     const { token, row } = await records.readInviteeVerificationLink(db, signer, ctx.params.token);

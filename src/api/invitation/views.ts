@@ -9,7 +9,7 @@ interface OpenedInvitation {
   inviterName: string;
 }
 
-/** The page the emailed link opens: who invites to what, and the seed's two choices. */
+/** The page the emailed link opens: who invites to what, and Synapse's two choices. */
 export function invitationLanding(token: string, { row, teamName, inviterName }: OpenedInvitation): Page {
   const details = html`<dl>
 <dt>Team</dt><dd id="team">${teamName}</dd>

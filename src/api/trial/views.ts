@@ -56,7 +56,7 @@ ${input('password', 'Password', { type: 'password', required: true, autocomplete
   });
 }
 
-/** The login refusal of an expired trial (the seed's TrialExpirationAuthenticator). */
+/** The login refusal of an expired trial (Toucan's TrialExpirationAuthenticator in Keycloak). */
 export function trialExpiredPage(view: Pick<TrialInfos, 'trialEndsAt'>): Page {
   return {
     title: 'Your free trial has ended',

@@ -99,7 +99,7 @@ export const InvitationFailure = {
 export const invitationRecordedUpdate = defineUpdate<MembershipInvitation>('invitationRecorded');
 /** Binds the invitee's account to an emailed invitation. */
 export const bindInviteeUpdate = defineUpdate<MembershipInvitation, [BindInviteeRequest]>('bindInvitee');
-/** Phase 1 and 2 of the seed: a token when the emails match, else a verification mail to inviteeEmail. */
+/** Synapse's phase 1 and 2: a token when the emails match, else a verification mail to inviteeEmail. */
 export const requestInviteeVerificationUpdate = defineUpdate<InviteeVerificationAnswer, [InviteeVerificationRequest]>('requestInviteeVerification');
 /** The bound invitee joins the team: the one-click Join. */
 export const joinTeamUpdate = defineUpdate<void, [{ accountId: number }]>('joinTeam');

@@ -87,7 +87,7 @@ function asRefusal(err: unknown): unknown {
 }
 
 /**
- * One team membership invitation, as in the seed's sequence diagram: record
+ * One team membership invitation, as in Synapse's sequence diagram: record
  * it, mail the invitee, then wait for the invitee to be bound to an account
  * and to join — or for the invitation to be revoked or to expire.
  */
