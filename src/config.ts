@@ -35,6 +35,8 @@ export interface Config {
     cliPath?: string;
     port: number;
     uiPort: number;
+    /** The Worker Deployment version this worker is (WORKER_DEPLOYMENT_NAME, WORKER_BUILD_ID); none: unversioned. */
+    workerDeployment?: { deploymentName: string; buildId: string };
   };
   embedded: { postgresPort: number; smtpPort: number; mailUiPort: number };
   smtpUrl?: string;
@@ -64,6 +66,8 @@ export interface Config {
     billingSession: number;
   };
   termsOfServiceVersion: string;
+  /** How long an API request waits for a workflow's answer before it says "try again in a moment". */
+  updateDeadlineMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -103,6 +107,18 @@ function url(env: Env, name: string, fallback: string, protocols: string[]): str
 /** Hides the password part of a URL so configuration errors never print secrets. */
 export function redact(value: string): string {
   return value.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
+function workerDeployment(env: Env): { deploymentName: string; buildId: string } | undefined {
+  const deploymentName = env.WORKER_DEPLOYMENT_NAME;
+  const buildId = env.WORKER_BUILD_ID;
+  if (!deploymentName && !buildId) return undefined;
+  if (!deploymentName) throw new ConfigError('WORKER_DEPLOYMENT_NAME', 'is required with WORKER_BUILD_ID');
+  if (!buildId) throw new ConfigError('WORKER_BUILD_ID', 'is required with WORKER_DEPLOYMENT_NAME');
+  for (const [name, value] of [['WORKER_DEPLOYMENT_NAME', deploymentName], ['WORKER_BUILD_ID', buildId]]) {
+    if (!/^[A-Za-z0-9._-]{1,100}$/.test(value)) throw new ConfigError(name, `"${value}" must be 1 to 100 letters, digits, dots, dashes or underscores`);
+  }
+  return { deploymentName, buildId };
 }
 
 /** Every secret has one minimum length, the one TOKEN_SECRET has always had. */
@@ -208,6 +224,7 @@ export function loadConfig(env: Env = process.env): Config {
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
       port: port(env, 'TEMPORAL_PORT', 7233),
       uiPort: port(env, 'TEMPORAL_UI_PORT', 8233),
+      workerDeployment: workerDeployment(env),
     },
     embedded: {
       postgresPort: port(env, 'EMBEDDED_PG_PORT', 5433),
@@ -247,5 +264,6 @@ export function loadConfig(env: Env = process.env): Config {
       billingSession: duration(env, 'BILLING_SESSION_TTL', '2h'),
     },
     termsOfServiceVersion: tosVersion,
+    updateDeadlineMs: duration(env, 'UPDATE_DEADLINE', '10s'),
   };
 }

@@ -1,10 +1,11 @@
-import { NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { NativeConnection, Worker, Runtime, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, ConfigError } from './config';
 import type { Connection } from '@temporalio/client';
 import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes } from './deps';
 import { createActivities } from './activities';
 import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
+import { workflowBundle } from './bundle';
 
 let runtimeInstalled = false;
 
@@ -36,9 +37,23 @@ export async function createWorker(deps: Deps, temporalAddress: string): Promise
     connection,
     namespace: deps.config.temporal.namespace,
     taskQueue: deps.config.temporal.taskQueue,
-    workflowsPath: require.resolve('./workflows'),
+    workflowBundle: await workflowBundle(),
     activities: createActivities(deps),
+    ...workerDeployment(deps.config),
   });
+}
+
+/**
+ * With WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID set, the worker is one
+ * version of a Worker Deployment: each workflow runs on the versions its
+ * versioning behaviour allows (short billing logins stay on the version that
+ * started them; long trials and invitations move to the current version),
+ * and a new version takes work once it is made current (README: Deploying).
+ */
+function workerDeployment(config: Deps['config']): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  const deployment = config.temporal.workerDeployment;
+  if (!deployment) return {};
+  return { workerDeploymentOptions: { version: deployment, useWorkerVersioning: true, defaultVersioningBehavior: 'AUTO_UPGRADE' } };
 }
 
 /** `npm run worker`: the worker alone, against the servers named in the environment. */

@@ -172,15 +172,14 @@ export function confirmationLinkDead(state: 'unknown' | 'expired' | 'used'): Dea
   return new DeadLink('unknown', 'This confirmation link is not valid.', { text: 'Open the link from the confirmation email again.' }, { title: 'Invalid confirmation link' });
 }
 
-/** A confirmation link's key: the login it confirms, before the workflow claims it; a dead link otherwise. */
+/** A confirmation link's key: the login it confirms (and whether it was used), before the workflow claims it; a dead link otherwise. */
 export async function readConfirmationLink(db: Db, key: string, kind: 'realm' | 'server', now = new Date()) {
   const keyHash = hashKey(key);
   const row = await db.billingConfirmation.findUnique({ where: { keyHash } });
   const identity = row?.login as unknown as BillingIdentity | undefined;
   if (!row || !identity || identity.kind !== kind) throw confirmationLinkDead('unknown');
-  if (row.usedAt) throw confirmationLinkDead('used');
   if (row.expiresAt <= now) throw confirmationLinkDead('expired');
-  return { identity, keyHash };
+  return { identity, keyHash, used: row.usedAt !== null };
 }
 
 /* ---- Signed tokens: access URLs, the legacy login's proof of the server key, sessions ---- */

@@ -133,7 +133,12 @@ describe('billing login limits and expiry', () => {
     await client.get(url2);
     await client.post(new URL(url2).pathname + '/confirm/', { email: email2 });
     const link2 = linkIn((await waitForEmails(email2, CONFIRM_SUBJECT))[0], short.baseUrl);
+    const confirmPage = await client.follow(await client.get(link2));
+    expect(confirmPage.h1).toBe('Confirm login');
+    // While the login runs, the link clicked again is the same click: the confirm-login step again.
     expect((await client.follow(await client.get(link2))).h1).toBe('Confirm login');
+    // Once the person has logged in, the link is spent.
+    expect((await client.submit(confirmPage, { full_name: 'Used Link', tos_consent: 'on' })).status).toBe(303);
     const used = await client.get(link2);
     expect(used.status).toBe(410);
     expect(used.h1).toBe('Confirmation link already used');

@@ -1,4 +1,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowUpdateStage } from '@temporalio/client';
+import { createBillingActivities } from '../../src/activities/billing';
 import type { Deps } from '../../src/deps';
 import { hashKey } from '../../src/shared/tokens';
 import { billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
@@ -78,6 +80,59 @@ describe('billing login workflow on the time-skipping server', () => {
       expect((await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey('forged') }] })).outcome).toBe('unknown');
       const done = await handle.executeUpdate(confirmLoginUpdate, { args: [details] });
       expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: done.billingUserId });
+    });
+  });
+
+  describe('a confirm-login and the login deadline, in either order: the outcome and FlowStep agree', () => {
+    // A server of their own: time is skipped only while nothing else runs on it.
+    let harness: TimeSkippingHarness;
+    let env: TestWorkflowEnvironment;
+    let taskQueue: string;
+    const withWorker = (fn: () => Promise<void>) => harness.withWorker(fn);
+    beforeAll(async () => {
+      harness = await startTimeSkipping('billing-order');
+      ({ env, taskQueue } = harness);
+    });
+    afterAll(() => harness?.teardown());
+    const details = { fullName: 'Last Minute', enableMajorReleaseEmails: true, enableMaintenanceReleaseEmails: true, acceptedTosVersion: '1.0' };
+
+    /** A login with a confirmed email, 5 s before its 2 h login deadline. */
+    async function confirmedLogin() {
+      const identity = await seedRealmUser(deps);
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.9' }] });
+      const key = keyFromLink(linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http'));
+      await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }] });
+      await env.sleep('7195s');
+      return handle;
+    }
+
+    it('the form first, still being recorded when the deadline passes: logged in', async () => {
+      let release = () => undefined as void;
+      const held = new Promise<void>((r) => (release = r));
+      const real = createBillingActivities(deps);
+      await harness.withWorker(
+        async () => {
+          const handle = await confirmedLogin();
+          const finishing = await handle.startUpdate(confirmLoginUpdate, { args: [details], waitForStage: WorkflowUpdateStage.ACCEPTED });
+          await env.sleep('8s'); // the deadline passes while the login is being recorded
+          release();
+          const { billingUserId } = await finishing.result();
+          expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId });
+          expect(await handle.query(billingLoginStepQuery)).toBe('logged_in');
+        },
+        { recordBillingLogin: async (input) => (await held, real.recordBillingLogin(input)) },
+      );
+    }, 180_000);
+
+    it('the deadline first: the form is refused, and the login expired', async () => {
+      await withWorker(async () => {
+        const handle = await confirmedLogin();
+        await env.sleep('8s');
+        expect(await handle.result()).toMatchObject({ outcome: 'expired' });
+        expect(await handle.query(billingLoginStepQuery)).toBe('expired');
+        await expect(handle.executeUpdate(confirmLoginUpdate, { args: [details] })).rejects.toThrow();
+      });
     });
   });
 });

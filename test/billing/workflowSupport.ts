@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import type { Deps } from '../../src/deps';
 import { findServer, registerServer, upsertRealms } from '../../src/domain/billing';
 import { billingLoginWorkflow } from '../../src/workflows/billing/workflow';
-import { BillingIdentity, billingLoginWorkflowId } from '../../src/workflows/billing/messages';
-import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../src/shared/searchAttributes';
+import { BillingIdentity, billingLoginSearchAttributes, billingLoginWorkflowId } from '../../src/workflows/billing/messages';
 import { uniqueEmail } from '../support/mailbox';
 
 /** A registered server with one realm and a user of it, written straight to the database. */
@@ -28,20 +28,26 @@ export async function seedRealmUser(deps: Deps): Promise<BillingIdentity> {
 export const DAY = 24 * 3600_000;
 export const HOURS_2 = 2 * 3600_000;
 
-/** Starts a login workflow as the portal does (same ID, search attributes, TTLs as inputs). */
-export function startLogin(client: Client, taskQueue: string, identity: BillingIdentity, emailConfirmed = false) {
-  return client.workflow.start(billingLoginWorkflow, {
+/** The login's start as the portal makes it (same ID, search attributes, TTLs as inputs). */
+function loginStart(taskQueue: string, identity: BillingIdentity, emailConfirmed: boolean) {
+  return {
     taskQueue,
     workflowId: billingLoginWorkflowId(identity),
-    args: [{ identity, emailConfirmed, confirmationTtlMs: DAY, loginTtlMs: HOURS_2 }],
-    typedSearchAttributes: [
-      { key: FlowKind, value: 'billing-login' },
-      { key: FlowStep, value: emailConfirmed ? 'awaiting_login' : 'awaiting_email_confirmation' },
-      { key: Email, value: identity.email },
-      { key: ServerUuid, value: identity.serverUuid },
-      { key: RealmUuid, value: identity.realmUuid! },
-    ],
-  });
+    args: [{ identity, emailConfirmed, confirmationTtlMs: DAY, loginTtlMs: HOURS_2 }] as Parameters<typeof billingLoginWorkflow>,
+    typedSearchAttributes: billingLoginSearchAttributes(identity, emailConfirmed),
+  };
+}
+
+/** Starts a login workflow alone (for tests that send its updates one by one). */
+export function startLogin(client: Client, taskQueue: string, identity: BillingIdentity, emailConfirmed = false) {
+  return client.workflow.start(billingLoginWorkflow, loginStart(taskQueue, identity, emailConfirmed));
+}
+
+/** Starts a login as the portal does: its first request travels with the start (Update-with-Start). */
+export async function startLoginWith<Ret, Args extends unknown[]>(client: Client, taskQueue: string, identity: BillingIdentity, emailConfirmed: boolean, update: UpdateDefinition<Ret, Args>, ...args: Args) {
+  const start = new WithStartWorkflowOperation(billingLoginWorkflow, { ...loginStart(taskQueue, identity, emailConfirmed), workflowIdConflictPolicy: 'USE_EXISTING' });
+  const result = await (client.workflow.executeUpdateWithStart as (u: UpdateDefinition<Ret, Args>, o: object) => Promise<Ret>)(update, { args, startWorkflowOperation: start });
+  return { handle: await start.workflowHandle(), result };
 }
 
 /** The key at the end of the confirmation link in a mail. */

@@ -1,4 +1,4 @@
-import { type Client, type WorkflowHandle, WorkflowUpdateStage } from '@temporalio/client';
+import { type Client, WithStartWorkflowOperation, type WorkflowHandle, WorkflowUpdateStage } from '@temporalio/client';
 import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { allocateInvitationId, createTeam } from '../../src/domain/invitation';
@@ -14,7 +14,7 @@ import {
   invitationWorkflowId,
   joinTeamUpdate,
   requestInviteeVerificationUpdate,
-  requestValidationEmailSignal,
+  requestRegistrationLinkUpdate,
   revokeInvitationUpdate,
   ValidationEmailRequest,
 } from '../../src/workflows/invitation/messages';
@@ -48,25 +48,30 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       acceptInvitationEndpoint: endpoint,
       ...extra,
     };
-    const handle = await client.workflow.start<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
+    // As the API starts it: the update that answers with the recorded invitation travels with the start.
+    const start = new WithStartWorkflowOperation<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
       workflowId: invitationWorkflowId(input.invitationId),
       taskQueue,
       args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
       typedSearchAttributes: invitationSearchAttributes(input),
     });
-    await handle.executeUpdate(invitationRecordedUpdate);
-    return { handle, input, team, admin };
+    const recorded = await client.workflow.executeUpdateWithStart(invitationRecordedUpdate, { startWorkflowOperation: start }).then(() => true, () => false);
+    return { handle: await start.workflowHandle(), input, team, admin, recorded };
   }
 
-  function startEmailValidation(email: string): Promise<WorkflowHandle<typeof accountEmailValidationWorkflow>> {
-    return client.workflow.signalWithStart<typeof accountEmailValidationWorkflow, [ValidationEmailRequest]>('accountEmailValidationWorkflow', {
+  /** "Send registration info", as the API sends it: Update-with-Start on the address's flow. */
+  async function startEmailValidation(email: string): Promise<WorkflowHandle<typeof accountEmailValidationWorkflow>> {
+    const start = new WithStartWorkflowOperation<typeof accountEmailValidationWorkflow>('accountEmailValidationWorkflow', {
       workflowId: emailValidationWorkflowId(email),
       taskQueue,
       args: [{ email, ttlMs: DAY }],
-      signal: requestValidationEmailSignal,
-      signalArgs: [{ firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
       typedSearchAttributes: emailValidationSearchAttributes(email),
     });
+    const request: ValidationEmailRequest = { firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' };
+    await client.workflow.executeUpdateWithStart(requestRegistrationLinkUpdate, { args: [request], startWorkflowOperation: start });
+    return start.workflowHandle();
   }
 
   async function newAccountRequest(invitationId: number) {
@@ -76,6 +81,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
   return {
     newAccount,
     startInvitation,
+    startEmailValidation,
 
     /** Registration with the invitation: validation mail, account created and invitation bound in one update, one-click Join. */
     async newAccountPath(): Promise<{ invitation: WorkflowHandle; validation: WorkflowHandle }> {

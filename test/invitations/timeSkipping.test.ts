@@ -74,4 +74,17 @@ describe('invitation timers on the time-skipping server', () => {
       expect((await emailsTo(email)).length).toBe(1);
     });
   });
+
+  it('an account created a moment before the last link lapses ends the flow as account_created, FlowStep included', async () => {
+    await harness.withWorker(async () => {
+      const email = uniqueEmail('lastminute');
+      const handle = await paths.startEmailValidation(email);
+      await env.sleep(DAY - 1_000);
+      // A creation under way holds the lapse (the loop waits for it), so the outcome is what the creation leaves.
+      const created = await handle.executeUpdate(createValidatedAccountUpdate, { args: [{ username: `last-${Date.now().toString(36)}`, firstName: 'Last', lastName: 'Minute', passwordHash: 'x' }] });
+      expect(created.accountId).toBeGreaterThan(0);
+      expect(await handle.result()).toBe('account_created');
+      expect((await handle.describe()).typedSearchAttributes.get(FlowStep)).toBe('account_created');
+    });
+  });
 });

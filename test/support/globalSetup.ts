@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadConfig } from '../../src/config';
 import { startEmbeddedStack, Stack } from '../../src/dev/stack';
 import { migrateDatabase } from '../../src/deps';
+import { writeWorkflowBundle } from '../../src/bundle';
 import { freePort } from './ports';
 
 /**
@@ -25,10 +26,15 @@ export default async function globalSetup(): Promise<void> {
     LOG_LEVEL: 'warn',
   };
   Object.assign(process.env, env);
+  // gRPC's own diagnostics (e.g. keepalive adjustments on long tests) would go to the console; failures still throw.
+  process.env.GRPC_VERBOSITY = 'NONE';
   delete process.env.DATABASE_URL;
   delete process.env.TEMPORAL_ADDRESS;
   delete process.env.SMTP_URL;
-  const stack: Stack = await startEmbeddedStack(loadConfig(), { temporalUi: false });
+  // One workflow bundle for every worker and replay of the run, as in production.
+  const bundle = path.join(dataDir, 'workflow-bundle.js');
+  const [stack] = await Promise.all([startEmbeddedStack(loadConfig(), { temporalUi: false }) as Promise<Stack>, writeWorkflowBundle(bundle)]);
+  process.env.WORKFLOW_BUNDLE = bundle;
   await migrateDatabase(stack.databaseUrl);
   process.env.DATABASE_URL = stack.databaseUrl;
   process.env.TEMPORAL_ADDRESS = stack.temporalAddress;

@@ -1,34 +1,109 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { installRuntime } from '../../src/worker';
+import { workflowBundle } from '../../src/bundle';
 
 /**
- * Recorded workflow histories for replay tests live in test/fixtures/histories.
- * `npm run record-histories` runs the replay tests with RECORD_HISTORIES=1,
- * which re-records them; a normal run only replays the committed files.
+ * Recorded workflow histories live in test/fixtures/histories/<flow>/, with
+ * manifest.json saying which workflow code recorded each one (the flow's
+ * checksum, below). A normal run replays them all; `npm run record-histories`
+ * records the flows' paths again with today's code. A history recorded by
+ * earlier code is never overwritten: it moves to <flow>/recorded-<checksum>/,
+ * where it keeps proving that runs started by that code still replay.
  */
 export const HISTORY_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
+export const MANIFEST = path.join(HISTORY_DIR, 'manifest.json');
 export const recording = process.env.RECORD_HISTORIES === '1';
+export const FLOWS = ['billing', 'invitation', 'trial'] as const;
+export type Flow = (typeof FLOWS)[number];
 
-export async function saveHistory(name: string, handle: WorkflowHandle): Promise<void> {
-  const history = await handle.fetchHistory();
-  fs.mkdirSync(HISTORY_DIR, { recursive: true });
-  fs.writeFileSync(path.join(HISTORY_DIR, `${name}.json`), JSON.stringify(history, null, 1) + '\n');
+const ROOT = path.resolve(__dirname, '..', '..');
+/** What a flow's workflow code is: its folder, and the shared modules workflow code may import. */
+const SHARED_WORKFLOW_FILES = ['src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts'];
+
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
-export function loadHistories(prefix: string): { name: string; history: unknown }[] {
-  if (!fs.existsSync(HISTORY_DIR)) return [];
-  return fs
-    .readdirSync(HISTORY_DIR)
-    .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
+/** The checksum of files (paths relative to `root`, contents): the identity of some workflow code. */
+export function checksumOf(root: string, files: string[]): string {
+  const hash = crypto.createHash('sha256');
+  for (const file of files.map((f) => path.relative(root, f)).sort()) hash.update(file).update('\0').update(fs.readFileSync(path.join(root, file))).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** The checksum of a flow's workflow code: it changes with any change to what its workflows run. */
+export function flowChecksum(flow: string): string {
+  return checksumOf(ROOT, [...filesUnder(path.join(ROOT, 'src', 'workflows', flow)), ...SHARED_WORKFLOW_FILES.map((f) => path.join(ROOT, f))]);
+}
+
+export type Manifest = Record<string, { recordedWith: string }>;
+
+export function readManifest(): Manifest {
+  return fs.existsSync(MANIFEST) ? JSON.parse(fs.readFileSync(MANIFEST, 'utf8')) : {};
+}
+
+function writeManifest(manifest: Manifest): void {
+  const sorted = Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => a.localeCompare(b)));
+  fs.writeFileSync(MANIFEST, JSON.stringify(sorted, null, 1) + '\n');
+}
+
+/** Every recorded history, with the flow it belongs to (its first folder). */
+export function allHistories(): { file: string; flow: string; history: unknown }[] {
+  return filesUnder(HISTORY_DIR)
+    .filter((f) => f.endsWith('.json') && f !== MANIFEST)
+    .map((f) => path.relative(HISTORY_DIR, f))
     .sort()
-    .map((f) => ({ name: f.replace(/\.json$/, ''), history: JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, f), 'utf8')) }));
+    .map((file) => ({ file, flow: file.split(path.sep)[0], history: JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, file), 'utf8')) }));
 }
 
-/** Replays histories against the current workflow code, with the service's runtime (its logger keeps the SDK quiet). */
-export function replayHistories(histories: Parameters<typeof Worker.runReplayHistories>[1]) {
+/** Saves a run's history as <flow>/<name>.json, recorded by today's code; one recorded by other code moves aside first. */
+export async function saveHistory(flow: Flow, name: string, handle: WorkflowHandle): Promise<void> {
+  const history = await handle.fetchHistory();
+  const manifest = readManifest();
+  const checksum = flowChecksum(flow);
+  const file = path.join(flow, `${name}.json`);
+  const earlier = manifest[file];
+  if (fs.existsSync(path.join(HISTORY_DIR, file)) && earlier && earlier.recordedWith !== checksum) {
+    const kept = path.join(flow, `recorded-${earlier.recordedWith}`, `${name}.json`);
+    fs.mkdirSync(path.dirname(path.join(HISTORY_DIR, kept)), { recursive: true });
+    fs.renameSync(path.join(HISTORY_DIR, file), path.join(HISTORY_DIR, kept));
+    manifest[kept] = earlier;
+  }
+  fs.mkdirSync(path.dirname(path.join(HISTORY_DIR, file)), { recursive: true });
+  fs.writeFileSync(path.join(HISTORY_DIR, file), JSON.stringify(history, null, 1) + '\n');
+  manifest[file] = { recordedWith: checksum };
+  writeManifest(manifest);
+}
+
+/**
+ * The guard: flows whose workflow code today matches no recorded history.
+ * Any change to a flow's workflow code needs histories recorded by the new
+ * code (the old ones kept), so every change is replayed by its tests.
+ */
+export function unrecordedFlows(manifest: Manifest, checksums: Record<string, string>): string[] {
+  const recordedWith = new Set(Object.values(manifest).map((m) => m.recordedWith));
+  return Object.entries(checksums)
+    .filter(([, checksum]) => !recordedWith.has(checksum))
+    .map(([flow]) => flow);
+}
+
+/** Replays histories against the service's workflow bundle; the failures, by history. */
+export async function replayFailures(histories: { file: string; history: unknown }[], bundle?: Awaited<ReturnType<typeof workflowBundle>>): Promise<string[]> {
   installRuntime();
-  return Worker.runReplayHistories({ workflowsPath: require.resolve('../../src/workflows') }, histories);
+  const replays = histories.map(({ file, history }) => ({ workflowId: file, history: temporal.api.history.v1.History.fromObject(history as object) }));
+  const failures: string[] = [];
+  let replayed = 0;
+  // One worker for all histories: replaying them one by one would load the bundle each time.
+  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()) }, replays)) {
+    replayed++;
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
+  }
+  if (replayed !== histories.length) failures.push(`replayed ${replayed} of ${histories.length} histories`);
+  return failures;
 }

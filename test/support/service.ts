@@ -15,6 +15,9 @@ export interface TestService {
   db: Deps['db'];
   temporal: Client;
   worker: Worker;
+  /** Stops the worker (no workflow or activity runs until `startWorker`): the service as it is while its workers are down. */
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -36,8 +39,16 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
   const db = await connectDb(config.databaseUrl!);
   const temporal = await connectTemporal(config.temporal.address!, config.temporal.namespace);
   const deps = createDeps(config, db, config.smtpUrl!);
-  const worker = await createWorker(deps, config.temporal.address!);
-  const running = worker.run();
+  let worker: Worker | undefined = await createWorker(deps, config.temporal.address!);
+  let running: Promise<void> | undefined = worker.run();
+  const stopWorker = async () => {
+    if (!worker) return;
+    worker.shutdown();
+    await running;
+    // The worker does not close a connection it was given; an open one keeps the SDK runtime (and this process) alive.
+    await worker.connection?.close();
+    worker = running = undefined;
+  };
   const server: http.Server = await listen(createApp({ ...deps, temporal }), port);
   return {
     baseUrl: config.publicUrl,
@@ -45,13 +56,19 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     deps,
     db,
     temporal,
-    worker,
+    get worker() {
+      if (!worker) throw new Error('the worker is stopped');
+      return worker;
+    },
+    stopWorker,
+    async startWorker() {
+      if (worker) return;
+      worker = await createWorker(deps, config.temporal.address!);
+      running = worker.run();
+    },
     async stop() {
       await close(server);
-      worker.shutdown();
-      await running;
-      // The worker does not close a connection it was given; an open one keeps the SDK runtime (and this process) alive.
-      await worker.connection?.close();
+      await stopWorker();
       await temporal.connection.close();
       await db.$disconnect();
       deps.mailer.close();

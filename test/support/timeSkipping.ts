@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config';
 import { connectDb, createDeps, Deps, registerSearchAttributes } from '../../src/deps';
 import { createActivities } from '../../src/activities';
 import { installRuntime } from '../../src/worker';
+import { workflowBundle } from '../../src/bundle';
 
 /**
  * Temporal's time-skipping test server: timers of days fire in milliseconds
@@ -25,8 +26,12 @@ export interface TimeSkippingHarness {
   env: TestWorkflowEnvironment;
   deps: Deps;
   taskQueue: string;
-  /** Runs `fn` while a worker with the real activities polls `taskQueue` (a worker runs once, so each call gets its own). */
-  withWorker<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while a worker with the real activities (some replaced by
+   * `override`, e.g. to hold one back) polls `taskQueue`; a worker runs once,
+   * so each call gets its own.
+   */
+  withWorker<T>(fn: () => Promise<T>, override?: Partial<ReturnType<typeof createActivities>>): Promise<T>;
   teardown(): Promise<void>;
 }
 
@@ -42,12 +47,12 @@ export async function startTimeSkipping(name: string): Promise<TimeSkippingHarne
     env,
     deps,
     taskQueue,
-    async withWorker(fn) {
+    async withWorker(fn, override = {}) {
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
-        workflowsPath: require.resolve('../../src/workflows'),
-        activities: createActivities(deps),
+        workflowBundle: await workflowBundle(),
+        activities: { ...createActivities(deps), ...override },
       });
       return worker.runUntil(fn);
     },

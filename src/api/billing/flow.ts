@@ -3,14 +3,14 @@
 // may start the login (a link clicked after a restart, a page reloaded), so
 // each is an Update-with-Start on the login's workflow ID.
 import type { ApiDeps } from '../../deps';
-import { FlowStart, startOrUpdate } from '../flows';
+import { FlowStart, keyOf, startOrUpdate, updateFlow } from '../flows';
 import { waitAtMost } from '../http';
 import {
   BillingFailure,
   BillingIdentity,
   billingLoginSearchAttributes,
   billingLoginWorkflowId,
-  confirmationsSettledUpdate,
+  confirmationsInFlightQuery,
   confirmEmailUpdate,
   confirmLoginUpdate,
   LoginConfirmation,
@@ -24,11 +24,12 @@ export function billingFlow(deps: ApiDeps) {
   const { config, temporal } = deps;
 
   /** The login's workflow; a returning billing user (email confirmed before) starts at the confirm-login step. */
-  const login = (identity: BillingIdentity, emailConfirmed: boolean): FlowStart => ({
+  const login = (identity: BillingIdentity, emailConfirmed: boolean, updateKey?: string): FlowStart => ({
     workflowType: 'billingLoginWorkflow',
     workflowId: billingLoginWorkflowId(identity),
     args: [{ identity, emailConfirmed, confirmationTtlMs: config.ttl.billingConfirmation, loginTtlMs: config.ttl.billingAccessToken }],
     searchAttributes: billingLoginSearchAttributes(identity, emailConfirmed),
+    ...(updateKey ? { updateKey } : {}),
   });
 
   return {
@@ -37,14 +38,30 @@ export function billingFlow(deps: ApiDeps) {
       return startOrUpdate(deps, BillingFailure, login(identity, false), requestConfirmationEmailUpdate, { email, ip });
     },
 
-    /** A link from the confirmation mail: the workflow uses it once. */
+    /** A link from the confirmation mail: the workflow uses it once; a reload of the same link is the same update, with its answer. */
     confirmEmail(identity: BillingIdentity, keyHash: string) {
-      return startOrUpdate(deps, BillingFailure, login(identity, false), confirmEmailUpdate, { keyHash });
+      return startOrUpdate(deps, BillingFailure, login(identity, false, keyOf('confirm-email', keyHash)), confirmEmailUpdate, { keyHash });
     },
 
-    /** The confirm-login form: details, release emails, terms of service. */
-    confirmLogin(identity: BillingIdentity, details: LoginConfirmation) {
-      return startOrUpdate(deps, BillingFailure, login(identity, true), confirmLoginUpdate, details);
+    /**
+     * A used confirmation link clicked again: while its login runs, the
+     * answer the first click got (a reload after a lost answer); otherwise
+     * undefined, and the link counts as used.
+     */
+    async confirmedBefore(identity: BillingIdentity, keyHash: string) {
+      try {
+        // Only while that login runs: once it has ended, its link is spent (a realm's link is single-use, as Zulip's).
+        const { status } = await temporal.workflow.getHandle(billingLoginWorkflowId(identity)).describe();
+        if (status.name !== 'RUNNING') return undefined;
+        return await updateFlow(deps, BillingFailure, billingLoginWorkflowId(identity), confirmEmailUpdate, [{ keyHash }], () => new Error('ended'), keyOf('confirm-email', keyHash));
+      } catch {
+        return undefined;
+      }
+    },
+
+    /** The confirm-login form: details, release emails, terms of service; the same form posted again is the same update. */
+    confirmLogin(identity: BillingIdentity, details: LoginConfirmation, accessToken: string) {
+      return startOrUpdate(deps, BillingFailure, login(identity, true, keyOf('confirm-login', accessToken, JSON.stringify(details))), confirmLoginUpdate, details);
     },
 
     /**
@@ -54,7 +71,13 @@ export function billingFlow(deps: ApiDeps) {
      * at once; a flow waiting for its worker is not waited for long.
      */
     async confirmationsSettled(identity: BillingIdentity): Promise<void> {
-      await waitAtMost(temporal.workflow.getHandle(billingLoginWorkflowId(identity)).executeUpdate(confirmationsSettledUpdate), PENDING_CONFIRMATION_WAIT_MS);
+      const handle = temporal.workflow.getHandle(billingLoginWorkflowId(identity));
+      const giveUpAt = Date.now() + PENDING_CONFIRMATION_WAIT_MS;
+      // A query, polled: page views add nothing to the login's history.
+      const settled = (async () => {
+        while (Date.now() < giveUpAt && (await handle.query(confirmationsInFlightQuery)) > 0) await new Promise((r) => setTimeout(r, 100));
+      })();
+      await waitAtMost(settled, PENDING_CONFIRMATION_WAIT_MS);
     },
   };
 }

@@ -75,19 +75,23 @@ export function billingPages(deps: ApiDeps): Router {
   }
 
   /** The confirm-login form → the login is recorded by the workflow → session cookie → the page asked for. */
-  async function completeLogin(ctx: Context, identity: BillingIdentity, action: string): Promise<void> {
+  async function completeLogin(ctx: Context, identity: BillingIdentity, action: string, accessToken: string): Promise<void> {
     await activeServer(identity.serverUuid);
     const user = await records.findBillingUser(db, identity);
     if (!user) throw new HttpError(409, 'Confirm your email address first.', {}, 'Email not confirmed');
     const body = parse(confirmLoginForm, ctx.request.body);
     const tosNeeded = records.tosConsentNeeded(user.tosVersion, config.termsOfServiceVersion);
     if (tosNeeded && !body.tos_consent) return showConfirmLogin(ctx, identity, user, action, { error: views.TOS_REQUIRED, fullName: body.full_name });
-    const { billingUserId } = await flow.confirmLogin(identity, {
-      fullName: body.full_name,
-      enableMajorReleaseEmails: body.enable_major_release_emails === 'on',
-      enableMaintenanceReleaseEmails: body.enable_maintenance_release_emails === 'on',
-      acceptedTosVersion: tosNeeded ? config.termsOfServiceVersion : null,
-    });
+    const { billingUserId } = await flow.confirmLogin(
+      identity,
+      {
+        fullName: body.full_name,
+        enableMajorReleaseEmails: body.enable_major_release_emails === 'on',
+        enableMaintenanceReleaseEmails: body.enable_maintenance_release_emails === 'on',
+        acceptedTosVersion: tosNeeded ? config.termsOfServiceVersion : null,
+      },
+      accessToken,
+    );
     const session = records.issueSessionToken(
       signer,
       { kind: identity.kind, server: identity.serverUuid, realm: identity.realmUuid, billingUser: billingUserId, uriScheme: identity.uriScheme },
@@ -102,9 +106,11 @@ export function billingPages(deps: ApiDeps): Router {
 
   /** A link from the confirmation mail: the workflow uses it once, then the confirm-login step follows. */
   async function doConfirm(ctx: Context, kind: 'realm' | 'server'): Promise<void> {
-    const { identity, keyHash } = await records.readConfirmationLink(db, String(ctx.params.key), kind);
+    const { identity, keyHash, used } = await records.readConfirmationLink(db, String(ctx.params.key), kind);
     await activeServer(identity.serverUuid);
-    const result = await flow.confirmEmail(identity, keyHash);
+    // A used link may be this very click reloaded after its answer was lost: the login still knows the first answer.
+    const result = used ? await flow.confirmedBefore(identity, keyHash) : await flow.confirmEmail(identity, keyHash);
+    if (!result) throw records.confirmationLinkDead('used');
     if (result.outcome !== 'confirmed') throw records.confirmationLinkDead(result.outcome === 'used' ? 'used' : result.outcome === 'unknown' ? 'unknown' : 'expired');
     // A fresh access token: the one the login began with may have expired while the mail waited.
     const token = records.issueAccessToken(signer, result.identity, config.ttl.billingAccessToken);
@@ -139,7 +145,7 @@ export function billingPages(deps: ApiDeps): Router {
 
   router.post('/remote-billing-login/:token', requireForm, async (ctx) => {
     const token = String(ctx.params.token);
-    await completeLogin(ctx, records.readAccessLink(signer, token, 'realm'), `/remote-billing-login/${token}`);
+    await completeLogin(ctx, records.readAccessLink(signer, token, 'realm'), `/remote-billing-login/${token}`, token);
   });
 
   /* ---- Legacy server-level login, with the server's UUID and key ---- */
@@ -201,7 +207,7 @@ export function billingPages(deps: ApiDeps): Router {
   router.post('/serverlogin/:server/login/:token', requireForm, async (ctx) => {
     const token = String(ctx.params.token);
     const identity = records.readAccessLink(signer, token, 'server', String(ctx.params.server));
-    await completeLogin(ctx, identity, `/serverlogin/${identity.serverUuid}/login/${token}`);
+    await completeLogin(ctx, identity, `/serverlogin/${identity.serverUuid}/login/${token}`, token);
   });
 
   /* ---- Signed-in pages ---- */

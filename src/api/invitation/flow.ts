@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
 import { HttpError, plainText, tokenRefusal, waitAtMost } from '../http';
-import { startOrUpdate, updateFlow } from '../flows';
+import { keyOf, startOrUpdate, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -87,7 +87,13 @@ export function invitationFlow(deps: ApiDeps) {
       return startOrUpdate(
         deps,
         InvitationFailure,
-        { workflowType: 'membershipInvitationWorkflow', workflowId: invitationWorkflowId(input.invitationId), args: [input], searchAttributes: invitationSearchAttributes(input) },
+        {
+          workflowType: 'membershipInvitationWorkflow',
+          workflowId: invitationWorkflowId(input.invitationId),
+          args: [input],
+          searchAttributes: invitationSearchAttributes(input),
+          updateKey: `record-invitation/${input.invitationId}`,
+        },
         invitationRecordedUpdate,
       );
     },
@@ -102,7 +108,7 @@ export function invitationFlow(deps: ApiDeps) {
     },
 
     bind(invitationId: number, inviteeId: number, via: BoundVia, closedStatus = 410): Promise<MembershipInvitation> {
-      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), bindInviteeUpdate, [{ inviteeId, via }], () => closedInvitation(invitationId, closedStatus));
+      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), bindInviteeUpdate, [{ inviteeId, via }], () => closedInvitation(invitationId, closedStatus), `bind-invitee/${invitationId}/${inviteeId}`);
     },
 
     /** The one-click Join: allowed with an open invitation bound to the caller. True when this call made them a member. */
@@ -112,7 +118,7 @@ export function invitationFlow(deps: ApiDeps) {
       const required = () => new HttpError(403, 'An invitation is required to join the team.', { code: InvitationFailure.notInvited.code });
       if (!invitation) throw required();
       try {
-        await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitation.id), joinTeamUpdate, [{ accountId }], required);
+        await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitation.id), joinTeamUpdate, [{ accountId }], required, `join-team/${invitation.id}/${accountId}`);
       } catch (err) {
         // An invitation that closed meanwhile no longer entitles anyone to join.
         if (err instanceof HttpError && err.extra.code === InvitationFailure.closed.code) throw required();
@@ -124,7 +130,7 @@ export function invitationFlow(deps: ApiDeps) {
     /** Withdraws an open invitation; withdrawing twice is not an error. */
     async revoke(invitationId: number, by: number): Promise<void> {
       try {
-        await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), revokeInvitationUpdate, [{ by }], () => closedInvitation(invitationId));
+        await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), revokeInvitationUpdate, [{ by }], () => closedInvitation(invitationId), `revoke-invitation/${invitationId}`);
       } catch (err) {
         if (!(err instanceof HttpError && err.reason === records.CLOSED_MESSAGES.withdrawn)) throw err;
       }
@@ -206,7 +212,8 @@ export function invitationFlow(deps: ApiDeps) {
         ...(invitationId !== undefined ? { invitationId } : {}),
       };
       // The flow binds the carried invitation itself once the account exists, so the binding does not depend on this request finishing.
-      return updateFlow(deps, RegistrationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'));
+      // Keyed by the validation token and username: a retried sign-up is the same one, and answers with the account it made.
+      return updateFlow(deps, RegistrationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'), keyOf('create-account', validated.hmac, username));
     },
   };
 }

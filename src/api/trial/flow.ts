@@ -3,7 +3,7 @@
 import type { ApiDeps } from '../../deps';
 import { z } from 'zod';
 import { FlowRefusal, HttpError, plainText } from '../http';
-import { startOrUpdate, updateFlow } from '../flows';
+import { keyOf, startOrUpdate, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { passwordResetMailTimes, readPasswordResetToken, readTrialInfos, readVerificationToken, registrationMailTimes, trialLinkDead, trialUsername } from '../../domain/trial';
 import {
@@ -96,13 +96,14 @@ export function trialFlow(deps: ApiDeps) {
     /** The checks any holder of a link gets: MAC, type, expiry (the token), then single use (the workflow). */
     async verifyToken(token: string) {
       const { email, tokenHash } = readVerificationToken(signer, token);
-      return onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), verifyTokenUpdate, [{ tokenHash }], linkEnded));
+      return onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), verifyTokenUpdate, [{ tokenHash }], linkEnded, keyOf('verify-token', tokenHash)));
     },
 
     async createAccount(token: string, password: string, firstName?: string, lastName?: string) {
       const { email, tokenHash } = readVerificationToken(signer, token);
       const passwordHash = await checkedPasswordHash(password);
-      return onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), createTrialAccountUpdate, [{ tokenHash, passwordHash, firstName, lastName }], linkEnded));
+      // Keyed by the link: a retried "Create my account" gets the account the first one created.
+      return onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), createTrialAccountUpdate, [{ tokenHash, passwordHash, firstName, lastName }], linkEnded, keyOf('create-trial-account', tokenHash)));
     },
 
     async extend(username: string, days: number) {
@@ -111,7 +112,7 @@ export function trialFlow(deps: ApiDeps) {
 
     async complete(username: string): Promise<void> {
       try {
-        await updateFlow(deps, TrialFailure, trialWorkflowId(username), completeTrialUpdate, [], () => closedTrial(username));
+        await updateFlow(deps, TrialFailure, trialWorkflowId(username), completeTrialUpdate, [], () => closedTrial(username), 'complete-trial');
       } catch (err) {
         // Completing a converted trial again is a no-op, so an operator can retry safely.
         if (err instanceof HttpError && err.extra.status === 'converted') return;
@@ -151,6 +152,7 @@ export function trialFlow(deps: ApiDeps) {
           workflowId: passwordResetWorkflowId(link.email),
           args: [{ email: link.email }],
           searchAttributes: trialSearchAttributes(link.email, 'password_reset'),
+          updateKey: keyOf('choose-new-password', token),
         },
         chooseNewPasswordUpdate,
         { accountId: link.accountId, passwordFingerprint: link.passwordFingerprint, passwordHash },

@@ -7,7 +7,7 @@ import type { ApiDeps } from '../../deps';
 import { asPages, FlowRefusal, parse } from '../http';
 import { csrfField, render, requireCsrf } from '../pages';
 import { clearSession, sessionAccountId, startSession, tooManySignIns } from '../sessions';
-import { endSessions, issueAccessToken, passwordProblem, signIn } from '../../shared/auth';
+import { endSessions, passwordProblem, signIn } from '../../shared/auth';
 import { DeadLink } from '../../shared/links';
 import { readTrialHome, readVerificationToken } from '../../domain/trial';
 import { PasswordResetFailure, TrialFailure } from '../../workflows/trial/messages';
@@ -40,9 +40,11 @@ export function trialPages(deps: ApiDeps): Router {
     if (weak) return again(weak);
     try {
       const created = await flow.createAccount(body.token, body.password, body.firstname, body.lastname);
-      // Created means signed in: the next click opens the app, not a login form. A new account is in its first session generation.
-      startSession(ctx, issueAccessToken(signer, { id: created.accountId, sessionGeneration: 0 }));
-      render(ctx, views.trialReadyPage(created));
+      // Created means signed in: the next click opens the app, not a login form. Signed in with the
+      // password just posted, so a repeated post (answered with the first one's account) proves it too.
+      const session = await signIn(db, signer, created.username, body.password, ctx.ip);
+      if (session.outcome === 'signed_in') startSession(ctx, session.accessToken);
+      render(ctx, views.trialReadyPage({ ...created, signedIn: session.outcome === 'signed_in' }));
     } catch (err) {
       if (err instanceof FlowRefusal && err.is(TrialFailure.accountExists)) return again(err.reason);
       throw err;

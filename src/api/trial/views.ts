@@ -33,13 +33,13 @@ ${PASSWORD_RULE}`,
   });
 }
 
-export function trialReadyPage(view: { username: string; appName: string; trialEndsAt: string }): Page {
+export function trialReadyPage(view: { username: string; appName: string; trialEndsAt: string; signedIn: boolean }): Page {
   return {
     title: 'Your trial is ready',
     status: 201,
     body: html`<p>Your account <strong>${view.username}</strong> is created.</p>
 <dl><dt>Your app</dt><dd id="app-name">${view.appName}</dd><dt>Trial ends</dt><dd id="trial-ends">${day(view.trialEndsAt)}</dd></dl>
-<p><a class="button" href="/trial/app">Open my app</a></p>`,
+<p>${view.signedIn ? html`<a class="button" href="/trial/app">Open my app</a>` : html`<a class="button" href="/login">Log in</a>`}</p>`,
   };
 }
 

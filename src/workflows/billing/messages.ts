@@ -93,7 +93,9 @@ export const confirmEmailUpdate = defineUpdate<EmailConfirmationOutcome, [EmailC
 /** The person submitted the confirm-login form (details, release emails, terms of service). */
 export const confirmLoginUpdate = defineUpdate<LoginConfirmed, [LoginConfirmation]>('confirmLogin');
 
-/** Answers once no confirmation link is being processed, with the step then reached. */
+/** How many confirmation links the login is processing right now (a page waits for 0 before it chooses its form). */
+export const confirmationsInFlightQuery = defineQuery<number>('confirmationsInFlight');
+/** What pages of earlier versions asked instead (an update, so it waited): kept so their recorded runs replay. */
 export const confirmationsSettledUpdate = defineUpdate<BillingLoginStep>('confirmationsSettled');
 
 export const billingLoginStepQuery = defineQuery<BillingLoginStep>('billingLoginStep');

@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   condition,
   currentUpdateInfo,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -11,6 +12,7 @@ import {
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, FlowStep } from '../../shared/searchAttributes';
+import { versionedAs } from '../versioning';
 import { FlowEnding, refusal } from '../../shared/failures';
 import {
   BillingFailure,
@@ -18,6 +20,7 @@ import {
   BillingLoginResult,
   BillingLoginStep,
   billingLoginStepQuery,
+  confirmationsInFlightQuery,
   confirmationsSettledUpdate,
   confirmEmailUpdate,
   confirmLoginUpdate,
@@ -31,6 +34,11 @@ const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, re
   // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] },
 });
+
+// Changes to the command sequence, each behind its patch so runs started before it replay.
+const EMAIL_SEARCH_ATTRIBUTE = 'billing-email-search-attribute';
+const CONFIRM_LOGIN_WAITS = 'billing-confirm-login-waits';
+const OUTCOME_AFTER_HANDLERS = 'billing-outcome-after-handlers';
 
 /** Runs started before the rename carry the type `billingLogin`: the same workflow answers them. */
 export { billingLoginWorkflow as billingLogin };
@@ -49,6 +57,12 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
   let confirmationDeadline = Date.now() + input.confirmationTtlMs;
   let loginDeadline = Date.now() + input.loginTtlMs;
   let confirmationsInFlight = 0;
+  // Set once the outcome is being decided: no request is taken any more.
+  let ending = false;
+  const refuseOnceEnded = () => {
+    // A login that has ended (logged in or expired) is closing: the same request starts a new one.
+    if (ending || step === 'logged_in' || step === 'expired') throw refusal(FlowEnding, 'This login has ended.');
+  };
 
   function setStep(next: BillingLoginStep): void {
     step = next;
@@ -56,7 +70,9 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
   }
 
   setHandler(billingLoginStepQuery, () => step);
-  // A link click cut off by a restart is still being confirmed: the reloaded page waits for it.
+  // A link click cut off by a restart is still being confirmed: the reloaded page waits (polling) until none is.
+  setHandler(confirmationsInFlightQuery, () => confirmationsInFlight);
+  // Asked by pages of earlier versions; kept so their recorded runs replay.
   setHandler(confirmationsSettledUpdate, async () => {
     await condition(() => confirmationsInFlight === 0);
     return step;
@@ -66,7 +82,8 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     requestConfirmationEmailUpdate,
     async ({ email, ip }) => {
       const sequence = ++mailsSent;
-      if (email.toLowerCase() !== identity.email.toLowerCase()) upsertSearchAttributes([{ key: Email, value: email.toLowerCase() }]);
+      // Operators find the login by the address the mail went to; runs started before this command existed keep their sequence.
+      if (email.toLowerCase() !== identity.email.toLowerCase() && patched(EMAIL_SEARCH_ATTRIBUTE)) upsertSearchAttributes([{ key: Email, value: email.toLowerCase() }]);
       // Each new mail gives the person the full confirmation time again.
       const expiresAt = Date.now() + input.confirmationTtlMs;
       confirmationDeadline = expiresAt;
@@ -84,13 +101,8 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       }
       return { email, expiresAt };
     },
-    {
-      validator: (_request) => {
-        // Also after confirmation: a person who lost the page may ask for a fresh link.
-        // A login that has ended (logged in or expired) is closing: the same request starts a new one.
-        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') throw refusal(FlowEnding, 'This login has ended.');
-      },
-    },
+    // Also after confirmation: a person who lost the page may ask for a fresh link.
+    { validator: (_request) => refuseOnceEnded() },
   );
 
   setHandler(
@@ -98,8 +110,9 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     async ({ keyHash }) => {
       confirmationsInFlight++;
       try {
-        // The update ID makes a retried claim recognise its own earlier success.
-        const claim = await claimConfirmation({ keyHash, claimId: currentUpdateInfo()!.id });
+        // The run and the update (keyed by the link) make a retried claim recognise its own earlier success,
+        // while a later login's run finds the link used.
+        const claim = await claimConfirmation({ keyHash, claimId: `${workflowInfo().runId}/${currentUpdateInfo()!.id}` });
         if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
         // Several links may be out: whichever is used first creates the billing user, later ones find it.
         identity = { ...identity, email: claim.email };
@@ -111,12 +124,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         confirmationsInFlight--;
       }
     },
-    {
-      validator: (_confirmation) => {
-        // A login that has ended (logged in or expired) is closing: the same request starts a new one.
-        if (step !== 'awaiting_email_confirmation' && step !== 'awaiting_login') throw refusal(FlowEnding, 'This login has ended.');
-      },
-    },
+    { validator: (_confirmation) => refuseOnceEnded() },
   );
 
   const notAwaitingLogin = () => refusal(BillingFailure.notAwaitingLogin, 'Confirm your email address with the link from the confirmation email first.');
@@ -124,7 +132,8 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     confirmLoginUpdate,
     async (details) => {
       // The billing user may exist (and the form be shown) a moment before its confirmation has finished here.
-      if (confirmationsInFlight > 0) {
+      // Runs started before this wait recorded the login at once.
+      if (confirmationsInFlight > 0 && patched(CONFIRM_LOGIN_WAITS)) {
         await condition(() => confirmationsInFlight === 0);
         if (step !== 'awaiting_login') throw notAwaitingLogin();
       }
@@ -134,7 +143,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     },
     {
       validator: (_details) => {
-        if (step === 'logged_in' || step === 'expired') throw refusal(FlowEnding, 'This login has ended.');
+        refuseOnceEnded();
         if (step !== 'awaiting_login' && !(step === 'awaiting_email_confirmation' && confirmationsInFlight > 0)) throw notAwaitingLogin();
       },
     },
@@ -161,14 +170,24 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     }
   }
 
-  async function finish(outcome: BillingLoginResult['outcome']): Promise<BillingLoginResult> {
-    if (outcome === 'expired') setStep('expired');
-    // An update that began before the end still gets its answer.
+  /** The end: a request already under way finishes first, and the outcome is what it leaves, so result and FlowStep agree. */
+  async function finish(deadlinePassed: boolean): Promise<BillingLoginResult> {
+    if (patched(OUTCOME_AFTER_HANDLERS)) {
+      ending = true;
+      await condition(allHandlersFinished);
+      if (step !== 'logged_in') setStep('expired');
+      return { outcome: step === 'logged_in' ? 'logged_in' : 'expired', billingUserId };
+    }
+    // Runs started before decided first, then let running updates finish.
+    if (deadlinePassed) setStep('expired');
     await condition(allHandlersFinished);
-    return { outcome, billingUserId };
+    return { outcome: deadlinePassed ? 'expired' : 'logged_in', billingUserId };
   }
 
-  if (!input.emailConfirmed && !(await awaitEmailConfirmation())) return finish('expired');
-  if (!(await awaitLoginConfirmation())) return finish('expired');
-  return finish('logged_in');
+  if (!input.emailConfirmed && !(await awaitEmailConfirmation())) return finish(true);
+  if (!(await awaitLoginConfirmation())) return finish(true);
+  return finish(false);
 }
+
+// A login lasts at most a day: it finishes on the worker version that started it.
+versionedAs('PINNED', billingLoginWorkflow);

@@ -4,13 +4,16 @@ import {
   ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createInvitationActivities } from '../../activities/invitation';
 import { FlowStep } from '../../shared/searchAttributes';
+import { versionedAs } from '../versioning';
 import { FlowEnding, FlowFailure, refusal } from '../../shared/failures';
 import {
   bindInviteeUpdate,
@@ -39,23 +42,27 @@ import {
   ValidationEmailRequest,
 } from './messages';
 
-const {
-  recordInvitation,
-  sendInvitationEmail,
-  sendInvitationNotification,
-  recordInviteeBound,
-  signInviteeVerificationToken,
-  recordVerificationRefused,
-  sendIdentityVerificationEmail,
-  addInviteeToTeam,
-  recordInvitationRevoked,
-  recordInvitationExpired,
-  sendEmailValidationEmail,
-  createValidatedAccount,
-} = proxyActivities<ReturnType<typeof createInvitationActivities>>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', maximumInterval: '1m' },
+type InvitationActivities = ReturnType<typeof createInvitationActivities>;
+
+// Background steps retry until they succeed: a recorded invitation or a mail must not be lost.
+const { recordInvitation, sendInvitationEmail, sendInvitationNotification, recordInvitationRevoked, recordInvitationExpired, sendEmailValidationEmail } =
+  proxyActivities<InvitationActivities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '1m' } });
+
+// Steps a person's click waits for give up in bounded time, so the click gets an answer.
+const clickSteps = proxyActivities<InvitationActivities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', maximumInterval: '5s' },
 });
+// The short database steps of a click run as local activities: in the worker, inside the workflow task.
+const localClickSteps = proxyLocalActivities<InvitationActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '20s',
+  retry: { initialInterval: '500ms', maximumInterval: '5s' },
+});
+// Runs recorded before the click steps ran as local activities keep replaying their activity commands.
+const LOCAL_CLICK_STEPS = 'invitation-local-click-steps';
+const databaseSteps = () => (patched(LOCAL_CLICK_STEPS) ? localClickSteps : clickSteps);
 
 const DAY_MS = 24 * 3600_000;
 /**
@@ -133,7 +140,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       inviteeId = accountId;
       boundVia = via;
       enterStep('awaiting_join');
-      return await recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via });
+      return await databaseSteps().recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via });
     },
     { validator: refuseUnlessUnbound },
   );
@@ -145,7 +152,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       inviteeId = accountId;
       boundVia = 'new_account';
       enterStep('awaiting_join');
-      bound = await recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
+      bound = await databaseSteps().recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
     }
     try {
       await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnsweredSignal, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
@@ -158,15 +165,15 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     requestInviteeVerificationUpdate,
     async ({ accountId, accountEmail, portalEndpoint }) => {
       if (accountEmail.toLowerCase() === input.inviteeEmail) {
-        return { verified: true, token: await signInviteeVerificationToken({ invitationId: input.invitationId, inviteeId: accountId }) };
+        return { verified: true, token: await databaseSteps().signInviteeVerificationToken({ invitationId: input.invitationId, inviteeId: accountId }) };
       }
-      await recordVerificationRefused({ invitationId: input.invitationId, teamId: input.teamId, sequence: ++refusals });
+      await databaseSteps().recordVerificationRefused({ invitationId: input.invitationId, teamId: input.teamId, sequence: ++refusals });
       const now = Date.now();
       if (verificationMailTimes.filter((t) => t > now - DAY_MS).length >= VERIFICATION_MAILS_PER_DAY) {
         return { verified: false, mailed: false };
       }
       verificationMailTimes.push(now);
-      await sendIdentityVerificationEmail({
+      await clickSteps.sendIdentityVerificationEmail({
         invitationId: input.invitationId,
         inviteeId: accountId,
         portalEndpoint,
@@ -185,7 +192,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     async ({ accountId }) => {
       joining ??= (async () => {
         enterStep('joined');
-        await addInviteeToTeam({ invitationId: input.invitationId, teamId: input.teamId, accountId });
+        await databaseSteps().addInviteeToTeam({ invitationId: input.invitationId, teamId: input.teamId, accountId });
       })();
       await joining;
     },
@@ -300,7 +307,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       if (accountId !== undefined) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
       creating = true;
       try {
-        const created = await createValidatedAccount({ ...account, email: input.email });
+        const created = await databaseSteps().createValidatedAccount({ ...account, email: input.email });
         if ('refused' in created) refuse(RegistrationFailure[created.refused], created.message);
         accountId = created.accountId;
         // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
@@ -315,6 +322,8 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     {
       validator: (_account) => {
         if (accountId !== undefined && !creating) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
+        // The last link has lapsed and the flow is ending: its outcome ("lapsed") stays true.
+        if (ending) refuse(FlowEnding, 'This registration has ended.');
       },
     },
   );
@@ -337,3 +346,8 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   await condition(allHandlersFinished);
   return step;
 }
+
+// An invitation may wait for months: it moves to each new worker version (its changes are patched).
+versionedAs('AUTO_UPGRADE', membershipInvitationWorkflow);
+// A registration lives a day or so: it finishes where it started.
+versionedAs('PINNED', accountEmailValidationWorkflow);

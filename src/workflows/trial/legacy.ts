@@ -4,6 +4,7 @@
 // sends "welcome back"; `passwordResetWorkflow` replaces the reset mail.)
 import { proxyActivities } from '@temporalio/workflow';
 import type { createTrialActivities } from '../../activities/trial';
+import { versionedAs } from '../versioning';
 
 const { sendWelcomeBackEmail, sendPasswordResetEmail } = proxyActivities<ReturnType<typeof createTrialActivities>>({
   startToCloseTimeout: '30 seconds',
@@ -17,3 +18,7 @@ export async function trialWelcomeBackWorkflow(input: { email: string; requestId
 export async function trialPasswordResetWorkflow(input: { email: string; requestId: string }): Promise<void> {
   await sendPasswordResetEmail(input);
 }
+
+// Seconds long: each finishes where it started.
+versionedAs('PINNED', trialWelcomeBackWorkflow);
+versionedAs('PINNED', trialPasswordResetWorkflow);

@@ -44,6 +44,20 @@ export interface TrialInput {
   mailOnRequest?: boolean;
   /** ISO times of registration mails the address got in the hour before this run: they count towards its limit. */
   priorMailTimes?: string[];
+  /** Set when the trial goes on in a new run (continue-as-new): what it had reached. */
+  resume?: TrialResume;
+}
+
+/** A running trial, as it continues in a new run once the account exists (or when its history grows long). */
+export interface TrialResume {
+  account: CreatedTrialAccount;
+  status: 'active' | 'expired';
+  trialEndsAt: number;
+  /** The end date the reminder was sent for. */
+  remindedFor: number;
+  /** When the trial expired (0 while active): its revival window counts from here. */
+  expiredAt: number;
+  verificationMailsSent: number;
 }
 
 export interface TrialState {

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
+  continueAsNew,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -13,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { createTrialActivities } from '../../activities/trial';
 import { FlowStep } from '../../shared/searchAttributes';
+import { versionedAs } from '../versioning';
 import { FlowEnding, refusal } from '../../shared/failures';
 import {
   chooseNewPasswordUpdate,
@@ -67,6 +69,8 @@ const localBackground = proxyLocalActivities<TrialActivities>({
 });
 // Runs recorded before local activities keep replaying their activity commands.
 const LOCAL_DB_STEPS = 'trial-local-db-steps';
+// Runs recorded before the trial continued in a run of its own once the account exists.
+const TRIAL_CONTINUES_AS_NEW = 'trial-continues-as-new';
 const requestSteps = () => (patched(LOCAL_DB_STEPS) ? localInRequest : inRequest);
 const registrationSteps = () => (patched(LOCAL_DB_STEPS) ? localBackground : background);
 
@@ -86,8 +90,11 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   const { email } = input;
   const names = { firstName: input.firstName, lastName: input.lastName, company: input.company };
   // Changed by update handlers too, so the compiler must not narrow it.
-  let status = 'pending_verification' as TrialStatus;
-  let step: TrialStep = 'awaiting_verification';
+  // A run that continues the trial starts from where the last one left it; set before the
+  // handlers, because an update waiting for this run is validated as soon as its handler is set.
+  const { resume } = input;
+  let status = (resume?.status ?? 'pending_verification') as TrialStatus;
+  let step: TrialStep = resume ? (resume.status === 'expired' ? 'trial_expired' : 'trial_running') : 'awaiting_verification';
   const tokenNonce = uuid4();
   const tokenExpiresAt = Date.now() + input.verificationTtlMs;
   let tokenHash: string | undefined;
@@ -97,13 +104,14 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   const mailRequests = [...prior, ...(input.mailOnRequest ? [] : [{ at: Date.now(), whilePending: true }])];
   const firstRequest = prior.length;
   let mailsHandled = 0;
-  let verificationMailsSent = 0;
+  let verificationMailsSent = resume?.verificationMailsSent ?? 0;
   let existingAccount = false;
   let verified = false;
   let accountRequested = false;
-  let account: CreatedTrialAccount | undefined;
-  let trialEndsAt = 0;
-  let remindedFor = 0;
+  let account: CreatedTrialAccount | undefined = resume?.account;
+  let trialEndsAt = resume?.trialEndsAt ?? 0;
+  let remindedFor = resume?.remindedFor ?? 0;
+  let expiredAt = resume?.expiredAt ?? 0;
   let busy = false;
   let ending = false;
 
@@ -276,6 +284,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       if (status !== 'active' || trialEndsAt > Date.now()) return; // extended or converted meanwhile
       await background.expireTrial({ email, accountId: account!.accountId });
       status = 'expired';
+      expiredAt = Date.now();
       setStep('trial_expired');
       await background.sendTrialExpiredEmail({ email, trialEndsAt: iso(trialEndsAt) });
     });
@@ -289,37 +298,58 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     return status;
   }
 
+  /** The trial itself goes on in a new run: the registration's history (and its patches) stay behind. */
+  async function continueAsTrial(): Promise<never> {
+    await condition(() => firstRequest + mailsHandled >= mailRequests.length);
+    await condition(allHandlersFinished);
+    const recentMails = mailRequests.filter((r) => r.at > Date.now() - HOUR).map((r) => iso(r.at));
+    return continueAsNew<typeof trialWorkflow>({
+      ...input,
+      ...names,
+      mailOnRequest: true,
+      priorMailTimes: recentMails,
+      resume: { account: account!, status: status === 'expired' ? 'expired' : 'active', trialEndsAt, remindedFor, expiredAt, verificationMailsSent },
+    });
+  }
+
   /* ---- the flow ---- */
 
-  const registration = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
-  tokenHash = registration.tokenHash;
-  const mails = sendRequestedMails();
-  mails.catch(() => undefined); // it runs as long as the workflow; its failures are the activities' retries
+  if (resume) {
+    sendRequestedMails().catch(() => undefined); // it runs as long as the workflow; its failures are the activities' retries
+  } else {
+    const registration = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
+    tokenHash = registration.tokenHash;
+    sendRequestedMails().catch(() => undefined);
 
-  if (registration.accountExists) {
-    // An account already exists for the address: "welcome back" instead of a trial.
-    existingAccount = true;
-    status = 'existing_account';
-    setStep('welcome_back');
-    return finish();
+    if (registration.accountExists) {
+      // An account already exists for the address: "welcome back" instead of a trial.
+      existingAccount = true;
+      status = 'existing_account';
+      setStep('welcome_back');
+      return finish();
+    }
+
+    const linkOpened = await awaitEmailVerification();
+    if (linkOpened && !account) setStep('awaiting_account_creation');
+    const created = linkOpened && (await awaitAccountCreation());
+    if (!created) {
+      // A creation that is under way when the link dies still finishes.
+      await condition(() => !accountRequested || account !== undefined);
+    }
+    if (!account) {
+      status = 'unverified';
+      setStep('unverified');
+      await background.markTrialUnverified({ email, tokenHash });
+      return finish();
+    }
+    // Runs started before the trial continued in a run of its own carry on in this one.
+    if (patched(TRIAL_CONTINUES_AS_NEW)) return continueAsTrial();
   }
 
-  const linkOpened = await awaitEmailVerification();
-  if (linkOpened && !account) setStep('awaiting_account_creation');
-  const created = linkOpened && (await awaitAccountCreation());
-  if (!created) {
-    // A creation that is under way when the link dies still finishes.
-    await condition(() => !accountRequested || account !== undefined);
-  }
-  if (!account) {
-    status = 'unverified';
-    setStep('unverified');
-    await background.markTrialUnverified({ email, tokenHash });
-    return finish();
-  }
-
-  setStep('trial_running');
+  setStep(status === 'expired' ? 'trial_expired' : 'trial_running');
   while (status !== 'converted') {
+    // A long trial (extended and revived many times) starts afresh before its history grows too large.
+    if (input.resume && workflowInfo().continueAsNewSuggested) return continueAsTrial();
     if (status === 'active') {
       const end = trialEndsAt;
       const remindAt = end - input.reminderBeforeMs;
@@ -333,8 +363,9 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       await expireTrial();
       continue;
     }
-    // Expired: access is revoked; an operator may still extend or convert it.
-    const revived = await condition(() => status !== 'expired', EXPIRED_TRIAL_REVIVABLE_FOR);
+    // Expired: access is revoked; an operator may still extend or convert it, for a while.
+    const revivableFor = input.resume ? expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR - Date.now() : EXPIRED_TRIAL_REVIVABLE_FOR;
+    const revived = await condition(() => status !== 'expired', Math.max(0, revivableFor));
     if (!revived) break;
   }
   return finish();
@@ -410,3 +441,8 @@ function asUpdateFailure(err: unknown): ApplicationFailure {
   if (cause instanceof ApplicationFailure && cause.type === TrialFailure.accountExists.type) return refusal(TrialFailure.accountExists, cause.message);
   return refusal(TrialFailure.unavailable, 'The account could not be created right now; please try again.');
 }
+
+// A trial lasts weeks: it moves to each new worker version (its changes are patched, and it continues as new).
+versionedAs('AUTO_UPGRADE', trialWorkflow);
+// A password reset lives an hour: it finishes where it started.
+versionedAs('PINNED', passwordResetWorkflow);

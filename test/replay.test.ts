@@ -1,0 +1,147 @@
+// Every recorded history replays with today's workflow bundle, every flow has
+// histories recorded by today's code (the guard), and each patch is shown to
+// be needed: without it, the histories recorded before its change fail.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import { createTimeSkippingEnv } from './support/timeSkipping';
+import { allHistories, checksumOf, flowChecksum, FLOWS, HISTORY_DIR, readManifest, recording, replayFailures, unrecordedFlows } from './support/histories';
+import { recordBillingHistories } from './billing/record';
+import { recordInvitationHistories } from './invitations/record';
+import { recordTrialHistories } from './trial/record';
+
+/** Histories of a version whose change went out without a patch: they must NOT replay, and the deploy gate says so. */
+const UNPATCHED = /\/unpatched-/;
+
+/** The paths every flow must have a history of, recorded by today's code. */
+const REQUIRED: Record<string, string[]> = {
+  billing: ['first-login', 'returning-login', 'expired', 'second-mail', 'different-email', 'used-link', 'server-login', 'confirmation-limit', 'login-during-confirmation', 'login-at-expiry'],
+  invitation: ['new-account', 'email-validation', 'email-validation-retried', 'existing-account', 'revoked', 'expired', 'refused', 'existing-account-notice'],
+  trial: ['unverified', 'account-created', 'expired', 'extended-converted', 'welcome-back', 'welcome-back-while-running', 'password-reset', 'password-reset-lapsed'],
+};
+
+describe('recorded workflow histories', () => {
+  if (recording) {
+    it('records every flow\'s paths with today\'s code', async () => {
+      await recordBillingHistories();
+      await recordInvitationHistories();
+      await recordTrialHistories();
+    }, 900_000);
+  }
+
+  // Read when each test runs: in recording mode, after the paths were recorded.
+  let histories: ReturnType<typeof allHistories>;
+  let manifest: ReturnType<typeof readManifest>;
+  beforeEach(() => {
+    histories = allHistories();
+    manifest = readManifest();
+  });
+
+  it('replays every history with the service\'s workflow bundle', async () => {
+    const replayable = histories.filter((h) => !UNPATCHED.test(h.file));
+    expect(replayable.length).toBeGreaterThan(30);
+    expect(await replayFailures(replayable)).toEqual([]);
+  });
+
+  it('detects the runs of a version whose change was not patched as incompatible', async () => {
+    const unpatched = histories.filter((h) => UNPATCHED.test(h.file));
+    expect(unpatched.length).toBeGreaterThan(0);
+    const failures = await replayFailures(unpatched);
+    expect(failures).toHaveLength(unpatched.length);
+    for (const failure of failures) expect(failure).toMatch(/nondeterminism/i);
+  });
+
+  it('knows which workflow code recorded each history', () => {
+    expect(Object.keys(manifest).sort()).toEqual(histories.map((h) => h.file.split(path.sep).join('/')));
+  });
+
+  it('has histories recorded by today\'s code of every flow, for each of its paths (the guard)', () => {
+    const checksums = Object.fromEntries(FLOWS.map((flow) => [flow, flowChecksum(flow)]));
+    // A failure here means a flow's workflow code changed: run `npm run record-histories` (it keeps the old ones).
+    expect(unrecordedFlows(manifest, checksums)).toEqual([]);
+    for (const flow of FLOWS) {
+      const current = Object.entries(manifest).filter(([file, m]) => file.startsWith(`${flow}/`) && m.recordedWith === checksums[flow]).map(([file]) => path.basename(file, '.json'));
+      expect({ flow, missing: REQUIRED[flow].filter((p) => !current.includes(p)) }).toEqual({ flow, missing: [] });
+    }
+  });
+
+  it.each([
+    ['billing-email-search-attribute', 'billing/before-email-search-attribute'],
+    ['billing-confirm-login-waits', 'billing/before-confirm-login-waits'],
+  ])('needs the patch %s: without it, the histories recorded before its change fail', async (patch, folder) => {
+    const before = histories.filter((h) => h.file.startsWith(folder));
+    expect(before.length).toBeGreaterThan(0);
+    expect(await replayFailures(before)).toEqual([]);
+    const withoutPatch = await bundleWithout(patch);
+    const failures = await replayFailures(before, withoutPatch);
+    expect(failures).toHaveLength(before.length);
+    for (const failure of failures) expect(failure).toMatch(/nondeterminism/i);
+  }, 120_000);
+});
+
+/** Today's workflow code with one patch taken out (its new branch always taken), bundled. */
+async function bundleWithout(patch: string) {
+  const root = path.resolve(__dirname, '..');
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-unpatched-'));
+  for (const dir of ['src/workflows', 'src/shared', 'src/activities', 'src/domain', 'src/generated']) fs.cpSync(path.join(root, dir), path.join(copy, dir), { recursive: true });
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'));
+  let found = false;
+  for (const file of fs.readdirSync(path.join(copy, 'src/workflows'), { recursive: true }) as string[]) {
+    const full = path.join(copy, 'src/workflows', file);
+    if (!full.endsWith('.ts')) continue;
+    const text = fs.readFileSync(full, 'utf8');
+    const constant = new RegExp(`const (\\w+) = '${patch}';`).exec(text)?.[1];
+    if (!constant) continue;
+    fs.writeFileSync(full, text.replace(new RegExp(`patched\\(${constant}\\)`, 'g'), 'true'));
+    found = true;
+  }
+  expect(found).toBe(true);
+  try {
+    const noop = () => undefined;
+    return await bundleWorkflowCode({ workflowsPath: path.join(copy, 'src/workflows/index.ts'), logger: { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop } });
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+describe('the guard, on a deliberately unpatched change', () => {
+  const GUARD = path.resolve(__dirname, 'fixtures', 'guard');
+  const checksum = (version: string) => checksumOf(GUARD, [path.join(GUARD, version, 'workflows.ts')]);
+  const HISTORY = path.join(GUARD, 'v1-history.json');
+
+  if (recording) {
+    it('records v1', async () => {
+      const env = await createTimeSkippingEnv();
+      try {
+        const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'guard', workflowsPath: path.join(GUARD, 'v1', 'workflows.ts'), activities: { greet: async (name: string) => `Hello ${name}` } });
+        const result = await worker.runUntil(async () => {
+          const handle = await env.client.workflow.start('greetingWorkflow', { taskQueue: 'guard', workflowId: 'guard-v1', args: ['Ada'] });
+          await handle.result();
+          return handle.fetchHistory();
+        });
+        fs.writeFileSync(HISTORY, JSON.stringify(result, null, 1) + '\n');
+        fs.writeFileSync(path.join(GUARD, 'manifest.json'), JSON.stringify({ 'v1-history.json': { recordedWith: checksum('v1') } }, null, 1) + '\n');
+      } finally {
+        await env.teardown();
+      }
+    });
+  }
+
+  it('flags the changed code as unrecorded, and its replay of v1\'s history fails', async () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(GUARD, 'manifest.json'), 'utf8'));
+    expect(unrecordedFlows(manifest, { greeting: checksum('v1') })).toEqual([]);
+    expect(unrecordedFlows(manifest, { greeting: checksum('v2') })).toEqual(['greeting']);
+    const history = temporal.api.history.v1.History.fromObject(JSON.parse(fs.readFileSync(HISTORY, 'utf8')));
+    const replay = (version: string) => Worker.runReplayHistory({ workflowsPath: path.join(GUARD, version, 'workflows.ts') }, history).then(() => 'ok', (err: Error) => err.name);
+    expect(await replay('v1')).toBe('ok');
+    expect(await replay('v2')).toBe('DeterminismViolationError');
+  }, 60_000);
+});
+
+describe('the histories folder', () => {
+  it('holds only flows\' histories and the manifest', () => {
+    expect(fs.readdirSync(HISTORY_DIR).sort()).toEqual([...FLOWS, 'README.md', 'manifest.json'].sort());
+  });
+});
