@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import ms from 'ms';
+import { loadTemporalSettings, TemporalTarget } from './temporalEnv';
 
 /** A configuration problem, always tied to the variable that caused it. */
 export class ConfigError extends Error {
@@ -24,7 +25,10 @@ export interface Config {
   allowedLinkOrigins: string[];
   databaseUrl?: string;
   temporal: {
+    /** Set when Temporal is configured (TEMPORAL_ADDRESS, or a temporal.toml profile with an address). */
     address?: string;
+    /** How to connect to it: TLS, API key, gRPC metadata (see temporalEnv.ts). */
+    target?: TemporalTarget;
     namespace: string;
     taskQueue: string;
     cliPath?: string;
@@ -135,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^\d+(\.\d+)*$/.test(tosVersion)) {
     throw new ConfigError('TERMS_OF_SERVICE_VERSION', `"${tosVersion}" is not a version such as 1.0`);
   }
+  const temporal = loadTemporalSettings(env);
   const logLevel = env.LOG_LEVEL || 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
@@ -148,8 +153,9 @@ export function loadConfig(env: Env = process.env): Config {
     allowedLinkOrigins,
     databaseUrl: env.DATABASE_URL ? url(env, 'DATABASE_URL', '', ['postgres:', 'postgresql:']) : undefined,
     temporal: {
-      address: env.TEMPORAL_ADDRESS || undefined,
-      namespace: env.TEMPORAL_NAMESPACE || 'default',
+      address: temporal.target?.address,
+      target: temporal.target,
+      namespace: temporal.namespace || 'default',
       taskQueue: env.TEMPORAL_TASK_QUEUE || 'flows',
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
       port: port(env, 'TEMPORAL_PORT', 7233),

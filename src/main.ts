@@ -48,7 +48,9 @@ async function main(): Promise<void> {
     // Reachability first: a wrong address should fail in seconds, before any work.
     const db = await connectDb(stack.databaseUrl);
     cleanups.push({ run: () => db.$disconnect() });
-    const temporal = await connectTemporal(stack.temporalAddress, config.temporal.namespace);
+    // A configured Temporal keeps its TLS and API key settings; the dev server is plain.
+    const temporalTarget = config.temporal.target ?? stack.temporalAddress;
+    const temporal = await connectTemporal(temporalTarget, config.temporal.namespace);
     cleanups.push({ run: () => temporal.connection.close() });
     await checkSmtp(stack.smtpUrl);
     await migrateDatabase(stack.databaseUrl);
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
 
     const deps = createDeps(config, db, stack.smtpUrl);
     cleanups.push({ run: () => deps.mailer.close() });
-    const worker = await createWorker(deps, stack.temporalAddress);
+    const worker = await createWorker(deps, temporalTarget);
     // The worker drains its in-flight tasks before the servers below it stop.
     const running = worker.run();
     cleanups.push({

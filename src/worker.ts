@@ -5,6 +5,7 @@ import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes 
 import { createActivities } from './activities';
 import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
+import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 
 let runtimeInstalled = false;
 
@@ -24,13 +25,14 @@ export function installRuntime(): void {
 }
 
 /** A worker on the configured task queue running every flow's workflows and activities. */
-export async function createWorker(deps: Deps, temporalAddress: string): Promise<Worker> {
+export async function createWorker(deps: Deps, to: string | TemporalTarget): Promise<Worker> {
   installRuntime();
+  const target = asTarget(to);
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: temporalAddress });
+    connection = await NativeConnection.connect(connectionOptions(target));
   } catch (err) {
-    throw new ConfigError('TEMPORAL_ADDRESS', `cannot reach Temporal at ${temporalAddress} (${String((err as Error).message).split('\n')[0]})`);
+    throw await connectionError(err, target);
   }
   return Worker.create({
     connection,
@@ -49,10 +51,10 @@ async function main(): Promise<void> {
   if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the worker on its own');
   const db = await connectDb(config.databaseUrl);
   const deps = createDeps(config, db, config.smtpUrl);
-  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
+  const temporal = await connectTemporal(config.temporal.target!, config.temporal.namespace);
   await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   await temporal.connection.close();
-  const worker = await createWorker(deps, config.temporal.address);
+  const worker = await createWorker(deps, config.temporal.target!);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

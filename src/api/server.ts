@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS', 'is required to run the API on its own');
   if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the API on its own');
   const db = await connectDb(config.databaseUrl);
-  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
+  const temporal = await connectTemporal(config.temporal.target!, config.temporal.namespace);
   const deps = createDeps(config, db, config.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
   log.info({ url: config.publicUrl }, 'API listening');
