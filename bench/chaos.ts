@@ -19,7 +19,7 @@ import { migrateDatabase } from '../src/deps';
 import { createDb, Db } from '../src/shared/db';
 import { SmtpSink } from './smtpSink';
 import { freePort, pool, ROOT } from './stack';
-import { DRIVERS, FlowContext, FlowOutcome } from './chaosFlows';
+import { countDuplicates, DRIVERS, FlowContext, FlowOutcome, repeatedMails, settle } from './chaosFlows';
 
 const { values: args } = parseArgs({
   options: {
@@ -193,21 +193,10 @@ async function main(): Promise<void> {
     await killer;
   }
   process.stderr.write('\nwaiting for every flow to settle (expiries included)...\n');
-  const checks = await settle(outcomes, temporal, db);
+  const checks = await settle(outcomes, temporal, db, (n) => process.stderr.write(`\r  ${n} flows not settled yet   `));
   const duplicatesCreated = await countDuplicates(db);
 
-  const byId = new Map<string, number>();
-  for (const m of sink.messages) byId.set(m.messageId, (byId.get(m.messageId) ?? 0) + 1);
-  const repeatedMails = [...byId.entries()].filter(([, n]) => n > 1).map(([messageId, n]) => {
-    const copies = sink.messages.filter((m) => m.messageId === messageId);
-    const during = copies.slice(1).map((m) => supervisor.windows.find((w) => w.victim !== 'api' && m.receivedAt >= w.from - 60_000 && m.receivedAt <= (w.to ?? Infinity) + 60_000));
-    return {
-      messageId, copies: n, subject: copies[0].subject,
-      why: during.some(Boolean)
-        ? `resent after a ${during.find(Boolean)!.victim} kill: the SMTP server had accepted the mail but the activity's completion (or its ledger row) was lost, so Temporal retried the activity; the same Message-ID lets the receiving side drop the copy`
-        : 'resent by an activity retry (timeout) with the same Message-ID',
-    };
-  });
+  const { byId, repeatedMails: repeated } = repeatedMails(sink.messages, supervisor.windows);
   const unexpected5xx = http5xx.filter((e) => !supervisor.wasDown(e.at));
   const results = {
     date: new Date().toISOString(),
@@ -219,7 +208,7 @@ async function main(): Promise<void> {
     flowsNotAsDesigned: checks.filter((c) => !c.ok).map((c) => c.detail).slice(0, 20),
     byKind: Object.fromEntries(DRIVERS.map((d) => [d.name, checks.filter((c) => c.kind === d.name).length])),
     duplicatesCreated,
-    mails: { sent: sink.messages.length, logical: byId.size, repeated: repeatedMails.length, details: repeatedMails.slice(0, 20) },
+    mails: { sent: sink.messages.length, logical: byId.size, repeated: repeated.length, details: repeated.slice(0, 20) },
     http5xx: { total: http5xx.length, whileAProcessWasDown: http5xx.length - unexpected5xx.length, otherwise: unexpected5xx.length, unexpected: unexpected5xx.slice(0, 20) },
   };
   await connection.close();
@@ -233,33 +222,6 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(results, null, 2)}\nwritten to ${path.relative(ROOT, args.out!)} (logs in ${path.relative(ROOT, logDir)})\n`);
   const ok = results.flowsNotAsDesigned.length === 0 && Object.values(duplicatesCreated).every((n) => n === 0) && unexpected5xx.length === 0;
   process.exit(ok ? 0 : 1);
-}
-
-async function settle(outcomes: FlowOutcome[], temporal: Client, db: Db) {
-  const deadline = Date.now() + 5 * 60_000;
-  for (;;) {
-    const checks = await Promise.all(outcomes.map(async (o) => ({ kind: o.kind, final: o.final, ...(await o.check(temporal, db)) })));
-    const pending = checks.filter((c) => !c.ok && !c.final);
-    if (pending.length === 0 || Date.now() > deadline) return checks;
-    process.stderr.write(`\r  ${pending.length} flows not settled yet   `);
-    await new Promise((r) => setTimeout(r, 3000));
-  }
-}
-
-/** Rows that would mean something was created twice. Unique constraints should make each 0. */
-async function countDuplicates(db: Db): Promise<Record<string, number>> {
-  const count = async (sql: string) => {
-    try {
-      const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*)::bigint AS n FROM (${sql}) d`);
-      return Number(rows[0].n);
-    } catch {
-      return -1; // the table does not exist in this build
-    }
-  };
-  return {
-    accounts: await count(`SELECT lower(email) FROM "Account" GROUP BY lower(email) HAVING count(*) > 1`),
-    ...Object.fromEntries(await Promise.all(DRIVERS.flatMap((d) => Object.entries(d.duplicateQueries ?? {})).map(async ([k, q]) => [k, await count(q)]))),
-  };
 }
 
 main().catch((err) => {
