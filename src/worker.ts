@@ -60,6 +60,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
   await worker.run();
+  // The worker does not close the connection it was given, and an open one keeps the process alive after SIGTERM.
+  await worker.connection?.close();
   await db.$disconnect();
   deps.mailer.close();
 }

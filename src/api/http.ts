@@ -53,7 +53,7 @@ export function errorHandler(renderPage: PageRenderer): Middleware {
         ctx.status = err.status;
         ctx.body = { reason: err.reason, ...err.extra };
       }
-      if (err.status === 429 && err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
+      if ((err.status === 429 || err.status === 503) && err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
     }
   };
 }

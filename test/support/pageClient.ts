@@ -3,6 +3,7 @@ export interface PageResponse {
   text: string;
   location: string | null;
   h1: string;
+  headers: Headers;
 }
 
 /**
@@ -67,6 +68,6 @@ export class PageClient {
     const text = await res.text();
     const csrf = /name="_csrf" value="([^"]+)"/.exec(text);
     if (csrf) this.csrf = csrf[1];
-    return { status: res.status, text, location: res.headers.get('location'), h1: /<h1>([^<]*)<\/h1>/.exec(text)?.[1] ?? '' };
+    return { status: res.status, text, location: res.headers.get('location'), h1: /<h1>([^<]*)<\/h1>/.exec(text)?.[1] ?? '', headers: res.headers };
   }
 }

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure, UpdateDefinition, WorkflowNotFoundError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, UpdateDefinition, WorkflowNotFoundError } from '@temporalio/common';
 import type { ApiDeps } from '../app';
 import { asPages, HttpError, parse, waitAtMost } from '../http';
 import { requireCsrf } from '../pages';
@@ -132,6 +132,10 @@ export function billingPortalRoutes(deps: ApiDeps): Router {
         if (type === CONFIRMATION_LIMIT_REACHED) throw new HttpError(429, err.cause!.message, { retryAfterSeconds: 3600 }, 'Too many confirmation emails');
         if (type === 'NotAwaitingLogin') {
           throw new HttpError(409, 'Confirm your email address with the link from the confirmation email first.', {}, 'Email not confirmed');
+        }
+        // The mail server (or the database) was away for longer than the person can be kept waiting: the login goes on.
+        if (update === requestConfirmationEmail && err.cause instanceof ActivityFailure) {
+          throw new HttpError(503, 'The confirmation email could not be sent just now. Try again in a minute.', { retryAfterSeconds: 60 }, 'Email not sent');
         }
         throw new HttpError(409, 'This login can no longer continue. Start again from your server.', {}, 'Login ended');
       }
