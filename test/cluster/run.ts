@@ -153,6 +153,9 @@ async function main(): Promise<void> {
       `TLS misconfigurations named their variable; docker-compose.yml matched; ${Math.round((Date.now() - started) / 1000)} s`;
     await temporal.connection.close();
     await db.$disconnect();
+    // As `docker compose stop` does: SIGTERM, and SIGKILL 10 s later.
+    const stuck = await cluster.stop();
+    failures.push(...stuck.map((name) => `${name} did not exit within 10 s of SIGTERM`));
   } catch (err) {
     failures.push(`the run stopped: ${(err as Error)?.message ?? err}`);
   } finally {

@@ -56,12 +56,13 @@ async function serverPort(taken: string[]): Promise<number> {
   }
 }
 
-/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
-function terminate(child: ChildProcess | undefined, graceMs = 15_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs` (docker stop's 10 s); resolves to whether it exited by itself. */
+function terminate(child: ChildProcess | undefined, graceMs = 10_000): Promise<boolean> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => (clearTimeout(timer), resolve()));
+    let forced = false;
+    const timer = setTimeout(() => ((forced = true), child.kill('SIGKILL')), graceMs);
+    child.once('exit', () => (clearTimeout(timer), resolve(!forced)));
     child.kill('SIGTERM');
   });
 }
@@ -72,6 +73,8 @@ export interface ClusterOptions {
   smtpUrl: string;
   /** Extra app variables (short expiries for abandoned flows). */
   appEnv?: Record<string, string>;
+  /** Where the processes' logs go (default: `logs` in dataDir). */
+  logDir?: string;
 }
 
 export class Cluster {
@@ -91,7 +94,7 @@ export class Cluster {
   private stopped = false;
 
   constructor(private readonly options: ClusterOptions) {
-    this.logDir = path.join(options.dataDir, 'logs');
+    this.logDir = options.logDir ?? path.join(options.dataDir, 'logs');
     fs.mkdirSync(this.logDir, { recursive: true });
     this.plan = readCompose();
   }
@@ -236,7 +239,7 @@ export class Cluster {
     this.windows.push(window);
     if (victim === 'worker' || victim === 'api') {
       const list = victim === 'worker' ? this.workers : this.apis;
-      const index = 0;
+      const index = this.windows.filter((w) => w.victim === victim).length % list.length;
       const child = list[index];
       list[index] = undefined; // no automatic restart: this one is restarted below
       child?.kill('SIGKILL');
@@ -260,10 +263,13 @@ export class Cluster {
     return this.windows.some((w) => at >= w.from - 50 && at <= (w.to ?? Infinity) + graceMs);
   }
 
-  async stop(): Promise<void> {
+  /** Stops the app, then the servers; returns the app processes that did not exit on SIGTERM within 10 s. */
+  async stop(): Promise<string[]> {
     this.stopped = true;
-    await Promise.all([...this.apis, ...this.workers].map((c) => terminate(c)));
-    await terminate(this.temporal);
+    const app = [...this.apis.map((c, i) => [`api ${i + 1}`, c] as const), ...this.workers.map((c, i) => [`worker ${i + 1}`, c] as const)];
+    const exited = await Promise.all(app.map(([, c]) => terminate(c)));
+    await terminate(this.temporal, 15_000);
     await this.pg?.stop();
+    return app.filter((_, i) => !exited[i]).map(([name]) => name);
   }
 }
