@@ -143,7 +143,7 @@ export function connectionOptions(target: TemporalTarget) {
  * waits for the server's answer). Undefined when the handshake succeeds or
  * nothing answers.
  */
-export function probeTls(target: TemporalTarget): Promise<string | undefined> {
+function probeTls(target: TemporalTarget): Promise<string | undefined> {
   const [host, port] = [target.address.slice(0, target.address.lastIndexOf(':')), Number(target.address.slice(target.address.lastIndexOf(':') + 1))];
   const config = typeof target.tls === 'object' ? target.tls : {};
   return new Promise((resolve) => {
