@@ -1,4 +1,5 @@
-# The API and the worker, built once; docker-compose.yml runs the same image twice.
+# The API and the worker, built once with `npm run build`; docker-compose.yml
+# runs this image as the migrate job, two workers and two API processes.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 # The client runs on Prisma's Wasm query compiler with the pg adapter: no native engines needed.

@@ -13,6 +13,8 @@ export interface FlowContext {
   db: Db;
   random: () => number;
   on5xx(url: string, status: number): void;
+  /** Where a request to `baseUrl` goes; with several API processes, the next one in turn, as a load balancer would. */
+  route?: (url: string) => string;
 }
 
 export interface FlowOutcome {
@@ -44,7 +46,7 @@ export async function call(ctx: FlowContext, method: string, url: string, option
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      const res = await fetch(url, {
+      const res = await fetch(ctx.route ? ctx.route(url) : url, {
         method,
         redirect: 'manual',
         headers: {
@@ -110,7 +112,7 @@ const trial: Driver = {
           const result = described?.status.name === 'COMPLETED' ? await handle.result() : described?.status.name;
           return { ok: result === 'unverified', detail: `trial ${email} (abandoned): ${result}` };
         }
-        const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
+        const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
         return { ok: infos?.status === 'active', detail: `trial ${email} (completed): status ${infos?.status}` };
       },
     };
@@ -200,7 +202,7 @@ const billing: Driver = {
     const url = (access.body as { billing_access_url?: string })?.billing_access_url;
     if (!url) throw new Error(`billing answered ${access.status}: ${access.text}`);
     // Each flow its own client address: the per-IP mail limit is not under test here.
-    const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': `10.${(Number(id.replace(/\D/g, '')) >> 8) & 255}.${Number(id.replace(/\D/g, '')) & 255}.7` });
+    const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': `10.${(Number(id.replace(/\D/g, '')) >> 8) & 255}.${Number(id.replace(/\D/g, '')) & 255}.7` }, ctx.route);
     await retryPage(() => browser.get(url));
     await retryPage(() => browser.post(new URL(url).pathname + '/confirm/', { email: user.email }));
     if (!abandon) {
@@ -244,3 +246,49 @@ async function retryPage(request: () => Promise<PageResponse>): Promise<PageResp
 }
 
 DRIVERS.push(invitation, billing);
+
+/** Waits until every flow that can still change has reached its end (expiries included), or five minutes have passed. */
+export async function settle(outcomes: FlowOutcome[], temporal: Client, db: Db, progress?: (pending: number) => void) {
+  const deadline = Date.now() + 5 * 60_000;
+  for (;;) {
+    const checks = await Promise.all(outcomes.map(async (o) => ({ kind: o.kind, final: o.final, ...(await o.check(temporal, db)) })));
+    const pending = checks.filter((c) => !c.ok && !c.final);
+    if (pending.length === 0 || Date.now() > deadline) return checks;
+    progress?.(pending.length);
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+/** Rows that would mean something was created twice. Unique constraints should make each 0. */
+export async function countDuplicates(db: Db): Promise<Record<string, number>> {
+  const count = async (sql: string) => {
+    try {
+      const rows = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*)::bigint AS n FROM (${sql}) d`);
+      return Number(rows[0].n);
+    } catch {
+      return -1; // the table does not exist in this build
+    }
+  };
+  return {
+    accounts: await count(`SELECT lower(email) FROM "Account" GROUP BY lower(email) HAVING count(*) > 1`),
+    ...Object.fromEntries(await Promise.all(DRIVERS.flatMap((d) => Object.entries(d.duplicateQueries ?? {})).map(async ([k, q]) => [k, await count(q)]))),
+  };
+}
+
+/** Mails received more than once under one Message-ID, with the fault that explains each. */
+export function repeatedMails(messages: SinkMessage[], windows: { victim: string; from: number; to?: number }[]) {
+  const byId = new Map<string, number>();
+  for (const m of messages) byId.set(m.messageId, (byId.get(m.messageId) ?? 0) + 1);
+  const repeated = [...byId.entries()].filter(([, n]) => n > 1).map(([messageId, n]) => {
+    const copies = messages.filter((m) => m.messageId === messageId);
+    const during = copies.slice(1).map((m) => windows.find((w) => w.victim !== 'api' && m.receivedAt >= w.from - 60_000 && m.receivedAt <= (w.to ?? Infinity) + 60_000));
+    const fault = during.find(Boolean);
+    return {
+      messageId, copies: n, subject: copies[0].subject,
+      why: fault
+        ? `resent after a ${fault.victim} fault: the SMTP server had accepted the mail but the activity's completion (or its ledger row) was lost, so Temporal retried the activity; the same Message-ID lets the receiving side drop the copy`
+        : 'resent by an activity retry (timeout) with the same Message-ID',
+    };
+  });
+  return { byId, repeatedMails: repeated };
+}

@@ -19,13 +19,24 @@ export class SmtpSink {
   private readonly waiters = new Map<string, Array<(m: SinkMessage) => boolean>>();
   private readonly byRecipient = new Map<string, SinkMessage[]>();
   private server?: SMTPServer;
+  private port = 0;
+  /** 'tempfail': the server answers 451 (try again later) to every mail, as a mail server does when overloaded. */
+  private mode: 'up' | 'tempfail' = 'up';
+  /** Mails refused with a temporary error while the server was failing. */
+  tempFailures = 0;
 
   async listen(port: number): Promise<void> {
+    this.port = port;
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
       size: 1024 * 1024,
+      onMailFrom: (_address, _session, callback) => {
+        if (this.mode !== 'tempfail') return callback();
+        this.tempFailures++;
+        callback(Object.assign(new Error('Requested action aborted: try again later'), { responseCode: 451 }));
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
@@ -78,6 +89,26 @@ export class SmtpSink {
       };
       this.waiters.set(key, [...(this.waiters.get(key) ?? []), waiter]);
     });
+  }
+
+  /**
+   * The mail server goes away: 'refuse' stops listening and drops the open
+   * (pooled) connections, so connecting is refused; 'tempfail' listens again
+   * but answers 451 to every mail; 'up' is back to normal.
+   */
+  async outage(mode: 'refuse' | 'tempfail' | 'up'): Promise<void> {
+    if (mode === 'refuse') {
+      const server = this.server;
+      this.server = undefined;
+      if (!server) return;
+      const connections = (server as unknown as { connections: Set<{ _socket?: { destroy(): void } }> }).connections;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of connections) c._socket?.destroy();
+      await closed;
+      return;
+    }
+    this.mode = mode === 'tempfail' ? 'tempfail' : 'up';
+    if (!this.server) await this.listen(this.port);
   }
 
   close(): Promise<void> {

@@ -150,7 +150,7 @@ function processCpuMs(pid: number): number {
 }
 
 /** The process and all its descendants, with their command names. */
-function descendants(root: number): { pid: number; comm: string }[] {
+export function descendants(root: number): { pid: number; comm: string }[] {
   const children = new Map<number, { pid: number; comm: string }[]>();
   let rootComm = '';
   for (const entry of fs.readdirSync('/proc')) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import ms from 'ms';
 import { LINK_KINDS, LinkKind, urlProblem } from './shared/links';
+import { loadTemporalSettings, TemporalTarget } from './temporalEnv';
 
 /** A configuration problem, always tied to the variable that caused it. */
 export class ConfigError extends Error {
@@ -29,7 +30,10 @@ export interface Config {
   trustProxyHops: number;
   databaseUrl?: string;
   temporal: {
+    /** Set when Temporal is configured (TEMPORAL_ADDRESS, or a temporal.toml profile with an address). */
     address?: string;
+    /** How to connect to it: TLS, API key, gRPC metadata (see temporalEnv.ts). */
+    target?: TemporalTarget;
     namespace: string;
     taskQueue: string;
     cliPath?: string;
@@ -203,6 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^\d+(\.\d+)*$/.test(tosVersion)) {
     throw new ConfigError('TERMS_OF_SERVICE_VERSION', `"${tosVersion}" is not a version such as 1.0`);
   }
+  const temporal = loadTemporalSettings(env);
   const logLevel = env.LOG_LEVEL || 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
@@ -218,8 +223,9 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxyHops,
     databaseUrl: env.DATABASE_URL ? url(env, 'DATABASE_URL', '', ['postgres:', 'postgresql:']) : undefined,
     temporal: {
-      address: env.TEMPORAL_ADDRESS || undefined,
-      namespace: env.TEMPORAL_NAMESPACE || 'default',
+      address: temporal.target?.address,
+      target: temporal.target,
+      namespace: temporal.namespace || 'default',
       taskQueue: env.TEMPORAL_TASK_QUEUE || 'flows',
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
       port: port(env, 'TEMPORAL_PORT', 7233),
@@ -266,4 +272,13 @@ export function loadConfig(env: Env = process.env): Config {
     termsOfServiceVersion: tosVersion,
     updateDeadlineMs: duration(env, 'UPDATE_DEADLINE', '10s'),
   };
+}
+
+/** `npm run worker` and `npm run api` run against servers of their own: all three must be named. */
+export function ownServers(config: Config, role: 'worker' | 'API'): { databaseUrl: string; temporal: TemporalTarget; smtpUrl: string } {
+  const alone = `is required to run the ${role} on its own`;
+  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', alone);
+  if (!config.temporal.target) throw new ConfigError('TEMPORAL_ADDRESS', alone);
+  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', alone);
+  return { databaseUrl: config.databaseUrl, temporal: config.temporal.target, smtpUrl: config.smtpUrl };
 }

@@ -8,6 +8,7 @@ import { createDb, Db } from './shared/db';
 import { Mailer } from './shared/mail';
 import { PublicKeySigner, TokenSigner } from './shared/tokens';
 import { ALL_SEARCH_ATTRIBUTES } from './shared/searchAttributes';
+import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 
 /** What activities and routes are built from. */
 export interface Deps {
@@ -49,12 +50,15 @@ export async function connectDb(databaseUrl: string): Promise<Db> {
   return db;
 }
 
-export async function connectTemporal(address: string, namespace: string): Promise<Client> {
+/** A client of `target` (an address, or the TLS and API key settings of temporalEnv.ts), checked by describing the namespace. */
+export async function connectTemporal(to: string | TemporalTarget, namespace: string): Promise<Client> {
+  const target = asTarget(to);
+  const { address } = target;
   let connection: Connection;
   try {
-    connection = await withTimeout(Connection.connect({ address, connectTimeout: '3s' }), 5000, 'Temporal');
+    connection = await withTimeout(Connection.connect({ ...connectionOptions(target), connectTimeout: '3s' }), 5000, 'Temporal');
   } catch (err) {
-    throw new ConfigError('TEMPORAL_ADDRESS', `cannot reach Temporal at ${address} (${firstLine(err)})`);
+    throw await connectionError(err, target);
   }
   try {
     await connection.workflowService.describeNamespace({ namespace });
@@ -99,17 +103,25 @@ export function migrateDatabase(databaseUrl: string): Promise<void> {
 /** Registers the flows' search attributes where they are missing (a no-op on the dev server, which gets them at start). */
 export async function registerSearchAttributes(connection: Pick<Connection, "operatorService">, namespace: string): Promise<void> {
   const operator = connection.operatorService;
-  // Temporal's time-skipping test server cannot list search attributes (UNIMPLEMENTED) but can add them.
-  const existing = await operator.listSearchAttributes({ namespace }).catch((err: { code?: number }) => {
-    if (err?.code === 12) return { customAttributes: {} };
-    throw err;
-  });
-  const missing = ALL_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
-  if (missing.length === 0) return;
-  await operator.addSearchAttributes({
-    namespace,
-    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-  });
+  const missing = async () => {
+    // Temporal's time-skipping test server cannot list search attributes (UNIMPLEMENTED) but can add them.
+    const existing = await operator.listSearchAttributes({ namespace }).catch((err: { code?: number }) => {
+      if (err?.code === 12) return { customAttributes: {} };
+      throw err;
+    });
+    return ALL_SEARCH_ATTRIBUTES.filter((key) => !(key.name in (existing.customAttributes ?? {})));
+  };
+  const toAdd = await missing();
+  if (toAdd.length === 0) return;
+  try {
+    await operator.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(toAdd.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+  } catch (err) {
+    // Workers started together race to add them; the loser finds them added.
+    if ((await missing()).length > 0) throw err;
+  }
 }
 
 export function createDeps(config: Config, db: Db, smtpUrl: string): Deps {

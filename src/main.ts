@@ -21,12 +21,23 @@ async function main(): Promise<void> {
   }
   let stack: Stack | undefined;
   let stopping = false;
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  // Undone in reverse order: the API first, then the worker (it drains while the servers still run), then connections.
+  const cleanups: Array<{ what?: string; run: () => Promise<unknown> | unknown }> = [];
+  const say = (line: string) => process.stdout.write(line + '\n');
+  const undo = async (verbose: boolean) => {
+    for (const cleanup of cleanups.reverse()) {
+      if (verbose && cleanup.what) say(`  ${cleanup.what}`);
+      await Promise.resolve(cleanup.run()).catch(() => undefined);
+    }
+    await stack?.stop(verbose ? (name) => say(`  stopping ${name}`) : undefined);
+  };
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-    await stack?.stop();
+    const started = Date.now();
+    say('flowgate: stopping (Ctrl-C again to stop at once)');
+    await undo(true);
+    say(`flowgate stopped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     process.exit(code);
   };
   process.once('SIGINT', () => void shutdown(0));
@@ -36,24 +47,30 @@ async function main(): Promise<void> {
     stack = await startEmbeddedStack(config, { temporalUi: process.env.TEMPORAL_UI !== '0' });
     // Reachability first: a wrong address should fail in seconds, before any work.
     const db = await connectDb(stack.databaseUrl);
-    cleanups.push(() => db.$disconnect());
-    const temporal = await connectTemporal(stack.temporalAddress, config.temporal.namespace);
-    cleanups.push(() => temporal.connection.close());
+    cleanups.push({ run: () => db.$disconnect() });
+    // A configured Temporal keeps its TLS and API key settings; the dev server is plain.
+    const temporalTarget = config.temporal.target ?? stack.temporalAddress;
+    const temporal = await connectTemporal(temporalTarget, config.temporal.namespace);
+    cleanups.push({ run: () => temporal.connection.close() });
     await checkSmtp(stack.smtpUrl);
     await migrateDatabase(stack.databaseUrl);
     await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
 
     const deps = createDeps(config, db, stack.smtpUrl);
-    cleanups.push(() => deps.mailer.close());
-    const worker = await createWorker(deps, stack.temporalAddress);
+    cleanups.push({ run: () => deps.mailer.close() });
+    const worker = await createWorker(deps, temporalTarget);
     // The worker drains its in-flight tasks before the servers below it stop.
     const running = worker.run();
-    cleanups.push(async () => {
-      worker.shutdown();
-      await running;
+    cleanups.push({
+      what: 'stopping the worker (finishing the tasks in hand)',
+      run: async () => {
+        worker.shutdown();
+        await running;
+        await worker.connection?.close();
+      },
     });
     const server = await listen(createApp({ ...deps, temporal }), config.port);
-    cleanups.push(() => close(server));
+    cleanups.push({ what: 'stopping the API', run: () => close(server) });
     running.catch((err) => {
       process.stderr.write(`flowgate: worker stopped: ${String(err?.message ?? err).split('\n')[0]}\n`);
       void shutdown(1);
@@ -70,8 +87,7 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
   } catch (err) {
     if (stopping) return;
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-    await stack?.stop();
+    await undo(false);
     exitOnConfigError(err);
   }
 }

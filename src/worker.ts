@@ -1,11 +1,12 @@
 import { NativeConnection, Worker, Runtime, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
-import { loadConfig, ConfigError } from './config';
+import { loadConfig, ownServers } from './config';
 import type { Connection } from '@temporalio/client';
 import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes } from './deps';
 import { createActivities } from './activities';
 import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
 import { workflowBundle } from './bundle';
+import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 
 let runtimeInstalled = false;
 
@@ -25,13 +26,14 @@ export function installRuntime(): void {
 }
 
 /** A worker on the configured task queue running every flow's workflows and activities. */
-export async function createWorker(deps: Deps, temporalAddress: string): Promise<Worker> {
+export async function createWorker(deps: Deps, to: string | TemporalTarget): Promise<Worker> {
   installRuntime();
+  const target = asTarget(to);
   let connection: NativeConnection;
   try {
-    connection = await NativeConnection.connect({ address: temporalAddress });
+    connection = await NativeConnection.connect(connectionOptions(target));
   } catch (err) {
-    throw new ConfigError('TEMPORAL_ADDRESS', `cannot reach Temporal at ${temporalAddress} (${String((err as Error).message).split('\n')[0]})`);
+    throw await connectionError(err, target);
   }
   return Worker.create({
     connection,
@@ -59,20 +61,20 @@ function workerDeployment(config: Deps['config']): Pick<WorkerOptions, 'workerDe
 /** `npm run worker`: the worker alone, against the servers named in the environment. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required to run the worker on its own');
-  if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS', 'is required to run the worker on its own');
-  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the worker on its own');
-  const db = await connectDb(config.databaseUrl);
-  const deps = createDeps(config, db, config.smtpUrl);
-  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
+  const servers = ownServers(config, 'worker');
+  const db = await connectDb(servers.databaseUrl);
+  const deps = createDeps(config, db, servers.smtpUrl);
+  const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
   await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   await temporal.connection.close();
-  const worker = await createWorker(deps, config.temporal.address);
+  const worker = await createWorker(deps, servers.temporal);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
   await worker.run();
+  // The worker does not close the connection it was given, and an open one keeps the process alive after SIGTERM.
+  await worker.connection?.close();
   await db.$disconnect();
   deps.mailer.close();
 }

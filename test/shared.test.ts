@@ -8,7 +8,8 @@ import { connectDb, createDeps, Deps } from '../src/deps';
 import { errorHandler, HttpError, asPages } from '../src/api/http';
 import { csrfField, form, html, render, renderError, requireCsrf } from '../src/api/pages';
 import { TokenSigner } from '../src/shared/tokens';
-import { messageIdFor } from '../src/shared/mail';
+import { Mailer, messageIdFor } from '../src/shared/mail';
+import type { Db } from '../src/shared/db';
 import { hashPassword, needsRehash, signIn, verifyPassword } from '../src/shared/auth';
 import { startService, TestService } from './support/service';
 import { uniqueEmail, waitForEmails, emailsTo } from './support/mailbox';
@@ -40,6 +41,32 @@ describe('mail', () => {
     expect(await emailsTo(to)).toHaveLength(1);
     expect(await deps.mailer.countSentSince('test', to.toUpperCase(), new Date(Date.now() - 60_000))).toBe(1);
     expect(messageIdFor(email.key, 'http://localhost:1')).toBe(first.messageId);
+  });
+
+  it('records a sent mail even when the database is away for a moment after the SMTP server took it, so a retry does not send it again', async () => {
+    const config = loadConfig();
+    let refusals = 2;
+    // The real database, but the first two ledger writes fail as they do while PostgreSQL restarts.
+    const flaky = {
+      sentEmail: {
+        findUnique: (args: Parameters<Db['sentEmail']['findUnique']>[0]) => deps.db.sentEmail.findUnique(args),
+        create: (args: Parameters<Db['sentEmail']['create']>[0]) =>
+          refusals-- > 0 ? Promise.reject(new Error("Can't reach database server")) : deps.db.sentEmail.create(args),
+      },
+    } as unknown as Db;
+    const mailer = new Mailer(config.smtpUrl!, config.mailFrom, config.publicUrl, flaky);
+    try {
+      const to = uniqueEmail('mail-ledger');
+      const email = { kind: 'test', key: `test/${to}`, to, subject: 'Ledger', paragraphs: ['x'] };
+      expect((await mailer.send(email)).alreadySent).toBe(false);
+      expect(refusals).toBe(-1);
+      // The retry an activity would make finds the row and sends nothing.
+      expect((await mailer.send(email)).alreadySent).toBe(true);
+      await waitForEmails(to, 'Ledger');
+      expect(await emailsTo(to)).toHaveLength(1);
+    } finally {
+      mailer.close();
+    }
   });
 });
 

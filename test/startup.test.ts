@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './support/ports';
+import { descendants } from '../bench/stack';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -16,7 +17,8 @@ interface Run {
 /** Runs one of the service's entry points as `npm start` would and collects what it prints. */
 function runEntry(entry: string, env: Record<string, string | undefined>, until?: (output: string) => boolean, timeoutMs = 60_000) {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env } as NodeJS.ProcessEnv });
+  // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: ROOT, env: { ...process.env, ...env } as NodeJS.ProcessEnv, detached: true });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
@@ -41,44 +43,112 @@ async function waitForStatus(url: string, status: number, timeoutMs = 30_000): P
   }
 }
 
-describe('npm start', () => {
-  it('starts every embedded server, serves /readyz 200 with the Web UI and inbox up, and stops cleanly on Ctrl-C', async () => {
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-start-'));
-    fs.chmodSync(dataDir, 0o755);
-    const [port, pg, temporal, ui, smtp, inbox] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
-    const env = {
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (polling, with a deadline) until none of `pids` runs any more; returns those still running. */
+async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = pids.filter(isAlive);
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startEnv(dataDir: string) {
+  const [port, pg, temporal, ui, smtp, inbox] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  return {
+    ports: { port, pg, temporal, ui, smtp, inbox },
+    env: {
       DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pg), TEMPORAL_PORT: String(temporal),
       TEMPORAL_UI_PORT: String(ui), MAIL_SMTP_PORT: String(smtp), MAIL_UI_PORT: String(inbox),
       DATABASE_URL: undefined, TEMPORAL_ADDRESS: undefined, SMTP_URL: undefined, TOKEN_SECRET: undefined, PUBLIC_URL: undefined,
-    };
+    },
+  };
+}
+
+describe('npm start', () => {
+  it('starts every embedded server, serves /readyz 200 with the Web UI and inbox up, and stops in order within 5 s on Ctrl-C, leaving nothing running', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-start-'));
+    fs.chmodSync(dataDir, 0o755);
+    const { ports, env } = await startEnv(dataDir);
+    const run = runEntry('src/main.ts', env, (out) => out.includes('Press Ctrl-C'), 120_000);
+    let servers: number[] = [];
+    let signalled = 0;
+    try {
+      await run.reached!;
+      await waitForStatus(`http://localhost:${ports.port}/readyz`, 200);
+      expect(await fetch(`http://localhost:${ports.port}/healthz`).then((r) => r.json())).toEqual({ status: 'ok' });
+      await waitForStatus(`http://localhost:${ports.ui}/`, 200);
+      await waitForStatus(`http://localhost:${ports.inbox}/email`, 200);
+      // The development secret is generated once and kept for the next start.
+      expect(fs.readFileSync(path.join(dataDir, 'token-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
+      servers = descendants(run.child.pid!).map((p) => p.pid).filter((p) => p !== run.child.pid);
+      expect(servers.length).toBeGreaterThanOrEqual(3); // PostgreSQL, the Temporal dev server, the mail inbox (and the watchdog)
+    } finally {
+      // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+      signalled = Date.now();
+      process.kill(-run.child.pid!, 'SIGINT');
+    }
+    const result = await run.exited;
+    expect(Date.now() - signalled).toBeLessThan(5000);
+    expect(result.code).toBe(0);
+    expect(result.output).toContain(`http://localhost:${ports.ui}`);
+    expect(result.output).toContain(`http://localhost:${ports.inbox}`);
+    // It says what it does while it stops, in order: the API and the worker before the servers they use.
+    const order = ['stopping the API', 'stopping the worker', 'stopping the mail inbox', 'stopping the Temporal dev server', 'stopping PostgreSQL', 'flowgate stopped'];
+    const at = order.map((line) => result.output.indexOf(line));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expect(await waitGone(servers, 3000)).toEqual([]);
+    for (const p of [ports.port, ports.pg, ports.temporal, ports.smtp]) expect(await isListening(p)).toBe(false);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }, 180_000);
+
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  asRoot('runs as root with its data in a private directory, and leaves nothing running when it is killed', async () => {
+    // A clone inside root's home: mode 700, out of reach of the postgres user PostgreSQL runs as.
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-private-'));
+    fs.chmodSync(home, 0o700);
+    const dataDir = path.join(home, 'flowgate', '.data');
+    const { ports, env } = await startEnv(dataDir);
     const run = runEntry('src/main.ts', env, (out) => out.includes('Press Ctrl-C'), 120_000);
     try {
       await run.reached!;
-      await waitForStatus(`http://localhost:${port}/readyz`, 200);
-      expect(await fetch(`http://localhost:${port}/healthz`).then((r) => r.json())).toEqual({ status: 'ok' });
-      await waitForStatus(`http://localhost:${ui}/`, 200);
-      await waitForStatus(`http://localhost:${inbox}/email`, 200);
-      // The development secret is generated once and kept for the next start.
-      expect(fs.readFileSync(path.join(dataDir, 'token-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
-    } finally {
-      run.child.kill('SIGINT');
+      await waitForStatus(`http://localhost:${ports.port}/readyz`, 200);
+      // The cluster lives where the postgres user can reach it; the data directory links to it.
+      expect(fs.lstatSync(path.join(dataDir, 'postgres')).isSymbolicLink()).toBe(true);
+      expect(fs.existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+    } catch (err) {
+      process.kill(-run.child.pid!, 'SIGKILL');
+      throw err;
     }
-    const result = await run.exited;
-    expect(result.code).toBe(0);
-    expect(result.output).toContain(`http://localhost:${ui}`);
-    expect(result.output).toContain(`http://localhost:${inbox}`);
-    // Nothing it started is left listening.
-    for (const p of [port, pg, temporal, smtp]) {
-      const open = await new Promise<boolean>((resolve) => {
-        const s = net.connect(p, '127.0.0.1');
-        s.once('connect', () => (s.destroy(), resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-      expect(open).toBe(false);
-    }
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    const servers = descendants(run.child.pid!).map((p) => p.pid).filter((p) => p !== run.child.pid);
+    run.child.kill('SIGKILL');
+    expect((await run.exited).output).not.toMatch(/EACCES|at .*\(/);
+    // The watchdog ends every server the killed process had started.
+    expect(await waitGone(servers, 15_000)).toEqual([]);
+    for (const p of [ports.pg, ports.temporal, ports.smtp]) expect(await isListening(p)).toBe(false);
+    const shared = fs.realpathSync(path.join(dataDir, 'postgres'));
+    fs.rmSync(home, { recursive: true, force: true });
+    fs.rmSync(shared, { recursive: true, force: true });
   }, 180_000);
 });
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
 
 describe('bad configuration', () => {
   const external = () => ({

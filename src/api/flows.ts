@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { ApplicationFailure, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../config';
 import { FailureTable, FlowEnding, FlowFailure } from '../shared/failures';
 import { FlowRefusal, HttpError } from './http';
@@ -161,7 +161,13 @@ async function answered<T>(failures: FailureTable, call: () => Promise<T>): Prom
   } catch (err) {
     const failure = refusalIn(err, failures);
     if (failure) throw new FlowRefusal(failure.entry, failure.message);
-    if (err instanceof WorkflowUpdateFailedError) throw new HttpError(503, 'This could not be completed right now; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
+    if (err instanceof WorkflowUpdateFailedError) {
+      // A mail the mail server would not take: a minute is how long such an outage usually lasts.
+      if (err.cause instanceof ActivityFailure && /^send\w*Email$/.test(err.cause.activityType)) {
+        throw new HttpError(503, 'The email could not be sent just now; please try again in a minute.', { code: 'try_again', retryAfterSeconds: 60 }, 'Email not sent');
+      }
+      throw new HttpError(503, 'This could not be completed right now; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
+    }
     throw err;
   }
 }

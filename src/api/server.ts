@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type Koa from 'koa';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, loadConfig, ownServers } from '../config';
 import { connectDb, connectTemporal, createDeps } from '../deps';
 import { createApp } from './app';
 import { log } from '../shared/log';
@@ -27,12 +27,10 @@ export function close(server: http.Server): Promise<void> {
 /** `npm run api`: the API alone, against the servers named in the environment. */
 async function main(): Promise<void> {
   const config = loadConfig();
-  if (!config.databaseUrl) throw new ConfigError('DATABASE_URL', 'is required to run the API on its own');
-  if (!config.temporal.address) throw new ConfigError('TEMPORAL_ADDRESS', 'is required to run the API on its own');
-  if (!config.smtpUrl) throw new ConfigError('SMTP_URL', 'is required to run the API on its own');
-  const db = await connectDb(config.databaseUrl);
-  const temporal = await connectTemporal(config.temporal.address, config.temporal.namespace);
-  const deps = createDeps(config, db, config.smtpUrl);
+  const servers = ownServers(config, 'API');
+  const db = await connectDb(servers.databaseUrl);
+  const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
+  const deps = createDeps(config, db, servers.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
   log.info({ url: config.publicUrl }, 'API listening');
   const stop = async () => {

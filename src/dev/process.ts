@@ -1,4 +1,4 @@
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, ChildProcess, SpawnOptions } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,48 @@ export interface ServiceHandle {
   name: string;
   child: ChildProcess;
   stop(): Promise<void>;
+}
+
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+let watchdog: ChildProcess | undefined;
+
+/**
+ * Puts a server's process group in the care of the watchdog (src/dev/watchdog.ts),
+ * which ends it if this process dies before stopping it.
+ */
+export function watch(pid: number): void {
+  if (!watchdog) {
+    const file = path.join(__dirname, `watchdog${path.extname(__filename)}`);
+    watchdog = spawn(process.execPath, file.endsWith('.ts') ? ['--import', 'tsx', file] : [file], {
+      cwd: PROJECT_ROOT,
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    watchdog.on('error', () => undefined);
+    watchdog.stdin!.on('error', () => undefined);
+    // Neither the watchdog nor its pipe may keep this process alive.
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+  watchdog.stdin!.write(`+${pid}\n`);
+}
+
+export function unwatch(pid: number): void {
+  watchdog?.stdin?.write(`-${pid}\n`);
+}
+
+/**
+ * Spawns a server in its own process group: Ctrl-C in a terminal signals the
+ * foreground group, and the servers must outlive the worker's drain, then stop
+ * in order. The watchdog ends them if this process is killed.
+ */
+export function spawnServer(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, { ...options, detached: true });
+  if (child.pid) {
+    watch(child.pid);
+    child.once('exit', () => unwatch(child.pid!));
+  }
+  return child;
 }
 
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -53,7 +95,7 @@ export async function startService(options: {
 }): Promise<ServiceHandle> {
   fs.mkdirSync(path.dirname(options.logFile), { recursive: true });
   const log = fs.openSync(options.logFile, 'a');
-  const child = spawn(options.command, options.args, {
+  const child = spawnServer(options.command, options.args, {
     stdio: ['ignore', log, log],
     env: { ...process.env, ...options.env },
   });

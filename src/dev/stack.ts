@@ -10,8 +10,8 @@ export interface Stack {
   smtpUrl: string;
   temporalUiUrl?: string;
   mailInboxUrl?: string;
-  /** Stops what this process started, newest first. */
-  stop(): Promise<void>;
+  /** Stops what this process started, newest first, naming each server to `progress` as it goes. */
+  stop(progress?: (name: string) => void): Promise<void>;
 }
 
 /**
@@ -19,15 +19,18 @@ export interface Stack {
  * SMTP_URL that is unset; a set variable is used as it is.
  */
 export async function startEmbeddedStack(config: Config, options: { temporalUi?: boolean } = {}): Promise<Stack> {
-  const stops: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await s().catch(() => undefined);
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const stop = async (progress?: (name: string) => void) => {
+    for (const s of stops.reverse()) {
+      progress?.(s.name);
+      await s.stop().catch(() => undefined);
+    }
   };
   try {
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       const pg = await startEmbeddedPostgres(path.join(config.dataDir, 'postgres'), config.embedded.postgresPort);
-      stops.push(pg.stop);
+      stops.push({ name: 'PostgreSQL', stop: pg.stop });
       databaseUrl = pg.url;
     }
     let temporalAddress = config.temporal.address;
@@ -41,7 +44,7 @@ export async function startEmbeddedStack(config: Config, options: { temporalUi?:
         cliPath: config.temporal.cliPath,
         ui: options.temporalUi ?? true,
       });
-      stops.push(temporal.stop);
+      stops.push({ name: 'the Temporal dev server', stop: temporal.stop });
       temporalAddress = temporal.address;
       temporalUiUrl = temporal.uiUrl;
     }
@@ -49,7 +52,7 @@ export async function startEmbeddedStack(config: Config, options: { temporalUi?:
     let mailInboxUrl: string | undefined;
     if (!smtpUrl) {
       const mailbox = await startMailbox(config.dataDir, config.embedded.smtpPort, config.embedded.mailUiPort);
-      stops.push(mailbox.stop);
+      stops.push({ name: 'the mail inbox', stop: mailbox.stop });
       smtpUrl = mailbox.smtpUrl;
       mailInboxUrl = mailbox.webUrl;
     }

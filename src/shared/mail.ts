@@ -97,14 +97,27 @@ export class Mailer {
       messageId,
       headers: { 'X-Flowgate-Kind': email.kind },
     });
-    try {
-      await this.db.sentEmail.create({
-        data: { messageId, kind: email.kind, recipient: email.to.toLowerCase(), subject: email.subject },
-      });
-    } catch (err) {
-      if (!isUniqueViolation(err)) throw err;
-    }
+    await this.recordSent({ messageId, kind: email.kind, recipient: email.to.toLowerCase(), subject: email.subject });
     return { messageId, alreadySent: false };
+  }
+
+  /**
+   * The mail is out: its ledger row must be written even if the database is
+   * away for a moment (a restart takes a second or two), or the activity's
+   * retry would send the mail again. Waits up to about 8 s, well within the
+   * send activities' 30 s timeout.
+   */
+  private async recordSent(data: { messageId: string; kind: string; recipient: string; subject: string }): Promise<void> {
+    for (let wait = 250; ; wait *= 2) {
+      try {
+        await this.db.sentEmail.create({ data });
+        return;
+      } catch (err) {
+        if (isUniqueViolation(err)) return;
+        if (wait > 4000) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(wait, 4000)));
+      }
+    }
   }
 
   /** How many mails of a kind went to a recipient since a moment: the basis of send throttles. */

@@ -31,6 +31,9 @@ export default async function globalSetup(): Promise<void> {
   delete process.env.DATABASE_URL;
   delete process.env.TEMPORAL_ADDRESS;
   delete process.env.SMTP_URL;
+  // The suite's Temporal is its own dev server: no temporal.toml or TEMPORAL_* setting of the machine's user may steer it.
+  for (const key of Object.keys(process.env)) if (/^TEMPORAL_(TLS|API_KEY|PROFILE|GRPC_META)/.test(key)) delete process.env[key];
+  process.env.TEMPORAL_CONFIG_FILE = path.join(dataDir, 'no-temporal.toml');
   // One workflow bundle for every worker and replay of the run, as in production.
   const bundle = path.join(dataDir, 'workflow-bundle.js');
   const [stack] = await Promise.all([startEmbeddedStack(loadConfig(), { temporalUi: false }) as Promise<Stack>, writeWorkflowBundle(bundle)]);

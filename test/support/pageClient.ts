@@ -28,6 +28,8 @@ export class PageClient {
   constructor(
     private readonly baseUrl: string,
     private readonly headers: Record<string, string> = {},
+    /** Where a request goes (e.g. the next of several API processes behind one public URL). */
+    private readonly route: (url: string) => string = (url) => url,
   ) {}
 
   async get(url: string): Promise<PageResponse> {
@@ -70,7 +72,7 @@ export class PageClient {
   private async request(url: string, init: RequestInit): Promise<PageResponse> {
     const full = url.startsWith('http') ? url : this.baseUrl + url;
     const cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-    const res = await fetch(full, {
+    const res = await fetch(this.route(full), {
       ...init,
       redirect: 'manual',
       headers: { ...this.headers, ...(init.headers as Record<string, string>), ...(cookie ? { Cookie: cookie } : {}) },
