@@ -58,7 +58,7 @@ type Victim = (typeof VICTIMS)[number];
 interface Topology {
   readonly windows: DownWindow[];
   kill(victim: Victim): Promise<void>;
-  wasDown(at: number): boolean;
+  wasDown(at: number, sentAt?: number): boolean;
   stop(): Promise<unknown>;
 }
 
@@ -126,8 +126,9 @@ class Supervisor implements Topology {
     await this.start(victim);
   }
 
-  wasDown(at: number, graceMs = 2000): boolean {
-    return this.windows.some((w) => at >= w.from - 50 && at <= (w.to ?? Infinity) + graceMs);
+  /** Whether a request sent at `sentAt` and answered at `at` overlapped a time something was down (or just back). */
+  wasDown(at: number, sentAt = at, graceMs = 2000): boolean {
+    return this.windows.some((w) => at >= w.from - 50 && sentAt <= (w.to ?? Infinity) + graceMs);
   }
 
   async stop(): Promise<void> {
@@ -182,6 +183,7 @@ async function main(): Promise<void> {
       PUBLIC_URL: `http://localhost:${apiPort}`,
       TOKEN_SECRET: 'chaos-secret-0123456789abcdef0123456789abcdef',
       ADMIN_TOKEN: 'chaos-admin-token-0123456789abcdef',
+      TRIAL_SERVICE_TOKEN: 'chaos-trial-service-0123456789abcdef',
       LOG_LEVEL: 'warn',
       // Each billing flow comes from its own X-Forwarded-For address: the per-IP mail limit is not under test here.
       TRUST_PROXY: '1',
@@ -194,8 +196,8 @@ async function main(): Promise<void> {
   }
   const db = createDb(env.DATABASE_URL);
 
-  const http5xx: { at: number; url: string; status: number }[] = [];
-  const ctx: FlowContext = { baseUrl: env.PUBLIC_URL, adminToken: env.ADMIN_TOKEN, sink, db, random, route, on5xx: (url, status) => http5xx.push({ at: Date.now(), url, status }) };
+  const http5xx: { at: number; sentAt: number; url: string; status: number }[] = [];
+  const ctx: FlowContext = { baseUrl: env.PUBLIC_URL, adminToken: env.ADMIN_TOKEN, serviceToken: env.TRIAL_SERVICE_TOKEN, sink, db, random, route, on5xx: (url, status, sentAt) => http5xx.push({ at: Date.now(), sentAt, url, status }) };
 
   // The mail server goes away once, for --mail-outage-seconds: refused connections for the first half, then 451 answers.
   const outageAt = Math.round(Number(args['mail-outage-at']) * flows);
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
   const { byId, repeatedMails: repeated } = repeatedMails(sink.messages, [...topology.windows, ...(mailOutage ? [{ victim: 'mail', ...mailOutage }] : [])]);
   // A 503 "could not send the mail just now" is the designed answer while the mail server is away (and a person's update waits up to ~15 s).
   const duringMailOutage = (at: number) => !!mailOutage && at >= mailOutage.from && at <= (mailOutage.to ?? Infinity) + 30_000;
-  const unexpected5xx = http5xx.filter((e) => !topology.wasDown(e.at) && !duringMailOutage(e.at));
+  const unexpected5xx = http5xx.filter((e) => !topology.wasDown(e.at, e.sentAt) && !duringMailOutage(e.at));
   const results = {
     date: new Date().toISOString(),
     seed: Number(args.seed),
@@ -274,8 +276,8 @@ async function main(): Promise<void> {
     mails: { sent: sink.messages.length, logical: byId.size, repeated: repeated.length, details: repeated.slice(0, 20) },
     http5xx: {
       total: http5xx.length,
-      whileAProcessWasDown: http5xx.filter((e) => topology.wasDown(e.at)).length,
-      whileTheMailServerWasAway: http5xx.filter((e) => !topology.wasDown(e.at) && duringMailOutage(e.at)).length,
+      whileAProcessWasDown: http5xx.filter((e) => topology.wasDown(e.at, e.sentAt)).length,
+      whileTheMailServerWasAway: http5xx.filter((e) => !topology.wasDown(e.at, e.sentAt) && duringMailOutage(e.at)).length,
       otherwise: unexpected5xx.length,
       unexpected: unexpected5xx.slice(0, 20),
     },

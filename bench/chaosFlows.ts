@@ -9,10 +9,13 @@ import { PageClient, PageResponse } from '../test/support/pageClient';
 export interface FlowContext {
   baseUrl: string;
   adminToken: string;
+  /** TRIAL_SERVICE_TOKEN, which the auth service sends to the trial's service endpoints. */
+  serviceToken: string;
   sink: SmtpSink;
   db: Db;
   random: () => number;
-  on5xx(url: string, status: number): void;
+  /** A 5xx answer, with when its request was sent: a click waits up to UPDATE_DEADLINE, so an outage during that wait explains it. */
+  on5xx(url: string, status: number, sentAt: number): void;
   /** Where a request to `baseUrl` goes; with several API processes, the next one in turn, as a load balancer would. */
   route?: (url: string) => string;
 }
@@ -45,6 +48,7 @@ export interface Answer {
 export async function call(ctx: FlowContext, method: string, url: string, options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Answer> {
   const deadline = Date.now() + 120_000;
   for (;;) {
+    const sentAt = Date.now();
     try {
       const res = await fetch(ctx.route ? ctx.route(url) : url, {
         method,
@@ -59,7 +63,7 @@ export async function call(ctx: FlowContext, method: string, url: string, option
       });
       const text = await res.text();
       if (res.status >= 500) {
-        ctx.on5xx(url, res.status);
+        ctx.on5xx(url, res.status, sentAt);
       } else {
         let body: unknown = undefined;
         try {
@@ -97,8 +101,9 @@ const trial: Driver = {
     const mail = await ctx.sink.next(email, 180_000, /[Vv]erify/);
     if (!abandon) {
       const token = tokenOf(firstLink(mail, ctx.baseUrl));
-      await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/verify`, { json: { token } });
-      const created = await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/creation`, { json: { token, password: 'Chaos-pass-1!' } });
+      const service = { 'X-Service-Token': ctx.serviceToken };
+      await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/verify`, { json: { token }, headers: service });
+      const created = await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/creation`, { json: { token, password: 'Chaos-pass-1!' }, headers: service });
       // 410 after a retried request means the first attempt created it.
       if (created.status !== 201 && created.status !== 410) throw new Error(`creation answered ${created.status}: ${created.text}`);
     }
@@ -112,7 +117,7 @@ const trial: Driver = {
           const result = described?.status.name === 'COMPLETED' ? await handle.result() : described?.status.name;
           return { ok: result === 'unverified', detail: `trial ${email} (abandoned): ${result}` };
         }
-        const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
+        const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`, { headers: { 'X-Service-Token': ctx.serviceToken }, signal: AbortSignal.timeout(10_000) }).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
         return { ok: infos?.status === 'active', detail: `trial ${email} (completed): status ${infos?.status}` };
       },
     };

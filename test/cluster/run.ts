@@ -95,17 +95,18 @@ async function main(): Promise<void> {
     const target = loadTemporalSettings({ ...cluster.appEnv, TEMPORAL_CONFIG_FILE: path.join(DATA_DIR, 'no-temporal.toml') }).target!;
     const temporal = await connectTemporal(target, 'default');
     const db = createDb(cluster.appEnv.DATABASE_URL);
-    const http5xx: { at: number; url: string; status: number }[] = [];
+    const http5xx: { at: number; sentAt: number; url: string; status: number }[] = [];
     const ctx: FlowContext = {
       baseUrl: cluster.appEnv.PUBLIC_URL,
       adminToken: cluster.appEnv.ADMIN_TOKEN,
+      serviceToken: cluster.appEnv.TRIAL_SERVICE_TOKEN,
       sink,
       db,
       random: (() => {
         let s = 14;
         return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
       })(),
-      on5xx: (url, status) => http5xx.push({ at: Date.now(), url, status }),
+      on5xx: (url, status, sentAt) => http5xx.push({ at: Date.now(), sentAt, url, status }),
       route: cluster.route,
     };
 
@@ -131,7 +132,7 @@ async function main(): Promise<void> {
     const checks = await settle(outcomes, temporal, db);
     const duplicates = await countDuplicates(db);
     const { byId, repeatedMails: repeated } = repeatedMails(sink.messages, cluster.windows);
-    const unexpected5xx = http5xx.filter((e) => !cluster.wasDown(e.at));
+    const unexpected5xx = http5xx.filter((e) => !cluster.wasDown(e.at, e.sentAt));
     const registered = await temporal.connection.operatorService.listSearchAttributes({ namespace: 'default' });
     const missingAttributes = ALL_SEARCH_ATTRIBUTES.filter((k) => !(k.name in (registered.customAttributes ?? {})));
 

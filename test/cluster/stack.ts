@@ -171,6 +171,7 @@ export class Cluster {
       TOKEN_SECRET: 'cluster-secret-0123456789abcdef0123456789abcdef',
       TOKEN_SECRET_PREVIOUS: '',
       ADMIN_TOKEN: 'cluster-admin-token-0123456789abcdef',
+      TRIAL_SERVICE_TOKEN: 'cluster-trial-service-0123456789abcdef',
       LOG_LEVEL: 'warn',
       // Each billing flow comes from its own X-Forwarded-For address: the per-IP mail limit is not under test here.
       TRUST_PROXY: '1',
@@ -259,8 +260,9 @@ export class Cluster {
     window.to = Date.now() + (victim === 'worker' || victim === 'temporal' ? 5000 : 1000); // pollers and connections need a moment
   }
 
-  wasDown(at: number, graceMs = 2000): boolean {
-    return this.windows.some((w) => at >= w.from - 50 && at <= (w.to ?? Infinity) + graceMs);
+  /** Whether a request sent at `sentAt` and answered at `at` overlapped a time something was down (or just back). */
+  wasDown(at: number, sentAt = at, graceMs = 2000): boolean {
+    return this.windows.some((w) => at >= w.from - 50 && sentAt <= (w.to ?? Infinity) + graceMs);
   }
 
   /** Stops the app, then the servers; returns the app processes that did not exit on SIGTERM within 10 s. */
