@@ -10,7 +10,7 @@ import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
 import { invitationRoutes } from './invitation/routes';
 import { invitationPages } from './invitation/pages';
-import { billingRemoteRoutes } from './billing/remotes';
+import { billingRemoteRoutes, zulipAnswers } from './billing/remotes';
 import { billingPages } from './billing/pages';
 
 export type { ApiDeps };
@@ -22,6 +22,7 @@ export function createApp(deps: ApiDeps): Koa {
   app.silent = true; // errors are answered and logged by errorHandler
   app.use(errorHandler(renderError));
   app.use(cookiePolicy(deps.config));
+  app.use(zulipAnswers);
   app.use(
     bodyParser({
       enableTypes: ['json', 'form'],

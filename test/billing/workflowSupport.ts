@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { Deps } from '../../src/deps';
-import { findServer, registerServer, upsertRealms } from '../../src/domain/billing';
+import { findServer, recordAnalyticsUpload, registerServer } from '../../src/domain/billing';
 import { billingLoginWorkflow } from '../../src/workflows/billing/workflow';
 import { BillingIdentity, billingLoginWorkflowId } from '../../src/workflows/billing/messages';
 import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../src/shared/searchAttributes';
@@ -12,7 +12,7 @@ export async function seedRealmUser(deps: Deps): Promise<BillingIdentity> {
   const uuid = crypto.randomUUID();
   await registerServer(deps.db, { uuid, key: crypto.randomBytes(32).toString('hex'), hostname: 'chat.example.test', contactEmail: 'admin@example.test' });
   const realm = { uuid: crypto.randomUUID(), host: 'org.chat.example.test', name: 'Example Org' };
-  await upsertRealms(deps.db, (await findServer(deps.db, uuid))!, [realm]);
+  await recordAnalyticsUpload(deps.db, (await findServer(deps.db, uuid))!, { realms: [realm], highestIds: { realmCount: 0, installationCount: 0, realmAuditLog: 0 } });
   return {
     kind: 'realm',
     serverUuid: uuid,
