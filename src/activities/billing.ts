@@ -61,7 +61,9 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
           input.identity.kind === 'realm'
             ? 'Someone asked to manage the plan of a self-hosted organization with this email address.'
             : 'Someone asked to manage the plan of a self-hosted server with this email address.',
-          `Click the link below to confirm your email and log in. The link can be used once and is valid for ${hours >= 1 ? `${hours} hours` : 'a short time'}.`,
+          confirmationSingleUse(input.identity)
+            ? `Click the link below to confirm your email and log in. The link can be used once and is valid for ${hours >= 1 ? `${hours} hours` : 'a short time'}.`
+            : `Click the link below to confirm your email and log in. The link logs you in for ${hours >= 1 ? `${hours} hours` : 'a short time'}, as often as you need.`,
         ],
         action: { label: 'Confirm and log in', url: `${config.publicUrl}/${path}/do_confirm/${key}` },
         footer: 'If you did not ask for this, you can ignore this email.',

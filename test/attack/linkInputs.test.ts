@@ -5,7 +5,7 @@ import { startService, TestService } from '../support/service';
 import { allEmails, emailsTo, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, signUp } from '../invitations/helpers';
 import crypto from 'node:crypto';
-import { api as remoteApi, basicAuth, billingAccessUrl, newUser, PageClient, registerDemoServer } from '../billing/helpers';
+import { api as remoteApi, basicAuth, billingAccessUrl, newUser, PageClient, realmsUpload, registerDemoServer, zulipApi } from '../billing/helpers';
 
 let service: TestService;
 let api: ReturnType<typeof apiClient>;
@@ -166,7 +166,7 @@ describe('redirect targets', () => {
   it('realm hosts a server uploads cannot point a redirect elsewhere', async () => {
     const server = await registerDemoServer(service.baseUrl);
     for (const host of ['evil.example/x', 'good.example@evil.example', 'good.example\\@evil.example', 'evil.example#', ' evil.example', 'evil.example\n', 'EVIL.example:99999', 'exаmple.com']) {
-      const res = await remoteApi(service.baseUrl, '/api/v1/remotes/server/realms', { realms: [{ ...server.realm, host }] }, basicAuth(server.uuid, server.key));
+      const res = await zulipApi(service.baseUrl, '/api/v1/remotes/server/analytics', realmsUpload([{ ...server.realm, host }]), basicAuth(server.uuid, server.key));
       expect({ host, status: res.status }).toEqual({ host, status: 400 });
     }
   });

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { TestService } from '../support/service';
+import { firstForm } from '../support/pageClient';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { WorkflowUpdateStage } from '@temporalio/client';
 import { issueAccessToken } from '../../src/domain/billing';
@@ -86,6 +87,46 @@ describe('self-hosted billing login (realm)', () => {
     expect(done.location).toBe(`/realm/${server.realm.uuid}/plans/`);
     expect((await second.get(done.location!)).text).toContain('Second');
     expect(await waitForEmails(email, CONFIRM_SUBJECT)).toHaveLength(1);
+  });
+
+  it('lands on the billing page without next_page when the organization has a plan, else on the plans page', async () => {
+    const customer = await registerDemoServer(service.baseUrl);
+    await service.db.remoteRealm.update({ where: { uuid: customer.realm.uuid }, data: { plan: 'Business' } });
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('customer');
+    const url = await billingAccessUrl(service.baseUrl, customer, newUser(email));
+    await askForConfirmationMail(client, url, email);
+    const confirm = await client.follow(await client.get(linkIn(await waitForEmail(email, CONFIRM_SUBJECT), service.baseUrl)));
+    const loggedIn = await client.submit(confirm, { full_name: 'Paying Customer', tos_consent: 'on' });
+    expect(loggedIn.location).toBe(`/realm/${customer.realm.uuid}/billing/`);
+    const page = await client.get(loggedIn.location!);
+    expect(page.h1).toBe('Billing');
+    expect(page.text).toContain('<dd id="plan">Business</dd>');
+  });
+
+  it('signs the access link again on each view, so a form left open outlives the link it came from', async () => {
+    const client = new PageClient(service.baseUrl);
+    const email = uniqueEmail('aging');
+    const { user, confirmPage } = await confirmEmailThroughPages(client, email);
+    expect((await client.submit(confirmPage, { full_name: 'First', tos_consent: 'on' })).status).toBe(303);
+    await service.temporal.workflow.getHandle(`billing-login/${server.realm.uuid}/${user.uuid}`).result();
+
+    // An access link opened a moment before it expires.
+    const ttl = service.config.ttl.billingAccessToken;
+    const identity = { kind: 'realm' as const, serverUuid: server.uuid, realmUuid: server.realm.uuid, userUuid: user.uuid, email, fullName: 'First', uriScheme: 'https://', nextPage: null };
+    const aging = issueAccessToken(service.deps.signer, identity, ttl, Date.now() - ttl + 1500);
+    const page = await client.get(`/remote-billing-login/${aging}`);
+    expect(page.h1).toBe('Confirm login');
+    expect(firstForm(page).action).not.toBe(`/remote-billing-login/${aging}`);
+    const deadline = Date.now() + 10_000;
+    while ((await client.get(`/remote-billing-login/${aging}`)).status !== 400) {
+      if (Date.now() > deadline) throw new Error('the access link did not expire');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The form from before the expiry still logs in.
+    const done = await client.submit(page, { full_name: 'Second' });
+    expect(done.status).toBe(303);
+    expect(done.location).toBe(`/realm/${server.realm.uuid}/plans/`);
   });
 
   it('refuses to log in without consent to the terms of service', async () => {
