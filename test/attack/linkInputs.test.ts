@@ -83,6 +83,12 @@ describe('caller-supplied link endpoints', () => {
     await waitForEmail(invitee, /invited/);
     for (const link of await linksMailedTo(invitee)) expect(link.startsWith(allowed) || link.startsWith(`${service.baseUrl}/join/unsubscribe`)).toBe(true);
 
+    const member = await signUp(api, service.baseUrl, 'epmember');
+    for (const endpoint of hostileEndpoints(`${service.baseUrl}/join/unsubscribe/`)) {
+      const answer = await api('POST', `/repo/v1/membershipInvitation?notificationUnsubscribeEndpoint=${encodeURIComponent(endpoint)}`, { teamId: team.body.id, inviteeId: member.accountId }, admin.accessToken);
+      expect({ endpoint, status: answer.status }).toEqual({ endpoint, status: 400 });
+    }
+
     const verifyAllowed = `${service.baseUrl}/join/verify/`;
     for (const endpoint of hostileEndpoints(verifyAllowed)) {
       const answer = await api('GET', `/repo/v1/membershipInvitation/${created.body.id}/inviteeVerificationSignedToken?portalEndpoint=${encodeURIComponent(endpoint)}`, undefined, admin.accessToken);

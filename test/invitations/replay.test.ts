@@ -6,7 +6,16 @@ import { HISTORY_DIR, loadHistories, recording, saveHistory, replayHistories } f
 import { invitationPaths } from './paths';
 
 /** Every main path of the flow has a recorded history that today's workflow code must replay without nondeterminism. */
-const MAIN_PATHS = ['invitation-new-account', 'invitation-email-validation', 'invitation-email-validation-retried', 'invitation-existing-account', 'invitation-revoked', 'invitation-expired'];
+const MAIN_PATHS = [
+  'invitation-new-account',
+  'invitation-email-validation',
+  'invitation-email-validation-retried',
+  'invitation-existing-account',
+  'invitation-revoked',
+  'invitation-expired',
+  'invitation-resent',
+  'invitation-account-notice',
+];
 
 /** Histories recorded while the API bound the carried invitation itself: runs still in flight from then must replay. */
 const BEFORE_WORKFLOW_BINDING = path.join(HISTORY_DIR, 'invitation-before-workflow-binding');
@@ -49,6 +58,14 @@ describe('invitation workflow replay', () => {
           const revoked = await paths.revokedPath();
           expect(await revoked.result()).toBe('revoked');
           await saveHistory('invitation-revoked', revoked);
+
+          const resent = await paths.resentPath();
+          expect(await resent.result()).toBe('revoked');
+          await saveHistory('invitation-resent', resent);
+
+          const noticed = await paths.accountNoticePath();
+          expect(await noticed.result()).toBe('joined');
+          await saveHistory('invitation-account-notice', noticed);
 
           const expired = await paths.expiredPath();
           expect(await expired.result()).toBe('expired');
