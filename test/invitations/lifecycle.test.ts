@@ -5,7 +5,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { TokenSigner } from '../../src/shared/tokens';
 import { invitationWorkflowId } from '../../src/workflows/invitation/messages';
-import { startService, TestService } from '../support/service';
+import { serviceFor, startService, TestService } from '../support/service';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { Api, apiClient, signUp, tokenInLink } from './helpers';
 
@@ -227,13 +227,10 @@ describe('invitation statistics', () => {
 });
 
 describe("Synapse's phase 1 (INVITEE_VERIFICATION_PHASE=1)", () => {
-  let phase1: TestService;
-  beforeAll(async () => {
-    phase1 = await startService({ INVITEE_VERIFICATION_PHASE: '1' });
-  });
-  afterAll(() => phase1?.stop());
+  const phase1Service = serviceFor({ INVITEE_VERIFICATION_PHASE: '1' });
 
   it('answers an email mismatch with the 403 alone: no mail to the invited address, the refusal counted', async () => {
+    const phase1 = phase1Service();
     const api1 = apiClient(phase1.baseUrl);
     const owner = await signUp(api1, phase1.baseUrl, 'phase1-admin');
     const team = await api1('POST', '/repo/v1/team', { name: 'Phase one' }, owner.accessToken);

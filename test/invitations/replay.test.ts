@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { startTimeSkipping } from '../support/timeSkipping';
 import { HISTORY_DIR, loadHistories, recording, saveHistory, replayHistories } from '../support/histories';
@@ -47,29 +48,20 @@ describe('invitation workflow replay', () => {
           await saveHistory('invitation-new-account', invitation);
           await saveHistory('invitation-email-validation', validation);
 
-          const retried = await paths.retriedAccountCreationPath();
-          expect(await retried.result()).toBe('account_created');
-          await saveHistory('invitation-email-validation-retried', retried);
-
-          const existing = await paths.existingAccountPath();
-          expect(await existing.result()).toBe('joined');
-          await saveHistory('invitation-existing-account', existing);
-
-          const revoked = await paths.revokedPath();
-          expect(await revoked.result()).toBe('revoked');
-          await saveHistory('invitation-revoked', revoked);
-
-          const resent = await paths.resentPath();
-          expect(await resent.result()).toBe('revoked');
-          await saveHistory('invitation-resent', resent);
-
-          const noticed = await paths.accountNoticePath();
-          expect(await noticed.result()).toBe('joined');
-          await saveHistory('invitation-account-notice', noticed);
-
-          const expired = await paths.expiredPath();
-          expect(await expired.result()).toBe('expired');
-          await saveHistory('invitation-expired', expired);
+          // The paths that end in one run: its history, and the outcome it must reach.
+          const runs: Array<[string, () => Promise<WorkflowHandle>, string]> = [
+            ['invitation-email-validation-retried', paths.retriedAccountCreationPath, 'account_created'],
+            ['invitation-existing-account', paths.existingAccountPath, 'joined'],
+            ['invitation-revoked', paths.revokedPath, 'revoked'],
+            ['invitation-resent', paths.resentPath, 'revoked'],
+            ['invitation-account-notice', paths.accountNoticePath, 'joined'],
+            ['invitation-expired', paths.expiredPath, 'expired'],
+          ];
+          for (const [name, run, outcome] of runs) {
+            const handle = await run();
+            expect(await handle.result()).toBe(outcome);
+            await saveHistory(name, handle);
+          }
         });
       } finally {
         await harness.teardown();

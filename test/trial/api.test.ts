@@ -1,6 +1,6 @@
 import { createLocalJWKSet, JSONWebKeySet, jwtVerify } from 'jose';
 import http from 'node:http';
-import { startService, TestService } from '../support/service';
+import { serviceFor, startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails, emailsTo } from '../support/mailbox';
 import { createApp } from '../../src/api/app';
 import { close, listen } from '../../src/api/server';
@@ -262,13 +262,10 @@ describe('free trial over HTTP', () => {
 });
 
 describe('the product name (APP_NAME)', () => {
-  let toucan: TestService;
-  beforeAll(async () => {
-    toucan = await startService({ APP_NAME: 'Toucan' });
-  });
-  afterAll(() => toucan?.stop());
+  const toucanService = serviceFor({ APP_NAME: 'Toucan' });
 
   it('names the product in mails, their sender and every page instead of flowgate', async () => {
+    const toucan = toucanService();
     const known = uniqueEmail('toucan-known');
     await toucan.db.account.create({ data: { email: known, username: known, passwordHash: await hashPassword('Known-pass-1') } });
     expect((await fetch(`${toucan.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: known }) })).status).toBe(202);
