@@ -7,7 +7,8 @@ import { TokenSigner } from '../../src/shared/tokens';
 import { invitationWorkflowId } from '../../src/workflows/invitation/messages';
 import { serviceFor, startService, TestService } from '../support/service';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
-import { Api, apiClient, signUp, tokenInLink } from './helpers';
+import { PageClient } from '../support/pageClient';
+import { Api, apiClient, PASSWORD, signUp, tokenInLink } from './helpers';
 
 const CLIENT_UNSUBSCRIBE = 'https://app.example.test/#!Unsubscribe:';
 const DAY = 86_400_000;
@@ -143,6 +144,11 @@ describe('invitation notices to accounts', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await emailsTo(member.email, /You are invited/)).toHaveLength(1);
+    // Nor does a resend mail it.
+    const resent = await api('POST', `/repo/v1/membershipInvitation/${next.body.id}/resend`, undefined, admin.accessToken);
+    expect(resent).toEqual({ status: 200, body: next.body });
+    expect(await activitiesCompleted(handle)).toBe(3);
+    expect(await emailsTo(member.email, /You are invited/)).toHaveLength(1);
     expect((await api('PUT', `/repo/v1/team/${teamId}/member/${member.accountId}`, undefined, member.accessToken)).status).toBe(204);
   });
 
@@ -243,7 +249,13 @@ describe("Synapse's phase 1 (INVITEE_VERIFICATION_PHASE=1)", () => {
     expect(answer).toEqual({ status: 403, body: { reason: 'The signed-in account does not have the invited email address.', verificationEmailSent: false } });
     const stats = await api1('GET', `/repo/v1/membershipInvitation/statistics?teamId=${team.body.id}`, undefined, owner.accessToken);
     expect(stats.body.verificationRefused).toBe(1);
-    // The answer comes once the mail step would have run: nothing was mailed.
+    // The invitation page's sign-in says the same, and sends nothing either.
+    const browser = new PageClient(phase1.baseUrl);
+    const refused = await browser.submit(await browser.get(`/join/invitation/${serialized}/sign-in`), { username: other.username, password: PASSWORD });
+    expect(refused.status).toBe(403);
+    expect(refused.h1).toBe('Confirm it is you');
+    expect(refused.text).toContain('Sign in with the account of that address');
+    // The answers come once the mail step would have run: nothing was mailed.
     expect(await emailsTo(inviteeEmail, /Confirm your invitation/)).toHaveLength(0);
   });
 });

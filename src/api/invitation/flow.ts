@@ -106,8 +106,8 @@ export function invitationFlow(deps: ApiDeps) {
     },
 
     /** A team admin's resend: a fresh link (or notice) mailed now, within the flow's daily limit. */
-    resend(invitationId: number): Promise<MembershipInvitation> {
-      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), resendInvitationUpdate, [], () => closedInvitation(invitationId));
+    async resend(invitationId: number): Promise<void> {
+      await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), resendInvitationUpdate, [], () => closedInvitation(invitationId));
     },
 
     bind(invitationId: number, inviteeId: number, via: BoundVia, closedStatus = 410): Promise<MembershipInvitation> {

@@ -99,7 +99,9 @@ export function invitationRoutes(deps: ApiDeps): Router {
     const row = await records.findInvitation(db, invitationId);
     if (!row) throw new HttpError(404, 'There is no such invitation.');
     await requireTeamAdmin(row.teamId, ctx.state.accountId);
-    ctx.body = await flow.resend(invitationId);
+    await flow.resend(invitationId);
+    // As it stands now (bound to its invitee, perhaps), not as the flow first recorded it.
+    ctx.body = records.invitationToApi((await records.findInvitation(db, invitationId))!);
   });
 
   router.get('/membershipInvitation/statistics', auth, async (ctx) => {
