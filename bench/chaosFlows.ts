@@ -200,10 +200,11 @@ const billing: Driver = {
     const key = crypto.randomBytes(32).toString('hex');
     const realm = { uuid: crypto.randomUUID(), host: `chaos-${id}.example.test`, name: `Chaos ${id}` };
     const auth = { authorization: 'Basic ' + Buffer.from(`${uuid}:${key}`).toString('base64') };
-    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/register`, { json: { zulip_org_id: uuid, zulip_org_key: key, hostname: realm.host, contact_email: `chaos-server-${id}@example.test` } });
-    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/realms`, { json: { realms: [realm] }, headers: auth });
+    // As a Zulip server sends them: form fields, objects as JSON strings.
+    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/register`, { form: { zulip_org_id: uuid, zulip_org_key: key, hostname: realm.host, contact_email: `chaos-server-${id}@example.test` } });
+    await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/analytics`, { form: { realm_counts: '[]', installation_counts: '[]', realms: JSON.stringify([realm]) }, headers: auth });
     const user = { uuid: crypto.randomUUID(), email: `chaos-billing-${id}@example.test`, full_name: 'Chaos Biller' };
-    const access = await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/billing`, { json: { user, realm: { uuid: realm.uuid }, uri_scheme: 'https://' }, headers: auth });
+    const access = await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/billing`, { form: { user: JSON.stringify(user), realm: JSON.stringify({ uuid: realm.uuid }), uri_scheme: 'https://' }, headers: auth });
     const url = (access.body as { billing_access_url?: string })?.billing_access_url;
     if (!url) throw new Error(`billing answered ${access.status}: ${access.text}`);
     // Each flow its own client address: the per-IP mail limit is not under test here.

@@ -1,7 +1,13 @@
-// Plays a self-hosted server against a running flowgate:
+// Plays a self-hosted Zulip server against a running flowgate, with the
+// requests such a server sends (form-encoded, nested objects as JSON
+// strings, HTTP Basic auth with zulip_org_id:zulip_org_key):
 //   npm run billing:link -- --email you@example.com [--name "Your Name"] [--next-page upgrade]
-// Registers a demo server and realm on first use (credentials kept in
-// DATA_DIR/billing-demo-server.json), then prints a billing access URL.
+// On first use it registers a demo server as `manage.py register_server`
+// does (registration, then the analytics upload that carries its realm);
+// credentials are kept in DATA_DIR/billing-demo-server.json. Then it asks
+// for a billing access URL as the server's "Plan management" menu does:
+// when the portal does not know the realm (MISSING_REMOTE_REALM) it uploads
+// its realms and asks again.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,39 +17,84 @@ interface DemoServer {
   uuid: string;
   key: string;
   realm: { uuid: string; host: string; name: string };
+  /** Set once `register_server` went through. */
+  registered?: boolean;
 }
 
 const USAGE = 'usage: npm run billing:link -- --email you@example.com [--name "Full Name"] [--next-page plans|billing|upgrade|sponsorship|deactivate] [--url http://localhost:3000]';
 
-async function post(baseUrl: string, route: string, body: unknown, server?: DemoServer): Promise<Record<string, unknown>> {
+type Answer = { status: number; json: Record<string, unknown> };
+
+/** One call to the portal as Zulip's server makes it: fields form-encoded (objects as JSON strings, absent ones left out). */
+async function call(baseUrl: string, method: 'GET' | 'POST', endpoint: string, fields: Record<string, unknown>, server?: DemoServer): Promise<Answer> {
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined && value !== null) form.set(name, typeof value === 'string' ? value : JSON.stringify(value));
   let res: Response;
   try {
-    res = await fetch(baseUrl + route, {
-      method: 'POST',
+    res = await fetch(`${baseUrl}/api/v1/remotes/${endpoint}`, {
+      method,
       headers: {
-        'Content-Type': 'application/json',
+        'User-Agent': 'ZulipServer/10.0',
+        ...(method === 'POST' ? { 'Content-Type': 'application/x-www-form-urlencoded' } : {}),
         ...(server ? { Authorization: 'Basic ' + Buffer.from(`${server.uuid}:${server.key}`).toString('base64') } : {}),
       },
-      body: JSON.stringify(body),
+      body: method === 'POST' ? form.toString() : undefined,
     });
   } catch {
     throw new Error(`cannot reach flowgate at ${baseUrl}: start it with \`npm start\` or pass --url`);
   }
-  const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${route} answered ${res.status}: ${json.reason ?? JSON.stringify(json)}`);
-  return json;
+  return { status: res.status, json: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+}
+
+function expectSuccess(endpoint: string, answer: Answer): Record<string, unknown> {
+  if (answer.status !== 200 || answer.json.result !== 'success') throw new Error(`${endpoint} answered ${answer.status}: ${answer.json.msg ?? JSON.stringify(answer.json)}`);
+  return answer.json;
+}
+
+/** Zulip's RealmDataForAnalytics for the demo realm. */
+function realmInfo(server: DemoServer) {
+  const { realm } = server;
+  return {
+    id: 2,
+    host: realm.host,
+    url: `http://${realm.host}`,
+    name: realm.name,
+    org_type: 0,
+    date_created: Math.floor(Date.now() / 1000),
+    deactivated: false,
+    is_system_bot_realm: false,
+    authentication_methods: { Email: true },
+    uuid: realm.uuid,
+    uuid_owner_secret: `zuliprealm_${crypto.createHash('sha256').update(server.key + realm.uuid).digest('hex').slice(0, 32)}`,
+  };
+}
+
+/** What Zulip's server uploads for its realms (no usage statistics): the status call first, then the upload. */
+async function uploadRealms(baseUrl: string, server: DemoServer): Promise<void> {
+  expectSuccess('server/analytics/status', await call(baseUrl, 'GET', 'server/analytics/status', {}, server));
+  const upload = { realm_counts: [], installation_counts: [], realmauditlog_rows: [], realms: [realmInfo(server)], version: JSON.stringify('10.0'), api_feature_level: 300 };
+  expectSuccess('server/analytics', await call(baseUrl, 'POST', 'server/analytics', upload, server));
+}
+
+/** `manage.py register_server`: the registration (credentials in the form, no Basic auth), then the realm upload. */
+async function registerServer(baseUrl: string, server: DemoServer, contactEmail: string): Promise<void> {
+  const fields = { zulip_org_id: server.uuid, zulip_org_key: server.key, hostname: server.realm.host, contact_email: contactEmail };
+  expectSuccess('server/register', await call(baseUrl, 'POST', 'server/register', fields));
+  await uploadRealms(baseUrl, server);
 }
 
 function loadOrCreateServer(file: string): DemoServer {
   if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as DemoServer;
-  const server: DemoServer = {
+  return {
     uuid: crypto.randomUUID(),
     key: crypto.randomBytes(32).toString('hex'),
     realm: { uuid: crypto.randomUUID(), host: 'demo.localhost', name: 'Demo organization' },
   };
+}
+
+function saveServer(file: string, server: DemoServer): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(server, null, 2) + '\n', { mode: 0o600 });
-  return server;
 }
 
 async function main(): Promise<void> {
@@ -63,27 +114,25 @@ async function main(): Promise<void> {
   const baseUrl = (values.url || process.env.PUBLIC_URL || 'http://localhost:3000').replace(/\/+$/, '');
   const file = path.resolve(process.env.DATA_DIR || '.data', 'billing-demo-server.json');
   const server = loadOrCreateServer(file);
+  if (!server.registered) {
+    await registerServer(baseUrl, server, values.email);
+    saveServer(file, { ...server, registered: true });
+  }
 
-  await post(baseUrl, '/api/v1/remotes/server/register', {
-    zulip_org_id: server.uuid,
-    zulip_org_key: server.key,
-    hostname: server.realm.host,
-    contact_email: values.email,
-  });
-  await post(baseUrl, '/api/v1/remotes/server/realms', { realms: [server.realm] }, server);
   // The demo user's UUID is derived from the email, so the same person logs in again as the same billing user.
-  const userUuid = uuidFrom(`${server.realm.uuid}/${values.email.toLowerCase()}`);
-  const { billing_access_url } = await post(
-    baseUrl,
-    '/api/v1/remotes/server/billing',
-    {
-      user: { uuid: userUuid, email: values.email, full_name: values.name ?? values.email.split('@')[0] },
-      realm: { uuid: server.realm.uuid },
-      uri_scheme: 'http://',
-      ...(values['next-page'] ? { next_page: values['next-page'] } : {}),
-    },
-    server,
-  );
+  const user = { uuid: uuidFrom(`${server.realm.uuid}/${values.email.toLowerCase()}`), email: values.email, full_name: values.name ?? values.email.split('@')[0] };
+  const request = { user, realm: realmInfo(server), uri_scheme: 'http://', next_page: values['next-page'] };
+  let answer = await call(baseUrl, 'POST', 'server/billing', request, server);
+  if (answer.json.code === 'INVALID_ZULIP_SERVER') {
+    // The portal lost the registration (e.g. a fresh database): register again, as an admin would.
+    await registerServer(baseUrl, server, values.email);
+    answer = await call(baseUrl, 'POST', 'server/billing', request, server);
+  }
+  if (answer.json.code === 'MISSING_REMOTE_REALM') {
+    await uploadRealms(baseUrl, server);
+    answer = await call(baseUrl, 'POST', 'server/billing', request, server);
+  }
+  const { billing_access_url } = expectSuccess('server/billing', answer);
   console.log(`Billing access URL (valid for BILLING_ACCESS_TOKEN_TTL, default 2h):\n\n  ${billing_access_url}\n`);
   console.log(`Legacy server login at ${baseUrl}/serverlogin/ with\n  zulip_org_id  ${server.uuid}\n  zulip_org_key ${server.key}`);
 }

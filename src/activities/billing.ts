@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
 import { hashKey } from '../shared/tokens';
-import { CONFIRMATION_KEY, confirmationLimitReached } from '../domain/billing';
+import { CONFIRMATION_KEY, confirmationLimitReached, confirmationSingleUse } from '../domain/billing';
 import type { BillingIdentity, LoginConfirmation } from '../workflows/billing/messages';
 
 export function createBillingActivities({ config, db, mailer, signer }: Deps) {
@@ -61,7 +61,9 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
           input.identity.kind === 'realm'
             ? 'Someone asked to manage the plan of a self-hosted organization with this email address.'
             : 'Someone asked to manage the plan of a self-hosted server with this email address.',
-          `Click the link below to confirm your email and log in. The link can be used once and is valid for ${hours >= 1 ? `${hours} hours` : 'a short time'}.`,
+          confirmationSingleUse(input.identity)
+            ? `Click the link below to confirm your email and log in. The link can be used once and is valid for ${hours >= 1 ? `${hours} hours` : 'a short time'}.`
+            : `Click the link below to confirm your email and log in. The link logs you in for ${hours >= 1 ? `${hours} hours` : 'a short time'}, as often as you need.`,
         ],
         action: { label: 'Confirm and log in', url: `${config.publicUrl}/${path}/do_confirm/${key}` },
         footer: 'If you did not ask for this, you can ignore this email.',
@@ -70,19 +72,24 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
     },
 
     /**
-     * Uses a confirmation link once. `claimId` (the workflow update's ID)
-     * lets a retry of the same claim succeed again; any other use is "used".
+     * Uses a confirmation link: once for a realm login, where `claimId` (the
+     * workflow update's ID) lets a retry of the same claim succeed again and
+     * any other use is "used"; as often as needed until it expires for the
+     * legacy login, whose link is reusable, as Zulip's is.
      */
     async claimConfirmation(input: { keyHash: string; claimId: string }): Promise<{ outcome: 'confirmed'; email: string } | { outcome: 'used' | 'expired' | 'unknown' }> {
       const now = new Date();
-      const claimed = await db.billingConfirmation.updateMany({
-        where: { keyHash: input.keyHash, expiresAt: { gt: now }, OR: [{ usedAt: null }, { usedBy: input.claimId }] },
-        data: { usedAt: now, usedBy: input.claimId },
-      });
       const row = await db.billingConfirmation.findUnique({ where: { keyHash: input.keyHash } });
       if (!row) return { outcome: 'unknown' };
+      const singleUse = confirmationSingleUse(row.login as unknown as BillingIdentity);
+      const claimed = await db.billingConfirmation.updateMany({
+        where: { keyHash: input.keyHash, expiresAt: { gt: now }, ...(singleUse ? { OR: [{ usedAt: null }, { usedBy: input.claimId }] } : {}) },
+        // A reusable link keeps the time and update of its first use.
+        data: singleUse ? { usedAt: now, usedBy: input.claimId } : { usedAt: row.usedAt ?? now, usedBy: row.usedBy ?? input.claimId },
+      });
       if (claimed.count === 1) return { outcome: 'confirmed', email: row.email };
-      return { outcome: row.usedAt ? 'used' : 'expired' };
+      const after = await db.billingConfirmation.findUnique({ where: { keyHash: input.keyHash } });
+      return { outcome: after?.usedAt && singleUse ? 'used' : 'expired' };
     },
 
     /** Creates the billing user on first confirmation; a later confirmation finds the same one. */

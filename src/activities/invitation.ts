@@ -14,13 +14,20 @@ import {
   findAccount,
   findInvitation,
   findTeam,
+  hasOptedOutOfNotices,
+  InvitationEventKind,
   invitationToApi,
   signInviteeVerification,
   signMembershipInvitationToken,
+  signNotificationUnsubscribe,
+  verifyInvitationToken,
 } from '../domain/invitation';
 import type { BoundVia, InvitationInput, MembershipInvitation, NewAccount, ValidationEmailRequest } from '../workflows/invitation/messages';
 
 const DAY_MS = 24 * 3600_000;
+
+/** A mail sent again on a team admin's request: its number among the resends, and when it was asked for. */
+type Resend = { sequence: number; issuedOn: string };
 
 /** The invitation flow's side effects. Each may run more than once: writes are conditional or keyed, mails have stable keys. */
 export function createInvitationActivities({ config, db, mailer, signer }: Deps) {
@@ -42,6 +49,19 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
     } catch (err) {
       if (!isUniqueViolation(err)) throw err;
     }
+  }
+
+  /** A registration that carries an invitation: counted for the invitation's statistics (the API verified its token). */
+  async function countRegistrationFromInvitation(encoded: string | undefined, mailKey: string): Promise<void> {
+    if (!encoded) return;
+    let invitationId: number;
+    try {
+      invitationId = Number(verifyInvitationToken(signer, TokenSigner.parse(encoded)).membershipInvitationId);
+    } catch {
+      return; // not genuine (e.g. signed with a secret since retired): nothing to count
+    }
+    const invitation = await findInvitation(db, invitationId);
+    if (invitation) await recordEvent(`invitation/${invitationId}/email-validation/${mailKey}`, invitationId, invitation.teamId, InvitationEventKind.emailValidationRequested);
   }
 
   return {
@@ -92,12 +112,13 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       }
     },
 
-    async sendInvitationEmail({ invitationId, acceptInvitationEndpoint }: { invitationId: number; acceptInvitationEndpoint: string }): Promise<void> {
+    /** The invitation mail; a resend (a team admin's) carries a fresh link, issued at the resend's time, for the same invitation. */
+    async sendInvitationEmail({ invitationId, acceptInvitationEndpoint, resend }: { invitationId: number; acceptInvitationEndpoint: string; resend?: Resend }): Promise<void> {
       const { invitation, teamName, inviterName } = await loadInvitation(invitationId);
-      const token = signMembershipInvitationToken(signer, config, invitation);
+      const token = signMembershipInvitationToken(signer, config, invitation, resend ? new Date(resend.issuedOn) : undefined);
       await mailer.send({
         kind: 'membership-invitation',
-        key: `invitation/${invitationId}/invite`,
+        key: resend ? `invitation/${invitationId}/invite/resend/${resend.sequence}` : `invitation/${invitationId}/invite`,
         to: invitation.inviteeEmail!,
         subject: `You are invited to join ${teamName}`,
         paragraphs: [
@@ -110,14 +131,20 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       });
     },
 
-    /** An invitation to an existing account: a notice that points to the team page with its one-click Join. */
-    async sendInvitationNotification({ invitationId }: { invitationId: number }): Promise<void> {
-      const { invitation, teamName, inviterName } = await loadInvitation(invitationId);
+    /**
+     * An invitation to an existing account: a notice that points to the team
+     * page with its one-click Join, and a way to get no more notices (none
+     * once the account has asked for that).
+     */
+    async sendInvitationNotification(args: { invitationId: number; notificationUnsubscribeEndpoint?: string; resend?: Resend }): Promise<void> {
+      const { invitation, teamName, inviterName } = await loadInvitation(args.invitationId);
       const invitee = await findAccount(db, invitation.inviteeId!);
       if (!invitee) return; // the API checked the account; nothing to notify if it is gone
+      if (await hasOptedOutOfNotices(db, invitee.id)) return;
+      const unsubscribeEndpoint = endpoint('notificationUnsubscribe', args.notificationUnsubscribeEndpoint);
       await mailer.send({
         kind: 'membership-invitation-notice',
-        key: `invitation/${invitationId}/notify`,
+        key: args.resend ? `invitation/${args.invitationId}/notify/resend/${args.resend.sequence}` : `invitation/${args.invitationId}/notify`,
         to: invitee.email,
         subject: `You are invited to join ${teamName}`,
         paragraphs: [
@@ -125,6 +152,11 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
           ...(invitation.message ? [`Their message: "${invitation.message}"`] : []),
         ],
         action: { label: 'Open the team page', url: defaultEndpoints(config).team(invitation.teamId) },
+        unsubscribe: {
+          url: unsubscribeEndpoint + TokenSigner.serialize(signNotificationUnsubscribe(signer, config, invitee.id)),
+          // Our own page takes the one-click POST; another endpoint is the caller's to serve.
+          oneClick: unsubscribeEndpoint === config.defaultLinkEndpoints.notificationUnsubscribe,
+        },
       });
     },
 
@@ -138,7 +170,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
     },
 
     async recordVerificationRefused({ invitationId, teamId, sequence }: { invitationId: number; teamId: number; sequence: number }): Promise<void> {
-      await recordEvent(`invitation/${invitationId}/verification-refused/${sequence}`, invitationId, teamId, 'verification_refused');
+      await recordEvent(`invitation/${invitationId}/verification-refused/${sequence}`, invitationId, teamId, InvitationEventKind.verificationRefused);
     },
 
     /** Synapse's phase 2: the owner of inviteeEmail may confirm that the signed-in account is theirs. */
@@ -187,6 +219,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       };
       // One key for both mails: a retry after the account appeared still sends one mail.
       const key = `account-email-validation/${args.email}/${args.expiresOn}/${args.sequence}`;
+      await countRegistrationFromInvitation(args.encodedMembershipInvtnSignedToken, key);
       // The API answers every address alike; the owner of an existing account learns here, by mail, to sign in.
       if (await findAccountByEmail(db, args.email)) {
         await mailer.send({
@@ -208,7 +241,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
         kind: RegistrationMail.link,
         key,
         to: args.email,
-        subject: 'Welcome to flowgate',
+        subject: `Welcome to ${config.appName}`,
         paragraphs: [
           // No name the requester typed: anyone can ask for this mail to any address, so it carries none of their words.
           'Hello, please confirm this address to create your account.',

@@ -63,7 +63,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
       kind: TrialMail.welcomeBack,
       key: `trial/${input.email}/welcome-back/${input.requestId}`,
       to: input.email,
-      subject: 'Welcome back to flowgate',
+      subject: `Welcome back to ${config.appName}`,
       paragraphs: [
         'Someone asked for a free trial with this address, but you already have an account.',
         'Log in with your password. If you forgot it, you can choose a new one here:',

@@ -10,7 +10,7 @@ import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
 import { invitationRoutes } from './invitation/routes';
 import { invitationPages } from './invitation/pages';
-import { billingRemoteRoutes } from './billing/remotes';
+import { billingRemoteRoutes, zulipAnswers } from './billing/remotes';
 import { billingPages } from './billing/pages';
 
 export type { ApiDeps };
@@ -20,8 +20,14 @@ export function createApp(deps: ApiDeps): Koa {
   // Only the entries the configured proxies appended count: the left-most ones are whatever the client wrote.
   const app = new Koa({ proxy: deps.config.trustProxyHops > 0, maxIpsCount: deps.config.trustProxyHops });
   app.silent = true; // errors are answered and logged by errorHandler
+  // Every page names the product (APP_NAME), error pages too.
+  app.use(async (ctx, next) => {
+    ctx.state.appName = deps.config.appName;
+    await next();
+  });
   app.use(errorHandler(renderError));
   app.use(cookiePolicy(deps.config));
+  app.use(zulipAnswers);
   app.use(
     bodyParser({
       enableTypes: ['json', 'form'],

@@ -72,6 +72,23 @@ export function pathId(value: string, what: string): number {
   return Number(value);
 }
 
+/**
+ * A nested object as a form carries it: a JSON string in one field (Zulip's
+ * servers send their requests form-encoded that way); a JSON body may give
+ * the object itself.
+ */
+export function jsonText<S extends z.ZodType>(schema: S) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value !== 'string') return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON.' });
+      return z.NEVER;
+    }
+  }, schema);
+}
+
 /** Validates untrusted input; the first problem becomes a 400 that names the field. */
 export function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const result = schema.safeParse(value ?? {});
@@ -88,6 +105,9 @@ export function tokenRefusal(err: unknown, status = 403): never {
 }
 
 export type PageRenderer = (ctx: Context, err: HttpError) => void;
+
+/** The JSON body of a refusal, for an API whose clients expect another shape than `{"reason": ...}` (set in `ctx.state.errorBody`). */
+export type ErrorBody = (err: HttpError) => Record<string, unknown>;
 
 /**
  * Turns every failure into a clear 4xx answer. Anything unexpected is logged
@@ -106,7 +126,8 @@ export function errorHandler(renderPage: PageRenderer): Middleware {
         renderPage(ctx, err);
       } else {
         ctx.status = err.status;
-        ctx.body = { reason: err.reason, ...err.extra };
+        const errorBody = ctx.state.errorBody as ErrorBody | undefined;
+        ctx.body = errorBody ? errorBody(err) : { reason: err.reason, ...err.extra };
       }
       if ((err.status === 429 || err.status === 503) && err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
     }

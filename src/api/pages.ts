@@ -54,6 +54,7 @@ export interface Page {
  * opened with (links carry tokens), cannot be framed and run no script.
  */
 export function render(ctx: Context, { title, body, status = 200 }: Page): void {
+  const appName = typeof ctx.state.appName === 'string' ? ctx.state.appName : 'flowgate';
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.set('Referrer-Policy', 'no-referrer');
@@ -63,7 +64,7 @@ export function render(ctx: Context, { title, body, status = 200 }: Page): void 
   ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
   ctx.body = html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title} · flowgate</title><style>${new SafeHtml(STYLE)}</style></head>
+<title>${title} · ${appName}</title><style>${new SafeHtml(STYLE)}</style></head>
 <body><main><h1>${title}</h1>
 ${body}
 </main></body></html>`.value;

@@ -4,21 +4,27 @@
 // refusals are Zulip's, by code.
 import type { Db } from '../shared/db';
 import { isUniqueViolation } from '../shared/db';
-import { FailureTable, Refused } from '../shared/failures';
+import { FailureTable, FlowFailure, Refused } from '../shared/failures';
 import { DeadLink } from '../shared/links';
 import { hashKey, safeEqual, TokenError, TokenSigner } from '../shared/tokens';
 import type { BillingIdentity, NextPage } from '../workflows/billing/messages';
 
-/** A Zulip error code is both the refusal's type and the code its client acts on. */
-const zulipError = (code: string, status: number) => ({ type: code, status, code });
-
-/** Refusals of a self-hosted server's calls, with Zulip's error codes. */
+/**
+ * Refusals of a self-hosted server's calls, with the codes and statuses of
+ * Zulip's bouncer (zerver/lib/exceptions.py, zilencer/auth.py). Zulip's
+ * server acts on some codes: INVALID_ZULIP_SERVER makes it warn its admins,
+ * MISSING_REMOTE_REALM makes it upload its realms and ask again.
+ */
 export const RemoteServerFailure = {
-  unknownServer: zulipError('INVALID_ZULIP_SERVER', 401),
-  wrongKey: zulipError('INVALID_ZULIP_SERVER_KEY', 401),
-  deactivated: zulipError('REMOTE_SERVER_DEACTIVATED', 403),
-  missingRealm: zulipError('MISSING_REMOTE_REALM', 403),
-  realmOfAnotherServer: zulipError('REMOTE_REALM_SERVER_MISMATCH_ERROR', 403),
+  unknownServer: { type: 'UnknownZulipServer', status: 401, code: 'INVALID_ZULIP_SERVER' },
+  wrongKey: { type: 'WrongZulipServerKey', status: 401, code: 'INVALID_ZULIP_SERVER' },
+  /** Registering a known server with another key: Zulip answers this one with 400. */
+  registrationKeyMismatch: { type: 'RegistrationKeyMismatch', status: 400, code: 'INVALID_ZULIP_SERVER' },
+  deactivated: { type: 'RemoteServerDeactivated', status: 401, code: 'REMOTE_SERVER_DEACTIVATED' },
+  missingRealm: { type: 'MissingRemoteRealm', status: 403, code: 'MISSING_REMOTE_REALM' },
+  realmOfAnotherServer: { type: 'RemoteRealmServerMismatch', status: 403, code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' },
+  /** An uploaded realm that is registered to another server. */
+  duplicateRealm: { type: 'DuplicateRealmRegistration', status: 400, code: 'BAD_REQUEST' },
 } satisfies FailureTable;
 
 /** Zulip's daily limits on confirmation mails. */
@@ -34,34 +40,40 @@ type Server = NonNullable<Awaited<ReturnType<Db['remoteZulipServer']['findUnique
 
 /* ---- Remote servers ---- */
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Server key → stored form; compared with safeEqual so a wrong key costs the same time as a right one. */
 export function serverKeyHash(key: string): string {
   return hashKey(key);
 }
 
-/**
- * A server's UUID and key → the server. The three refusals carry distinct
- * codes so a self-hosted server can tell its admin what to fix.
- */
-export async function authenticateServer(db: Db, uuid: string, key: string): Promise<Server> {
+/** A server's UUID and key → the server; refused in Zulip's words, which name what its admin should do. */
+export async function authenticateServer(db: Db, uuid: string, key: string, keyMismatch: FlowFailure = RemoteServerFailure.wrongKey): Promise<Server> {
+  const unknown = () => new Refused(RemoteServerFailure.unknownServer, `Zulip server auth failure: ${uuid} is not registered -- did you run \`manage.py register_server\`?`, 'Unknown server');
+  if (!UUID.test(uuid)) throw unknown();
   const server = await db.remoteZulipServer.findUnique({ where: { uuid } });
   const keyMatches = safeEqual(serverKeyHash(key), server?.apiKeyHash ?? serverKeyHash(''));
-  if (!server) throw new Refused(RemoteServerFailure.unknownServer, `Zulip server ${uuid} is not registered.`, 'Unknown server');
-  if (!keyMatches) throw new Refused(RemoteServerFailure.wrongKey, 'The key for this server is not correct.', 'Wrong server key');
-  if (server.deactivated) throw new Refused(RemoteServerFailure.deactivated, 'Your server registration has been deactivated.', 'Server deactivated');
+  if (!server) throw unknown();
+  if (!keyMatches) throw new Refused(keyMismatch, `Zulip server auth failure: key does not match role ${uuid}`, 'Wrong server key');
+  if (server.deactivated) throw new Refused(RemoteServerFailure.deactivated, 'The mobile push notification service registration for your server has been deactivated', 'Server deactivated');
   return server;
 }
 
+/** Registers a server, or updates a known one whose key matches; `newKey` replaces its key (Zulip's `register_server --rotate-key`). */
 export async function registerServer(
   db: Db,
-  registration: { uuid: string; key: string; hostname: string; contactEmail: string },
+  registration: { uuid: string; key: string; newKey?: string; hostname: string; contactEmail: string },
 ): Promise<{ created: boolean }> {
   const existing = await db.remoteZulipServer.findUnique({ where: { uuid: registration.uuid } });
   if (existing) {
-    await authenticateServer(db, registration.uuid, registration.key);
+    await authenticateServer(db, registration.uuid, registration.key, RemoteServerFailure.registrationKeyMismatch);
     await db.remoteZulipServer.update({
       where: { id: existing.id },
-      data: { hostname: registration.hostname, contactEmail: registration.contactEmail },
+      data: {
+        hostname: registration.hostname,
+        contactEmail: registration.contactEmail,
+        ...(registration.newKey ? { apiKeyHash: serverKeyHash(registration.newKey) } : {}),
+      },
     });
     return { created: false };
   }
@@ -88,27 +100,75 @@ export async function findServer(db: Db, uuid: string): Promise<Server | null> {
 
 /* ---- Realms ---- */
 
-export async function upsertRealms(db: Db, server: Server, realms: { uuid: string; host: string; name: string }[]) {
-  const known = await db.remoteRealm.findMany({ where: { uuid: { in: realms.map((r) => r.uuid) } } });
-  const foreign = known.find((r) => r.serverId !== server.id);
-  if (foreign) {
-    throw new Refused(RemoteServerFailure.realmOfAnotherServer, `Organization ${foreign.uuid} is registered to another server.`);
-  }
-  for (const realm of realms) {
-    await db.remoteRealm.upsert({
-      where: { uuid: realm.uuid },
-      create: { uuid: realm.uuid, host: realm.host, name: realm.name, serverId: server.id },
-      update: { host: realm.host, name: realm.name },
-    });
-  }
-  return db.remoteRealm.findMany({ where: { serverId: server.id }, orderBy: { id: 'asc' } });
+/** The highest row id of each kind of analytics data a server has uploaded (Zulip's `server/analytics/status`). */
+export function analyticsStatus(server: Server) {
+  return {
+    last_realm_count_id: Number(server.lastRealmCountId),
+    last_installation_count_id: Number(server.lastInstallationCountId),
+    last_realmauditlog_id: Number(server.lastRealmAuditLogId),
+  };
 }
 
+/**
+ * A server's analytics upload: its realms are recorded (created, or renamed
+ * and moved to another host), and the highest row ids it sent are kept so
+ * the next upload sends only newer rows. The counts themselves are not
+ * needed for billing logins and are not kept. Answers the uploaded realms.
+ */
+export async function recordAnalyticsUpload(
+  db: Db,
+  server: Server,
+  upload: { realms: { uuid: string; host: string; name: string }[]; highestIds: { realmCount: number; installationCount: number; realmAuditLog: number } },
+  retried = false,
+): Promise<{ uuid: string }[]> {
+  const { realmCount, installationCount, realmAuditLog } = upload.highestIds;
+  try {
+    return await db.$transaction(async (tx) => {
+      const realms = [];
+      for (const realm of upload.realms) {
+        const known = await tx.remoteRealm.findUnique({ where: { uuid: realm.uuid } });
+        // Zulip's answer when a realm's UUID is registered to another server.
+        if (known && known.serverId !== server.id) throw new Refused(RemoteServerFailure.duplicateRealm, 'Duplicate registration detected.');
+        const data = { host: realm.host, name: realm.name };
+        realms.push(known ? await tx.remoteRealm.update({ where: { id: known.id }, data }) : await tx.remoteRealm.create({ data: { ...data, uuid: realm.uuid, serverId: server.id } }));
+      }
+      // GREATEST: two uploads at once never move a mark back.
+      await tx.$executeRaw`UPDATE "RemoteZulipServer" SET
+        "lastRealmCountId" = GREATEST("lastRealmCountId", ${BigInt(realmCount)}),
+        "lastInstallationCountId" = GREATEST("lastInstallationCountId", ${BigInt(installationCount)}),
+        "lastRealmAuditLogId" = GREATEST("lastRealmAuditLogId", ${BigInt(realmAuditLog)})
+        WHERE id = ${server.id}`;
+      return realms;
+    });
+  } catch (err) {
+    // Two uploads of a new realm at once: the second one finds the first one's row.
+    if (!retried && isUniqueViolation(err)) return recordAnalyticsUpload(db, server, upload, true);
+    throw err;
+  }
+}
+
+/** The realm a billing request names, when this server has uploaded it; Zulip's refusals otherwise. */
 export async function realmOfServer(db: Db, server: Server, realmUuid: string) {
   const realm = await db.remoteRealm.findUnique({ where: { uuid: realmUuid } });
-  if (!realm) throw new Refused(RemoteServerFailure.missingRealm, `Organization ${realmUuid} is not registered.`);
-  if (realm.serverId !== server.id) throw new Refused(RemoteServerFailure.realmOfAnotherServer, `Organization ${realmUuid} belongs to another server.`);
+  if (!realm) throw new Refused(RemoteServerFailure.missingRealm, 'Organization not registered');
+  if (realm.serverId !== server.id) {
+    throw new Refused(RemoteServerFailure.realmOfAnotherServer, 'Your organization is registered to a different Zulip server. Please contact Zulip support for assistance in resolving this issue.');
+  }
   return realm;
+}
+
+/**
+ * Where a login without `next_page` lands. Zulip decides by the plan type and
+ * its scheduled changes; simplified here: the billing page for a customer
+ * with a plan (`plan` set on the realm, or on the server for the legacy
+ * login), the plans page otherwise.
+ */
+export async function landingPage(db: Db, identity: Pick<BillingIdentity, 'kind' | 'realmUuid' | 'serverUuid'>): Promise<NextPage> {
+  const customer =
+    identity.kind === 'realm'
+      ? await db.remoteRealm.findUnique({ where: { uuid: identity.realmUuid! } })
+      : await db.remoteZulipServer.findUnique({ where: { uuid: identity.serverUuid } });
+  return customer?.plan ? 'billing' : 'plans';
 }
 
 export async function findRealm(db: Db, uuid: string) {
@@ -165,6 +225,11 @@ export async function confirmationLimitReached(db: Pick<Db, 'billingConfirmation
   return undefined;
 }
 
+/** Zulip's realm confirmation links work once; the legacy server login's work until they expire. */
+export function confirmationSingleUse(identity: Pick<BillingIdentity, 'kind'>): boolean {
+  return identity.kind === 'realm';
+}
+
 /** How a confirmation link ends, with what the person can do next. */
 export function confirmationLinkDead(state: 'unknown' | 'expired' | 'used'): DeadLink {
   if (state === 'used') return new DeadLink('used', 'This confirmation link has already been used.', { text: 'Request a new one from your server to log in again.' }, { title: 'Confirmation link already used' });
@@ -172,14 +237,20 @@ export function confirmationLinkDead(state: 'unknown' | 'expired' | 'used'): Dea
   return new DeadLink('unknown', 'This confirmation link is not valid.', { text: 'Open the link from the confirmation email again.' }, { title: 'Invalid confirmation link' });
 }
 
-/** A confirmation link's key: the login it confirms (and whether it was used), before the workflow claims it; a dead link otherwise. */
+/**
+ * A confirmation link's key: the login it confirms, before the workflow
+ * claims it; a dead link otherwise. A realm login's link works once (its
+ * billing user then exists; `used` says it was, so a reload can get the first
+ * answer); the legacy login's link works again and again until it expires,
+ * as Zulip's does: it is the way back to that login.
+ */
 export async function readConfirmationLink(db: Db, key: string, kind: 'realm' | 'server', now = new Date()) {
   const keyHash = hashKey(key);
   const row = await db.billingConfirmation.findUnique({ where: { keyHash } });
   const identity = row?.login as unknown as BillingIdentity | undefined;
   if (!row || !identity || identity.kind !== kind) throw confirmationLinkDead('unknown');
   if (row.expiresAt <= now) throw confirmationLinkDead('expired');
-  return { identity, keyHash, used: row.usedAt !== null };
+  return { identity, keyHash, used: row.usedAt !== null && confirmationSingleUse(identity) };
 }
 
 /* ---- Signed tokens: access URLs, the legacy login's proof of the server key, sessions ---- */
@@ -221,10 +292,34 @@ export function readAccessLink(signer: TokenSigner, token: string, kind: 'realm'
     return identity;
   } catch (err) {
     if (!(err instanceof TokenError)) throw err;
-    // Zulip's own titles and statuses, which a Zulip admin may know.
-    if (err.problem === 'expired') throw new DeadLink('expired', 'Your billing access link has expired.', { text: 'Start again from your server.' }, { title: 'Billing access token expired.' });
+    // Zulip's own statuses and titles (JsonableError: 400), which a Zulip admin may know, over a page that says what to do.
+    if (err.problem === 'expired') {
+      throw new DeadLink(
+        'expired',
+        'This billing access link has expired: a link from your server works for a limited time.',
+        { text: 'Open plan management again from your Zulip server to get a fresh link.' },
+        { status: 400, title: 'Billing access token expired.' },
+      );
+    }
     throw new DeadLink('unknown', 'This billing access link is not valid.', { text: 'Start again from your server.' }, { status: 400, title: 'Invalid billing access token.' });
   }
+}
+
+/** How long after its issue an access link can still be renewed by viewing its page. */
+const ACCESS_LINK_RENEWABLE_MS = 24 * 3600_000;
+
+/**
+ * The access link a page puts in its form: signed again, so a form left open
+ * does not fail because the link behind it aged (Zulip signs a fresh one
+ * after the email confirmation; here every view does). Renewal keeps the
+ * issue time, so a link cannot be kept alive past a day by reloading it.
+ */
+export function renewAccessLink(signer: TokenSigner, token: string, kind: 'realm' | 'server', ttlMs: number, now = Date.now()): string {
+  const fields = signer.parseAndVerify<AccessFields>(ACCESS_TOKEN, token, { bind: { kind } });
+  const exp = Math.min(now + ttlMs, fields.iat + Math.max(ACCESS_LINK_RENEWABLE_MS, ttlMs));
+  if (exp <= fields.exp) return token;
+  const { hmac: _old, ...rest } = fields;
+  return TokenSigner.serialize(signer.sign<AccessFields>(ACCESS_TOKEN, { ...rest, exp }));
 }
 
 /** Throws TokenError (malformed | invalid | expired | mismatch). */

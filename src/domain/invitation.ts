@@ -49,13 +49,62 @@ export async function registrationMailTimes(db: Db, email: string, now = Date.no
   return rows.map((r) => r.sentAt.toISOString());
 }
 
-/** The emailed link lapses after INVITATION_LINK_TTL counted from the invitation's creation, so a resent mail carries the same token. */
-export function signMembershipInvitationToken(signer: TokenSigner, config: Config, invitation: { id: number; createdOn: Date }): MembershipInvtnSignedToken {
+/**
+ * When an invitation ends: its `expiresOn`. Invitations recorded without one
+ * (before every invitation got one) end INVITATION_MAX_LIFETIME after creation.
+ */
+export function invitationEndsOn(config: Config, invitation: { createdOn: Date; expiresOn: Date | null }): Date {
+  return invitation.expiresOn ?? new Date(invitation.createdOn.getTime() + config.ttl.invitationMaxLifetime);
+}
+
+/** The emailed link lives as long as the invitation; `issuedOn` (a resent mail's time) makes a fresh link for the same invitation. */
+export function signMembershipInvitationToken(signer: TokenSigner, config: Config, invitation: { id: number; createdOn: Date; expiresOn: Date | null }, issuedOn = invitation.createdOn): MembershipInvtnSignedToken {
   return signer.sign(MEMBERSHIP_INVITATION_TOKEN, {
     membershipInvitationId: String(invitation.id),
-    expiresOn: new Date(invitation.createdOn.getTime() + config.ttl.invitationLink).toISOString(),
-    createdOn: invitation.createdOn.toISOString(),
+    expiresOn: invitationEndsOn(config, invitation).toISOString(),
+    createdOn: issuedOn.toISOString(),
   });
+}
+
+/* ---- unsubscribing from invitation notices (records no flow owns) ---- */
+
+export const NOTIFICATION_UNSUBSCRIBE_TOKEN = 'NotificationUnsubscribeSignedToken';
+export type NotificationUnsubscribeSignedToken = Signed<{ accountId: string; createdOn: string; expiresOn: string }>;
+
+/** The unsubscribe link of an invitation notice: good for as long as an invitation can live, so an old notice's link still works. */
+export function signNotificationUnsubscribe(signer: TokenSigner, config: Config, accountId: number, now = Date.now()): NotificationUnsubscribeSignedToken {
+  return signer.sign(NOTIFICATION_UNSUBSCRIBE_TOKEN, {
+    accountId: String(accountId),
+    createdOn: new Date(now).toISOString(),
+    expiresOn: new Date(now + config.ttl.invitationMaxLifetime).toISOString(),
+  });
+}
+
+/** Verifies a NotificationUnsubscribeSignedToken, as an object or serialized (throws TokenError). */
+export function verifyNotificationUnsubscribe(signer: TokenSigner, token: unknown): NotificationUnsubscribeSignedToken {
+  return signer.verify<NotificationUnsubscribeSignedToken>(NOTIFICATION_UNSUBSCRIBE_TOKEN, typeof token === 'string' ? TokenSigner.parse(token) : token);
+}
+
+/** The unsubscribe link opened in a browser: the account it names, or a dead link. */
+export async function readUnsubscribeLink(db: Db, signer: TokenSigner, serialized: string) {
+  let token: NotificationUnsubscribeSignedToken;
+  try {
+    token = verifyNotificationUnsubscribe(signer, serialized);
+  } catch (err) {
+    throw deadToken(err, 'unsubscribe');
+  }
+  const account = await findAccount(db, Number(token.accountId));
+  if (!account) throw new DeadLink('unknown', 'This account no longer exists.');
+  return { account, optedOut: await hasOptedOutOfNotices(db, account.id) };
+}
+
+/** Idempotent: unsubscribing twice is unsubscribed. */
+export async function recordNotificationOptOut(db: Db, accountId: number): Promise<void> {
+  await db.notificationOptOut.upsert({ where: { accountId }, create: { accountId }, update: {} });
+}
+
+export async function hasOptedOutOfNotices(db: Db, accountId: number): Promise<boolean> {
+  return (await db.notificationOptOut.count({ where: { accountId } })) > 0;
 }
 
 /** Verifies a MembershipInvtnSignedToken (throws TokenError); `id` binds it to the invitation named in a path. */
@@ -96,12 +145,23 @@ async function openInvitationOfLink(db: Db, membershipInvitationId: string) {
   return row;
 }
 
+/** A genuine invitation link whose time is over: closed with its invitation, or (links sent before links lived as long as their invitation) to be sent again. */
+async function expiredInvitationLink(db: Db, serialized: string): Promise<DeadLink> {
+  const id = (TokenSigner.parse(serialized) as { membershipInvitationId?: unknown }).membershipInvitationId;
+  const row = typeof id === 'string' && /^\d{1,9}$/.test(id) ? await findInvitation(db, Number(id)) : null;
+  const closed = row ? closedReason(row) : undefined;
+  if (closed) return deadInvitation(closed);
+  return new DeadLink('expired', 'This invitation link has expired.', { text: 'Ask the team admin to send the invitation again.' });
+}
+
 /** The invitation an emailed invitation link opens, with who invites to what; a dead link otherwise. */
 export async function readInvitationLink(db: Db, signer: TokenSigner, serialized: string) {
   let token: MembershipInvtnSignedToken;
   try {
     token = verifyInvitationToken(signer, TokenSigner.parse(serialized));
   } catch (err) {
+    // Genuine but past its time (expiry is checked after the MAC): the invitation says why, or the admin can send it again.
+    if (err instanceof TokenError && err.problem === 'expired') throw await expiredInvitationLink(db, serialized);
     throw deadToken(err, 'invitation');
   }
   const row = await openInvitationOfLink(db, token.membershipInvitationId);
@@ -152,6 +212,7 @@ export function invitationToApi(row: InvitationRow): MembershipInvitation {
     createdOn: row.createdOn.toISOString(),
     createdBy: String(row.createdBy),
     ...(row.expiresOn !== null ? { expiresOn: row.expiresOn.toISOString() } : {}),
+    ...(row.joinedOn !== null ? { joinedOn: row.joinedOn.toISOString() } : {}),
   };
 }
 
@@ -201,22 +262,23 @@ export async function findKeyedInvitation(db: Db, callerId: number, key: string,
 }
 
 /**
- * Claims the key for `input` before its workflow starts. When a concurrent
- * request claimed it first (the unique constraint decides), answers with
- * that request's input instead, or `'mismatch'`.
+ * Claims the key for `input` (made from `request`, with what the service
+ * adds to it, such as a default expiry) before its workflow starts. When a
+ * concurrent request claimed it first (the unique constraint decides),
+ * answers with that request's input instead, or `'mismatch'`.
  */
-export async function claimIdempotencyKey(db: Db, callerId: number, key: string, input: InvitationInput, now = Date.now()): Promise<InvitationInput | 'mismatch'> {
+export async function claimIdempotencyKey(db: Db, callerId: number, key: string, request: InvitationRequest, input: InvitationInput, now = Date.now()): Promise<InvitationInput | 'mismatch'> {
   // Keys past their day answer no more; they are cleared when their caller comes back.
   await db.invitationIdempotencyKey.deleteMany({ where: { callerId, createdOn: { lte: new Date(now - IDEMPOTENCY_KEY_TTL_MS) } } });
   try {
     await db.invitationIdempotencyKey.create({
-      data: { callerId, key, requestHash: requestHash(input), invitationId: input.invitationId, input: input as unknown as Prisma.InputJsonObject },
+      data: { callerId, key, requestHash: requestHash(request), invitationId: input.invitationId, input: input as unknown as Prisma.InputJsonObject },
     });
     return input;
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
   }
-  const earlier = await findKeyedInvitation(db, callerId, key, input, now);
+  const earlier = await findKeyedInvitation(db, callerId, key, request, now);
   if (!earlier) throw new Error('An idempotency key was claimed and then vanished.');
   return earlier;
 }
@@ -278,19 +340,44 @@ export function openInvitations(db: Db, teamId: number, now = new Date()) {
   return db.membershipInvitation.findMany({ where: { teamId, ...openWhere(now) }, orderBy: { id: 'asc' } });
 }
 
-/** The questions Synapse's design asks of invitations, answered as counts per team. */
+/** Counts of one set of invitations: what Synapse's design asks of them. */
+function countsOf(invitations: InvitationRow[], events: { invitationId: number; kind: string }[]) {
+  const ids = new Set(invitations.map((i) => i.id));
+  const ofKind = (kind: string) => events.filter((e) => e.kind === kind && ids.has(e.invitationId)).length;
+  return {
+    created: invitations.length,
+    boundViaNewAccount: invitations.filter((i) => i.boundVia === 'new_account').length,
+    boundViaExistingAccount: invitations.filter((i) => i.boundVia === 'existing_account').length,
+    emailValidationRequests: ofKind(InvitationEventKind.emailValidationRequested),
+    verificationRefused: ofKind(InvitationEventKind.verificationRefused),
+    joined: invitations.filter((i) => i.joinedOn).length,
+    expired: invitations.filter((i) => i.expiredOn).length,
+    revoked: invitations.filter((i) => i.revokedOn).length,
+  };
+}
+
+/** Counted events the invitation row does not hold. */
+export const InvitationEventKind = { verificationRefused: 'verification_refused', emailValidationRequested: 'email_validation_requested' } as const;
+
+/**
+ * The questions Synapse's design asks of invitations, for one team and for
+ * each of its inviters: how many were created, how many invitees chose a new
+ * account or signed in, how many registrations an invitation started, how
+ * many verifications were refused (403), and when each was accepted.
+ */
 export async function invitationStatistics(db: Db, teamId: number) {
-  const count = (where: object) => db.membershipInvitation.count({ where: { teamId, ...where } });
-  const [created, boundViaNewAccount, boundViaExistingAccount, joined, expired, revoked, verificationRefused] = await Promise.all([
-    count({}),
-    count({ boundVia: 'new_account' }),
-    count({ boundVia: 'existing_account' }),
-    count({ joinedOn: { not: null } }),
-    count({ expiredOn: { not: null } }),
-    count({ revokedOn: { not: null } }),
-    db.invitationEvent.count({ where: { teamId, kind: 'verification_refused' } }),
+  const [invitations, events] = await Promise.all([
+    db.membershipInvitation.findMany({ where: { teamId }, orderBy: { id: 'asc' } }),
+    db.invitationEvent.findMany({ where: { teamId }, select: { invitationId: true, kind: true } }),
   ]);
-  return { teamId: String(teamId), created, boundViaNewAccount, boundViaExistingAccount, verificationRefused, joined, expired, revoked };
+  const inviters = [...new Set(invitations.map((i) => i.createdBy))].sort((a, b) => a - b);
+  return {
+    teamId: String(teamId),
+    ...countsOf(invitations, events),
+    byInviter: inviters.map((inviter) => ({ inviterId: String(inviter), ...countsOf(invitations.filter((i) => i.createdBy === inviter), events) })),
+    // Who invited whom and when, how each was bound, and when it was accepted (joinedOn).
+    invitations: invitations.map((i) => ({ ...invitationToApi(i), ...(i.boundVia ? { boundVia: i.boundVia } : {}) })),
+  };
 }
 
 export function displayName(account: { firstName: string; lastName: string; username: string }): string {

@@ -34,6 +34,12 @@ export interface Email {
   action?: { label: string; url: string };
   /** A closing line in small print, e.g. why the mail was sent. */
   footer?: string;
+  /**
+   * Where the recipient stops mails of this kind: a link in the mail and the
+   * `List-Unsubscribe` header (RFC 2369); `oneClick` when that URL takes
+   * RFC 8058's one-click POST, so mail clients can offer their own button.
+   */
+  unsubscribe?: { url: string; oneClick: boolean };
 }
 
 export interface RenderedEmail {
@@ -41,11 +47,15 @@ export interface RenderedEmail {
   html: string;
 }
 
-export function renderEmail(email: Pick<Email, 'subject' | 'paragraphs' | 'action' | 'footer'>): RenderedEmail {
+const UNSUBSCRIBE_LINE = 'To get no more of these mails, open';
+
+export function renderEmail(email: Pick<Email, 'subject' | 'paragraphs' | 'action' | 'footer' | 'unsubscribe'>): RenderedEmail {
   const text = [
     ...email.paragraphs,
     ...(email.action ? [`${email.action.label}:\n${email.action.url}`] : []),
-    ...(email.footer ? ['--', email.footer] : []),
+    ...(email.footer || email.unsubscribe ? ['--'] : []),
+    ...(email.footer ? [email.footer] : []),
+    ...(email.unsubscribe ? [`${UNSUBSCRIBE_LINE}:\n${email.unsubscribe.url}`] : []),
   ].join('\n\n');
   const button = email.action
     ? `<p style="margin:24px 0"><a href="${escapeHtml(email.action.url)}" style="background:#2457d6;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;display:inline-block">${escapeHtml(email.action.label)}</a></p>
@@ -55,7 +65,8 @@ export function renderEmail(email: Pick<Email, 'subject' | 'paragraphs' | 'actio
 <h2 style="font-weight:600">${escapeHtml(email.subject)}</h2>
 ${email.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n')}
 ${button}
-${email.footer ? `<hr><p style="font-size:12px;color:#555">${escapeHtml(email.footer)}</p>` : ''}
+${email.footer || email.unsubscribe ? '<hr>' : ''}${email.footer ? `<p style="font-size:12px;color:#555">${escapeHtml(email.footer)}</p>` : ''}
+${email.unsubscribe ? `<p style="font-size:12px;color:#555">${UNSUBSCRIBE_LINE} <a href="${escapeHtml(email.unsubscribe.url)}">this page</a>.</p>` : ''}
 </body></html>`;
   return { text, html };
 }
@@ -95,7 +106,11 @@ export class Mailer {
       text,
       html,
       messageId,
-      headers: { 'X-Flowgate-Kind': email.kind },
+      headers: {
+        'X-Flowgate-Kind': email.kind,
+        ...(email.unsubscribe ? { 'List-Unsubscribe': `<${email.unsubscribe.url}>` } : {}),
+        ...(email.unsubscribe?.oneClick ? { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+      },
     });
     await this.recordSent({ messageId, kind: email.kind, recipient: email.to.toLowerCase(), subject: email.subject });
     return { messageId, alreadySent: false };

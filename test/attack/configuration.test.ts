@@ -36,6 +36,16 @@ describe('secrets', () => {
     expect(configProblem({ ADMIN_TOKEN: strong, TOKEN_SECRET_PREVIOUS: `${'q'.repeat(32)},${'r'.repeat(33)}`, TRIAL_SERVICE_TOKEN: strong })).toBeUndefined();
   });
 
+  it('takes APP_NAME only as a plain product name, which also names the mail sender', () => {
+    for (const name of ['Evil\r\nBcc: victim@evil.example', 'A <b@evil.example>', '<script>', '"Quoted"', 'x'.repeat(61)]) expect(configProblem({ APP_NAME: name })).toBe('APP_NAME');
+    expect(loadConfig({ TOKEN_SECRET: strong, DATA_DIR: '/tmp/flowgate-config-test', APP_NAME: "Toucan Toco's" }).mailFrom).toBe("Toucan Toco's <no-reply@localhost>");
+  });
+
+  it('takes INVITEE_VERIFICATION_PHASE as 1 or 2', () => {
+    expect(configProblem({ INVITEE_VERIFICATION_PHASE: '3' })).toBe('INVITEE_VERIFICATION_PHASE');
+    expect(loadConfig({ TOKEN_SECRET: strong, DATA_DIR: '/tmp/flowgate-config-test' }).inviteeVerificationPhase).toBe(2);
+  });
+
   it('takes TRUST_PROXY as a number of proxy hops', () => {
     expect(configProblem({ TRUST_PROXY: 'yes' })).toBe('TRUST_PROXY');
     expect(configProblem({ TRUST_PROXY: '-1' })).toBe('TRUST_PROXY');

@@ -5,7 +5,7 @@ import { startService, TestService } from '../support/service';
 import { allEmails, emailsTo, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, signUp } from '../invitations/helpers';
 import crypto from 'node:crypto';
-import { api as remoteApi, basicAuth, billingAccessUrl, newUser, PageClient, registerDemoServer } from '../billing/helpers';
+import { api as remoteApi, basicAuth, billingAccessUrl, newUser, PageClient, realmsUpload, registerDemoServer, zulipApi } from '../billing/helpers';
 
 let service: TestService;
 let api: ReturnType<typeof apiClient>;
@@ -82,6 +82,12 @@ describe('caller-supplied link endpoints', () => {
     expect(created.status).toBe(201);
     await waitForEmail(invitee, /invited/);
     for (const link of await linksMailedTo(invitee)) expect(link.startsWith(allowed) || link.startsWith(`${service.baseUrl}/join/unsubscribe`)).toBe(true);
+
+    const member = await signUp(api, service.baseUrl, 'epmember');
+    for (const endpoint of hostileEndpoints(`${service.baseUrl}/join/unsubscribe/`)) {
+      const answer = await api('POST', `/repo/v1/membershipInvitation?notificationUnsubscribeEndpoint=${encodeURIComponent(endpoint)}`, { teamId: team.body.id, inviteeId: member.accountId }, admin.accessToken);
+      expect({ endpoint, status: answer.status }).toEqual({ endpoint, status: 400 });
+    }
 
     const verifyAllowed = `${service.baseUrl}/join/verify/`;
     for (const endpoint of hostileEndpoints(verifyAllowed)) {
@@ -166,7 +172,7 @@ describe('redirect targets', () => {
   it('realm hosts a server uploads cannot point a redirect elsewhere', async () => {
     const server = await registerDemoServer(service.baseUrl);
     for (const host of ['evil.example/x', 'good.example@evil.example', 'good.example\\@evil.example', 'evil.example#', ' evil.example', 'evil.example\n', 'EVIL.example:99999', 'exаmple.com']) {
-      const res = await remoteApi(service.baseUrl, '/api/v1/remotes/server/realms', { realms: [{ ...server.realm, host }] }, basicAuth(server.uuid, server.key));
+      const res = await zulipApi(service.baseUrl, '/api/v1/remotes/server/analytics', realmsUpload([{ ...server.realm, host }]), basicAuth(server.uuid, server.key));
       expect({ host, status: res.status }).toEqual({ host, status: 400 });
     }
   });

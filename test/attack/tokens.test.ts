@@ -4,7 +4,7 @@
 // token is accepted, so the refusals are not a broken endpoint.
 import { TokenSigner, TokenFields } from '../../src/shared/tokens';
 import { ACCESS_TOKEN } from '../../src/shared/auth';
-import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN } from '../../src/domain/invitation';
+import { EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN, NOTIFICATION_UNSUBSCRIBE_TOKEN } from '../../src/domain/invitation';
 import { ACCESS_TOKEN as BILLING_ACCESS_TOKEN, CONFIRMATION_KEY, SERVER_LOGIN_TOKEN, SESSION_TOKEN } from '../../src/domain/billing';
 import { TRIAL_PASSWORD_RESET, TRIAL_VERIFICATION } from '../../src/domain/trial';
 import { startService, TestService } from '../support/service';
@@ -14,7 +14,7 @@ import { apiClient, signUp, tokenInLink } from '../invitations/helpers';
 import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helpers';
 
 const ALL_TYPES = [
-  ACCESS_TOKEN, MEMBERSHIP_INVITATION_TOKEN, INVITEE_VERIFICATION_TOKEN, EMAIL_VALIDATION_TOKEN,
+  ACCESS_TOKEN, MEMBERSHIP_INVITATION_TOKEN, INVITEE_VERIFICATION_TOKEN, EMAIL_VALIDATION_TOKEN, NOTIFICATION_UNSUBSCRIBE_TOKEN,
   BILLING_ACCESS_TOKEN, SERVER_LOGIN_TOKEN, SESSION_TOKEN, CONFIRMATION_KEY,
   TRIAL_VERIFICATION, TRIAL_PASSWORD_RESET, 'csrf',
 ];
@@ -137,6 +137,21 @@ describe('forged, re-typed, re-bound, expired and replayed tokens', () => {
     // Another user's genuine token is authenticated but not allowed.
     expect(await read(TokenSigner.parse(other.accessToken))).toBe(403);
     expect(await read(genuine)).toBe(200);
+  });
+
+  it('notification unsubscribe tokens: only the genuine one unsubscribes, its own account only', async () => {
+    const admin = await signUp(api, service.baseUrl, 'tokunsub-admin');
+    const team = await api('POST', '/repo/v1/team', { name: 'Unsubscribe tokens' }, admin.accessToken);
+    const tokenFor = async (tag: string) => {
+      const member = await signUp(api, service.baseUrl, tag);
+      expect((await api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeId: member.accountId }, admin.accessToken)).status).toBe(201);
+      const prefix = `${service.baseUrl}/join/unsubscribe/`;
+      return TokenSigner.parse(tokenInLink(linkIn(await waitForEmail(member.email, /You are invited/), prefix), prefix)) as TokenFields;
+    };
+    const [genuine, other] = [await tokenFor('tokunsub1'), await tokenFor('tokunsub2')];
+    const unsubscribe = (token: unknown) => api('POST', '/repo/v1/notificationUnsubscribe', token).then((r) => r.status);
+    await expectAllRefused(variants(NOTIFICATION_UNSUBSCRIBE_TOKEN, genuine, other), unsubscribe, (s) => s >= 400 && s < 500);
+    expect(await unsubscribe(genuine)).toBe(204);
   });
 
   it('billing access tokens: only the genuine one opens the login page', async () => {

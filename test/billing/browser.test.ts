@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { launchBrowser } from '../support/browser';
 import type { TestService } from '../support/service';
@@ -48,5 +52,39 @@ describe('billing login in a browser', () => {
     const cookies = await page.context().cookies();
     const session = cookies.find((c) => c.name === 'fg_billing_session');
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
+  });
+
+  it("takes a Zulip server's own requests (Python requests: form fields, JSON strings, Basic auth, realm upload after MISSING_REMOTE_REALM) to a working access URL", async () => {
+    const python = path.resolve(__dirname, '../../.tools/venv/bin/python');
+    const zulip = { orgId: crypto.randomUUID(), orgKey: crypto.randomBytes(32).toString('hex'), realmUuid: crypto.randomUUID(), host: `zulip-${crypto.randomBytes(3).toString('hex')}.example.test` };
+    const email = uniqueEmail('zulip-owner');
+    const { stdout } = await promisify(execFile)(python, [path.join(__dirname, 'zulip_server.py'), service.baseUrl, zulip.orgId, zulip.orgKey, zulip.realmUuid, zulip.host, crypto.randomUUID(), email, 'Desdemona Owner']);
+    const { calls, billing_access_url } = JSON.parse(stdout) as { calls: { endpoint: string; status: number; result: string; code: string | null }[]; billing_access_url: string };
+    expect(calls).toEqual([
+      { endpoint: 'server/register', status: 200, result: 'success', code: null },
+      { endpoint: 'server/billing', status: 403, result: 'error', code: 'MISSING_REMOTE_REALM' },
+      { endpoint: 'server/analytics/status', status: 200, result: 'success', code: null },
+      { endpoint: 'server/analytics', status: 200, result: 'success', code: null },
+      { endpoint: 'server/billing', status: 200, result: 'success', code: null },
+    ]);
+    const realm = await service.db.remoteRealm.findUniqueOrThrow({ where: { uuid: zulip.realmUuid }, include: { server: true } });
+    expect(realm).toMatchObject({ host: zulip.host, name: 'Zulip Dev', server: { uuid: zulip.orgId, lastRealmAuditLogId: 7n } });
+
+    // The server redirects its admin's browser to the URL.
+    const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
+    await page.goto(billing_access_url);
+    expect(await page.textContent('h1')).toBe('Log in to plan management');
+    expect(await page.textContent('main')).toContain(`Zulip Dev`);
+    expect(await page.inputValue('#email')).toBe(email);
+    await page.click('button[type=submit]');
+    expect(await page.textContent('h1')).toBe('Check your email');
+    await page.goto(linkIn(await waitForEmail(email, 'Confirm email for plan management'), `${service.baseUrl}/remote-billing-login/do_confirm/`));
+    expect(await page.textContent('h1')).toBe('Confirm login');
+    expect(await page.inputValue('#full_name')).toBe('Desdemona Owner');
+    await page.check('#tos_consent');
+    await page.click('button[type=submit]');
+    expect(new URL(page.url()).pathname).toBe(`/realm/${zulip.realmUuid}/plans/`);
+    expect(await page.textContent('#organization')).toBe('Zulip Dev');
+    await page.close();
   });
 });

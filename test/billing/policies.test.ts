@@ -1,6 +1,8 @@
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
-import { tosConsentNeeded } from '../../src/domain/billing';
+import crypto from 'node:crypto';
+import { issueAccessToken, renewAccessLink, tosConsentNeeded, verifyAccessToken } from '../../src/domain/billing';
+import { TokenError, TokenSigner } from '../../src/shared/tokens';
 import { billingAccessUrl, DemoServer, newUser, PageClient, randomIp, registerDemoServer, startBillingService } from './helpers';
 
 const CONFIRM_SUBJECT = 'Confirm email for plan management';
@@ -12,6 +14,27 @@ describe('terms-of-service versions', () => {
     expect(tosConsentNeeded('1.0', '1.7')).toBe(false);
     expect(tosConsentNeeded('1.9', '2.0')).toBe(true);
     expect(tosConsentNeeded('2.0', '1.0')).toBe(false);
+  });
+});
+
+describe('renewing an access link', () => {
+  const signer = new TokenSigner('a'.repeat(40));
+  const identity = { kind: 'realm' as const, serverUuid: crypto.randomUUID(), realmUuid: crypto.randomUUID(), userUuid: crypto.randomUUID(), email: 'a@example.test', fullName: 'A', uriScheme: 'https://', nextPage: null };
+  const HOUR = 3600_000;
+  const fields = (token: string) => JSON.parse(Buffer.from(token, 'base64url').toString()) as { iat: number; exp: number };
+
+  it('gives the full time again from the view, keeping the issue time, but never beyond a day after issue', () => {
+    const issuedAt = Date.now() - 90 * 60_000;
+    const token = issueAccessToken(signer, identity, 2 * HOUR, issuedAt);
+    const now = Date.now();
+    const renewed = renewAccessLink(signer, token, 'realm', 2 * HOUR, now);
+    expect(fields(renewed)).toMatchObject({ iat: issuedAt, exp: now + 2 * HOUR });
+    expect(verifyAccessToken(signer, renewed, 'realm')).toEqual(identity);
+    const late = issueAccessToken(signer, identity, 23.5 * HOUR, Date.now() - 23 * HOUR);
+    expect(fields(renewAccessLink(signer, late, 'realm', 2 * HOUR)).exp).toBe(fields(late).iat + 24 * HOUR);
+    // A link that has expired, or is not genuine, is not renewed.
+    expect(() => renewAccessLink(signer, issueAccessToken(signer, identity, HOUR, Date.now() - 2 * HOUR), 'realm', HOUR)).toThrow(TokenError);
+    expect(() => renewAccessLink(new TokenSigner('b'.repeat(40)), token, 'realm', HOUR)).toThrow(TokenError);
   });
 });
 

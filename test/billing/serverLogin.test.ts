@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TestService } from '../support/service';
-import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
+import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { DemoServer, PageClient, registerDemoServer, startBillingService } from './helpers';
 
 describe('legacy server-level billing login', () => {
@@ -35,11 +35,15 @@ describe('legacy server-level billing login', () => {
     const sent = await client.post(`/serverlogin/${server.uuid}/confirm/`, { email, server_login: serverLogin });
     expect(sent.h1).toBe('Check your email');
     const mail = await waitForEmail(email, 'Confirm email for plan management');
-    const confirmPage = await client.follow(await client.get(linkIn(mail, `${service.baseUrl}/serverlogin/do_confirm/`)));
+    expect(mail.text).toContain('as often as you need');
+    const link = linkIn(mail, `${service.baseUrl}/serverlogin/do_confirm/`);
+    // As in Zulip, the emailed link's page is the confirm-login form, posting back to the link itself.
+    const confirmPage = await client.get(link);
+    expect(confirmPage.status).toBe(200);
     expect(confirmPage.h1).toBe('Confirm login');
     expect(confirmPage.text).toContain(`value="${email}"`);
     const action = /<form method="post" action="([^"]+)"/.exec(confirmPage.text)![1];
-    expect(action).toMatch(new RegExp(`^/serverlogin/${server.uuid}/login/`));
+    expect(service.baseUrl + action).toBe(link);
 
     const refused = await client.post(action, { full_name: 'Legacy Admin' });
     expect(refused.text).toContain('You must accept the Terms of Service to proceed.');
@@ -60,6 +64,35 @@ describe('legacy server-level billing login', () => {
 
     // A realm session does not open the server pages and vice versa.
     expect((await client.get(`/realm/${server.realm.uuid}/billing/`)).status).toBe(401);
+
+    // The link is reusable for its 24 hours, also in another browser, without a new mail: a new login, a new session.
+    const elsewhere = new PageClient(service.baseUrl);
+    const again = await elsewhere.get(link);
+    expect(again.h1).toBe('Confirm login');
+    expect(again.text).not.toContain('tos_consent');
+    expect(again.text).toContain('value="Legacy Admin"');
+    const secondLogin = await elsewhere.submit(again, { full_name: 'Legacy Admin' });
+    expect(secondLogin.location).toBe(`/server/${server.uuid}/billing/`);
+    expect((await elsewhere.get(secondLogin.location!)).h1).toBe('Billing');
+    expect(await waitForEmails(email, 'Confirm email for plan management')).toHaveLength(1);
+  });
+
+  it('an expired legacy link says so; a server with a plan lands on its billing page', async () => {
+    const other = await registerDemoServer(service.baseUrl);
+    await service.db.remoteZulipServer.update({ where: { uuid: other.uuid }, data: { plan: 'Business' } });
+    const client = new PageClient(service.baseUrl);
+    const emailForm = await client.submit(await client.get('/serverlogin/'), { zulip_org_id: other.uuid, zulip_org_key: other.key });
+    const email = uniqueEmail('legacy-expiry');
+    await client.submit(emailForm, { email });
+    const link = linkIn(await waitForEmail(email, 'Confirm email for plan management'), `${service.baseUrl}/serverlogin/do_confirm/`);
+    const loggedIn = await client.submit(await client.get(link), { full_name: 'Plan Holder', tos_consent: 'on' });
+    expect(loggedIn.location).toBe(`/server/${other.uuid}/billing/`);
+    expect((await client.get(loggedIn.location!)).text).toContain('Business');
+    // The link's 24 hours are over.
+    await service.db.billingConfirmation.updateMany({ where: { email }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const expired = await client.get(link);
+    expect(expired.status).toBe(410);
+    expect(expired.h1).toBe('Confirmation link expired');
   });
 
   it('refuses a wrong key, an unknown server and a deactivated server with readable pages', async () => {
@@ -102,9 +135,12 @@ describe('legacy server-level billing login', () => {
     const page = await new PageClient(service.baseUrl).get(url);
     expect(page.h1).toBe('Log in to plan management');
     expect(page.text).toContain('value="demo@example.test"');
-    // A second run reuses the registered demo server.
+    // A second run reuses the registered demo server; a realm the portal does not know is uploaded after MISSING_REMOTE_REALM.
+    const demo = JSON.parse(fs.readFileSync(path.join(dataDir, 'billing-demo-server.json'), 'utf8'));
+    await service.db.remoteRealm.delete({ where: { uuid: demo.realm.uuid } });
     const again = await run();
-    expect(again.stdout).toContain(JSON.parse(fs.readFileSync(path.join(dataDir, 'billing-demo-server.json'), 'utf8')).uuid);
+    expect(again.stdout).toContain(demo.uuid);
+    expect(await service.db.remoteRealm.findUnique({ where: { uuid: demo.realm.uuid } })).toMatchObject({ host: 'demo.localhost' });
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 });

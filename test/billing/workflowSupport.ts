@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { Deps } from '../../src/deps';
-import { findServer, registerServer, upsertRealms } from '../../src/domain/billing';
+import { findServer, recordAnalyticsUpload, registerServer } from '../../src/domain/billing';
 import { billingLoginWorkflow } from '../../src/workflows/billing/workflow';
 import { BillingIdentity, billingLoginSearchAttributes, billingLoginWorkflowId } from '../../src/workflows/billing/messages';
 import { uniqueEmail } from '../support/mailbox';
@@ -12,7 +12,7 @@ export async function seedRealmUser(deps: Deps): Promise<BillingIdentity> {
   const uuid = crypto.randomUUID();
   await registerServer(deps.db, { uuid, key: crypto.randomBytes(32).toString('hex'), hostname: 'chat.example.test', contactEmail: 'admin@example.test' });
   const realm = { uuid: crypto.randomUUID(), host: 'org.chat.example.test', name: 'Example Org' };
-  await upsertRealms(deps.db, (await findServer(deps.db, uuid))!, [realm]);
+  await recordAnalyticsUpload(deps.db, (await findServer(deps.db, uuid))!, { realms: [realm], highestIds: { realmCount: 0, installationCount: 0, realmAuditLog: 0 } });
   return {
     kind: 'realm',
     serverUuid: uuid,

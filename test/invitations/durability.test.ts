@@ -75,13 +75,8 @@ describe('POST /repo/v1/membershipInvitation with an Idempotency-Key', () => {
     const inviteeEmail = uniqueEmail('stopped');
     const key = randomUUID();
     const invitationId = await allocateInvitationId(service.db);
-    await claimIdempotencyKey(service.db, admin.accountId, key, {
-      invitationId,
-      teamId: Number(teamId),
-      createdBy: admin.accountId,
-      inviteeEmail,
-      acceptInvitationEndpoint: `${service.baseUrl}/join/invitation/`,
-    });
+    const request = { teamId: Number(teamId), createdBy: admin.accountId, inviteeEmail, acceptInvitationEndpoint: `${service.baseUrl}/join/invitation/` };
+    await claimIdempotencyKey(service.db, admin.accountId, key, request, { ...request, invitationId, expiresOn: new Date(Date.now() + 86_400_000).toISOString() });
     const retried = await invite({ teamId, inviteeEmail }, key);
     expect(retried.status).toBe(201);
     expect(retried.body).toMatchObject({ id: String(invitationId), inviteeEmail });

@@ -15,6 +15,7 @@ import {
   joinTeamUpdate,
   requestInviteeVerificationUpdate,
   requestRegistrationLinkUpdate,
+  resendInvitationUpdate,
   revokeInvitationUpdate,
   ValidationEmailRequest,
 } from '../../src/workflows/invitation/messages';
@@ -120,6 +121,24 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     async revokedPath(): Promise<WorkflowHandle> {
       const { handle, admin } = await startInvitation();
       await handle.executeUpdate(revokeInvitationUpdate, { args: [{ by: admin.id }] });
+      return handle;
+    },
+
+    /** The invitee lost the mail: a team admin sends it again (twice), then withdraws the invitation. */
+    async resentPath(): Promise<WorkflowHandle> {
+      const { handle, admin } = await startInvitation();
+      await handle.executeUpdate(resendInvitationUpdate);
+      await handle.executeUpdate(resendInvitationUpdate);
+      await handle.executeUpdate(revokeInvitationUpdate, { args: [{ by: admin.id }] });
+      return handle;
+    },
+
+    /** An invitation to an existing account: a notice with an unsubscribe link, sent again once, then the one-click Join. */
+    async accountNoticePath(): Promise<WorkflowHandle> {
+      const invitee = await newAccount('ts-noticed');
+      const { handle } = await startInvitation({ inviteeEmail: undefined, inviteeId: invitee.id, notificationUnsubscribeEndpoint: 'http://localhost/join/unsubscribe/' });
+      await handle.executeUpdate(resendInvitationUpdate);
+      await handle.executeUpdate(joinTeamUpdate, { args: [{ accountId: invitee.id }] });
       return handle;
     },
 

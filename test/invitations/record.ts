@@ -30,6 +30,14 @@ export async function recordInvitationHistories(): Promise<void> {
       expect(await revoked.result()).toBe('revoked');
       await saveHistory('invitation', 'revoked', revoked);
 
+      const resent = await paths.resentPath();
+      expect(await resent.result()).toBe('revoked');
+      await saveHistory('invitation', 'resent', resent);
+
+      const noticed = await paths.accountNoticePath();
+      expect(await noticed.result()).toBe('joined');
+      await saveHistory('invitation', 'account-notice', noticed);
+
       const expired = await paths.expiredPath();
       expect(await expired.result()).toBe('expired');
       await saveHistory('invitation', 'expired', expired);

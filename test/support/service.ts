@@ -75,3 +75,16 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     },
   };
 }
+
+/** A service of its own for one describe block (e.g. another setting): started before its tests, stopped after them. */
+export function serviceFor(env: Record<string, string>): () => TestService {
+  let service: TestService | undefined;
+  beforeAll(async () => {
+    service = await startService(env);
+  });
+  afterAll(() => service?.stop());
+  return () => {
+    if (!service) throw new Error('the service has not started');
+    return service;
+  };
+}

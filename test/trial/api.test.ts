@@ -1,6 +1,6 @@
 import { createLocalJWKSet, JSONWebKeySet, jwtVerify } from 'jose';
 import http from 'node:http';
-import { startService, TestService } from '../support/service';
+import { serviceFor, startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail, waitForEmails, emailsTo } from '../support/mailbox';
 import { createApp } from '../../src/api/app';
 import { close, listen } from '../../src/api/server';
@@ -259,6 +259,31 @@ describe('free trial over HTTP', () => {
       expect(((await res.json()) as { reason: string }).reason).toMatch(/ADMIN_TOKEN/);
     } finally {
       await close(server);
+    }
+  });
+});
+
+describe('the product name (APP_NAME)', () => {
+  const toucanService = serviceFor({ APP_NAME: 'Toucan' });
+
+  it('names the product in mails, their sender and every page instead of flowgate', async () => {
+    const toucan = toucanService();
+    const known = uniqueEmail('toucan-known');
+    await toucan.db.account.create({ data: { email: known, username: known, passwordHash: await hashPassword('Known-pass-1') } });
+    expect((await fetch(`${toucan.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: known }) })).status).toBe(202);
+    const welcome = (await waitForEmail(known, /Welcome back/)) as Awaited<ReturnType<typeof waitForEmail>> & { from: { name: string; address: string }[] };
+    expect(welcome.subject).toBe('Welcome back to Toucan');
+    expect(welcome.from).toEqual([{ name: 'Toucan', address: 'no-reply@localhost' }]);
+    expect(welcome.text + welcome.html).not.toMatch(/flowgate/i);
+
+    const fresh = uniqueEmail('toucan-new');
+    await fetch(`${toucan.baseUrl}/repo/v1/account/emailValidation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: fresh, firstName: 'T', lastName: 'C' }) });
+    expect((await waitForEmail(fresh, /Welcome to/)).subject).toBe('Welcome to Toucan');
+
+    for (const path of ['/login', '/trial/register?token=nonsense', '/join/sign-in']) {
+      const page = await (await fetch(`${toucan.baseUrl}${path}`)).text();
+      expect(page).toMatch(/<title>[^<]+ · Toucan<\/title>/);
+      expect(page).not.toMatch(/flowgate/i);
     }
   });
 });

@@ -45,10 +45,10 @@ export function billingPages(deps: ApiDeps): Router {
     if (identity.kind === 'realm') {
       const realm = await records.findRealm(db, identity.realmUuid!);
       if (!realm) throw new HttpError(404, 'This organization is not registered.', {}, 'Unknown organization');
-      return { label: 'Organization', name: realm.name, host: realm.host, uuid: realm.uuid };
+      return { label: 'Organization', name: realm.name, host: realm.host, uuid: realm.uuid, plan: realm.plan };
     }
     const server = await activeServer(identity.serverUuid);
-    return { label: 'Server', name: server.hostname, host: server.hostname, uuid: server.uuid };
+    return { label: 'Server', name: server.hostname, host: server.hostname, uuid: server.uuid, plan: server.plan };
   }
 
   /** The billing user, once any confirmation this login's flow is still processing has been handled. */
@@ -65,7 +65,7 @@ export function billingPages(deps: ApiDeps): Router {
     const limit = await records.confirmationLimitReached(db, ctx.ip, server.id);
     if (limit) throw new HttpError(429, limit, { retryAfterSeconds: 3600 }, 'Too many confirmation emails');
     const sent = await flow.requestConfirmation(identity, email, ctx.ip);
-    render(ctx, views.checkEmailPage(sent.email, config.ttl.billingConfirmation));
+    render(ctx, views.checkEmailPage(sent.email, config.ttl.billingConfirmation, !records.confirmationSingleUse(identity)));
   }
 
   async function showConfirmLogin(ctx: Context, identity: BillingIdentity, user: records.BillingUserView, action: string, extra: { error?: string; fullName?: string } = {}) {
@@ -99,28 +99,33 @@ export function billingPages(deps: ApiDeps): Router {
     );
     // No max-age: the signed expiry decides, so an expired session can still say where to log in again.
     setCookie(ctx, BILLING_SESSION_COOKIE, session, { sameSite: 'lax' });
-    const page = identity.nextPage ?? 'plans';
+    const page = identity.nextPage ?? (await records.landingPage(db, identity));
     ctx.redirect(identity.kind === 'realm' ? `/realm/${identity.realmUuid}/${page}/` : `/server/${identity.serverUuid}/${page}/`);
     ctx.status = 303;
   }
 
-  /** A link from the confirmation mail: the workflow uses it once, then the confirm-login step follows. */
-  async function doConfirm(ctx: Context, kind: 'realm' | 'server'): Promise<void> {
+  /** A link from the confirmation mail: the workflow uses it (once, for a realm login), and its billing user exists from then on. */
+  async function confirmedByLink(ctx: Context, kind: 'realm' | 'server') {
     const { identity, keyHash, used } = await records.readConfirmationLink(db, String(ctx.params.key), kind);
     await activeServer(identity.serverUuid);
     // A used link may be this very click reloaded after its answer was lost: the login still knows the first answer.
     const result = used ? await flow.confirmedBefore(identity, keyHash) : await flow.confirmEmail(identity, keyHash);
     if (!result) throw records.confirmationLinkDead('used');
     if (result.outcome !== 'confirmed') throw records.confirmationLinkDead(result.outcome === 'used' ? 'used' : result.outcome === 'unknown' ? 'unknown' : 'expired');
-    // A fresh access token: the one the login began with may have expired while the mail waited.
-    const token = records.issueAccessToken(signer, result.identity, config.ttl.billingAccessToken);
-    ctx.status = 303;
-    ctx.redirect(kind === 'realm' ? `/remote-billing-login/${token}` : `/serverlogin/${identity.serverUuid}/login/${token}`);
+    return result.identity;
   }
+
+  /** The access link a page's form posts to, signed again so it does not age while the page is open. */
+  const renewed = (token: string) => records.renewAccessLink(signer, token, 'realm', config.ttl.billingAccessToken);
 
   /* ---- Realm login, from the access URL a self-hosted server handed out ---- */
 
-  router.get('/remote-billing-login/do_confirm/:key', (ctx) => doConfirm(ctx, 'realm'));
+  // As Zulip does: a fresh access token, since the one the login began with may have expired while the mail waited.
+  router.get('/remote-billing-login/do_confirm/:key', async (ctx) => {
+    const identity = await confirmedByLink(ctx, 'realm');
+    ctx.status = 303;
+    ctx.redirect(`/remote-billing-login/${records.issueAccessToken(signer, identity, config.ttl.billingAccessToken)}`);
+  });
 
   router.get('/remote-billing-login/:token', async (ctx) => {
     const token = String(ctx.params.token);
@@ -128,8 +133,9 @@ export function billingPages(deps: ApiDeps): Router {
     const organization = await organizationOf(identity);
     await activeServer(identity.serverUuid);
     const user = await billingUserAfterPendingConfirmation(identity);
-    if (user) return showConfirmLogin(ctx, identity, user, `/remote-billing-login/${token}`);
-    render(ctx, views.emailFormPage(csrf(ctx), { action: `/remote-billing-login/${token}/confirm/`, email: identity.email, about: views.identityAbout(identity, organization) }));
+    const fresh = renewed(token);
+    if (user) return showConfirmLogin(ctx, identity, user, `/remote-billing-login/${fresh}`);
+    render(ctx, views.emailFormPage(csrf(ctx), { action: `/remote-billing-login/${fresh}/confirm/`, email: identity.email, about: views.identityAbout(identity, organization) }));
   });
 
   router.post('/remote-billing-login/:token/confirm/', requireForm, async (ctx) => {
@@ -145,7 +151,8 @@ export function billingPages(deps: ApiDeps): Router {
 
   router.post('/remote-billing-login/:token', requireForm, async (ctx) => {
     const token = String(ctx.params.token);
-    await completeLogin(ctx, records.readAccessLink(signer, token, 'realm'), `/remote-billing-login/${token}`, token);
+    const identity = records.readAccessLink(signer, token, 'realm');
+    await completeLogin(ctx, identity, `/remote-billing-login/${renewed(token)}`, token);
   });
 
   /* ---- Legacy server-level login, with the server's UUID and key ---- */
@@ -165,7 +172,7 @@ export function billingPages(deps: ApiDeps): Router {
       await records.authenticateServer(db, body.zulip_org_id, body.zulip_org_key);
     } catch (err) {
       if (!(err instanceof Refused)) throw err;
-      return render(ctx, views.serverLoginPage(csrf(ctx), { nextPage, uuid: body.zulip_org_id, error: err.message, status: err.failure.status }));
+      return render(ctx, views.serverLoginPage(csrf(ctx), { nextPage, uuid: body.zulip_org_id, ...views.serverLoginRefusal(err.failure, body.zulip_org_id) }));
     }
     const server = await activeServer(body.zulip_org_id);
     render(
@@ -194,20 +201,18 @@ export function billingPages(deps: ApiDeps): Router {
     await requestConfirmation(ctx, identity, identity.email);
   });
 
-  router.get('/serverlogin/do_confirm/:key', (ctx) => doConfirm(ctx, 'server'));
-
-  router.get('/serverlogin/:server/login/:token', async (ctx) => {
-    const token = String(ctx.params.token);
-    const identity = records.readAccessLink(signer, token, 'server', String(ctx.params.server));
-    const user = await billingUserAfterPendingConfirmation(identity);
+  // The legacy login's emailed link is its confirm-login page, as Zulip's is: it works again until it expires.
+  router.get('/serverlogin/do_confirm/:key', async (ctx) => {
+    const identity = await confirmedByLink(ctx, 'server');
+    const user = await records.findBillingUser(db, identity);
     if (!user) throw new HttpError(409, 'Confirm your email address first.', {}, 'Email not confirmed');
-    await showConfirmLogin(ctx, identity, user, `/serverlogin/${identity.serverUuid}/login/${token}`);
+    await showConfirmLogin(ctx, identity, user, `/serverlogin/do_confirm/${ctx.params.key}`);
   });
 
-  router.post('/serverlogin/:server/login/:token', requireForm, async (ctx) => {
-    const token = String(ctx.params.token);
-    const identity = records.readAccessLink(signer, token, 'server', String(ctx.params.server));
-    await completeLogin(ctx, identity, `/serverlogin/${identity.serverUuid}/login/${token}`, token);
+  router.post('/serverlogin/do_confirm/:key', requireForm, async (ctx) => {
+    // Confirmed again first: the login this link began may have ended (logged in, or timed out) since the page was shown.
+    const identity = await confirmedByLink(ctx, 'server');
+    await completeLogin(ctx, identity, `/serverlogin/do_confirm/${ctx.params.key}`, String(ctx.params.key));
   });
 
   /* ---- Signed-in pages ---- */

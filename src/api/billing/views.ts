@@ -1,6 +1,7 @@
 // The billing portal's pages, each a view that returns { title, body } for the one layout.
 import { checkbox, form, html, input, Page, problem, SafeHtml } from '../pages';
-import type { BillingUserView } from '../../domain/billing';
+import { BillingUserView, RemoteServerFailure } from '../../domain/billing';
+import type { FlowFailure } from '../../shared/failures';
 import type { BillingIdentity, NextPage } from '../../workflows/billing/messages';
 
 export const TOS_REQUIRED = 'You must accept the Terms of Service to proceed.';
@@ -24,12 +25,13 @@ ${form(csrf, options.action, html`${hidden}${input('email', 'Email', { type: 'em
   };
 }
 
-export function checkEmailPage(email: string, ttlMs: number): Page {
+export function checkEmailPage(email: string, ttlMs: number, reusable: boolean): Page {
   const hours = Math.round(ttlMs / 3600_000);
+  const validity = hours >= 1 ? html` for ${hours} hours` : '';
   return {
     title: 'Check your email',
     body: html`<p>We sent a confirmation link to <strong>${email}</strong>.</p>
-<p>Click the link in the email to continue. It can be used once${hours >= 1 ? html` and is valid for ${hours} hours` : ''}.</p>`,
+<p>Click the link in the email to continue. ${reusable ? html`It logs you in${validity}, as often as you need.` : html`It can be used once${hours >= 1 ? html` and is valid${validity}` : ''}.`}</p>`,
   };
 }
 
@@ -67,14 +69,27 @@ ${form(csrf, '/serverlogin/', fields, 'Continue')}`,
   };
 }
 
+/** The legacy login form's refusal, worded for the person at the form (the API answers in Zulip's words). */
+export function serverLoginRefusal(failure: FlowFailure, uuid: string): { error: string; status: number } {
+  if (failure === RemoteServerFailure.unknownServer) return { error: `Zulip server ${uuid} is not registered.`, status: 401 };
+  if (failure === RemoteServerFailure.deactivated) return { error: 'Your server registration has been deactivated.', status: 403 };
+  return { error: 'The key for this server is not correct.', status: 401 };
+}
+
 /** A signed-in portal page. Plans and payment themselves live elsewhere; this shows who is signed in for what. */
-export function portalPage(options: { page: NextPage; user: BillingUserView; organization: { label: string; name: string; host: string }; links: { page: NextPage; href: string }[] }): Page {
+export function portalPage(options: {
+  page: NextPage;
+  user: BillingUserView;
+  organization: { label: string; name: string; host: string; plan: string | null };
+  links: { page: NextPage; href: string }[];
+}): Page {
   const { user, organization } = options;
   return {
     title: PAGE_TITLES[options.page],
     body: html`<dl>
-<dt>${organization.label}</dt><dd id="organization">${organization.name}</dd>
+<dt>${organization.label}</dt><dd id="organization">${organization.name || organization.host}</dd>
 <dt>Host</dt><dd>${organization.host}</dd>
+<dt>Plan</dt><dd id="plan">${organization.plan ?? 'None (self-managed)'}</dd>
 <dt>Signed in as</dt><dd id="billing-user">${user.fullName} &lt;${user.email}&gt;</dd>
 </dl>
 <p class="muted">${options.links.filter((l) => l.page !== options.page).map((l, i) => html`${i ? ' · ' : ''}<a href="${l.href}">${PAGE_TITLES[l.page]}</a>`)}</p>`,
@@ -83,6 +98,6 @@ export function portalPage(options: { page: NextPage; user: BillingUserView; org
 
 export function identityAbout(identity: BillingIdentity, organization: { name: string; host: string }): SafeHtml {
   return identity.kind === 'realm'
-    ? html`Plan management for <strong>${organization.name}</strong> (${organization.host}).`
+    ? html`Plan management for <strong>${organization.name || organization.host}</strong> (${organization.host}).`
     : html`Plan management for the server <strong>${organization.host}</strong>.`;
 }

@@ -27,9 +27,11 @@ import {
   InviteeVerificationAnswer,
   joinTeamUpdate,
   MembershipInvitation,
+  registrationNamesQuery,
   RegistrationFailure,
   requestInviteeVerificationUpdate,
   requestRegistrationLinkUpdate,
+  resendInvitationUpdate,
   revokeInvitationUpdate,
 } from '../../workflows/invitation/messages';
 
@@ -55,6 +57,9 @@ export function linkEndpoint(config: Config, kind: LinkKind, value: unknown, nam
     throw err;
   }
 }
+
+/** A page does not wait longer than this for the names to prefill it with. */
+const NAMES_WITHIN_MS = 2_000;
 
 /** How long a repeated account creation waits for the first one's flow to finish before it answers. */
 const ACCOUNT_CREATION_SETTLES_WITHIN_MS = 60_000;
@@ -102,9 +107,13 @@ export function invitationFlow(deps: ApiDeps) {
     async requestVerification(invitationId: number, accountId: number, portalEndpoint: string, closedStatus = 400): Promise<InviteeVerificationAnswer> {
       const account = await records.findAccount(db, accountId);
       if (!account) throw new HttpError(401, 'The signed-in account no longer exists.');
-      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), requestInviteeVerificationUpdate, [{ accountId, accountEmail: account.email, portalEndpoint }], () =>
-        closedInvitation(invitationId, closedStatus),
-      );
+      const request = { accountId, accountEmail: account.email, portalEndpoint, mailOnMismatch: config.inviteeVerificationPhase === 2 };
+      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), requestInviteeVerificationUpdate, [request], () => closedInvitation(invitationId, closedStatus));
+    },
+
+    /** A team admin's resend: a fresh link (or notice) mailed now, within the flow's daily limit. */
+    async resend(invitationId: number): Promise<void> {
+      await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), resendInvitationUpdate, [], () => closedInvitation(invitationId));
     },
 
     bind(invitationId: number, inviteeId: number, via: BoundVia, closedStatus = 410): Promise<MembershipInvitation> {
@@ -169,6 +178,12 @@ export function invitationFlow(deps: ApiDeps) {
           ...(user.encodedMembershipInvtnSignedToken ? { encodedMembershipInvtnSignedToken: user.encodedMembershipInvtnSignedToken } : {}),
         },
       );
+    },
+
+    /** The names typed when this registration link was asked for, to prefill the account form; none when its flow cannot say. */
+    async registrationNames(email: string, expiresOn: string): Promise<{ firstName: string; lastName: string } | undefined> {
+      const names = await waitAtMost(deps.temporal.workflow.getHandle(emailValidationWorkflowId(email)).query(registrationNamesQuery, expiresOn), NAMES_WITHIN_MS);
+      return names ?? undefined;
     },
 
     /**

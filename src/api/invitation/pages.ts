@@ -2,7 +2,7 @@
 // branches (new account, existing account), the registration link, the
 // identity-verification link, the team page with its one-click Join.
 import Router from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { asPages, HttpError, parse, pathId } from '../http';
@@ -75,7 +75,7 @@ export function invitationPages(deps: ApiDeps): Router {
       return ctx.redirect(`/join/team/${row.teamId}`);
     }
     const answer = await flow.requestVerification(row.id, accountId, endpoints.inviteeVerification, 410);
-    if (!answer.verified) return render(ctx, views.verificationMailed(row.inviteeEmail ?? '', answer.mailed));
+    if (!answer.verified) return render(ctx, views.verificationMailed(row.inviteeEmail ?? '', answer.mailed, config.inviteeVerificationPhase));
     await flow.bind(row.id, accountId, 'existing_account');
     ctx.redirect(`/join/team/${row.teamId}`);
   });
@@ -108,7 +108,9 @@ export function invitationPages(deps: ApiDeps): Router {
     if (await records.findAccountByEmail(db, validated.email)) {
       throw new DeadLink('used', 'This registration link was already used: an account exists for this address.', { text: 'Sign in instead:', href: '/join/sign-in', label: 'sign in' });
     }
-    render(ctx, views.accountForm(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion));
+    // Prefilled with the names typed on "Send registration info".
+    const names = await flow.registrationNames(validated.email, validated.expiresOn);
+    render(ctx, views.accountForm(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion, { values: names }));
   });
 
   router.post('/account/:token', requireForm, async (ctx) => {
@@ -150,6 +152,21 @@ export function invitationPages(deps: ApiDeps): Router {
     if (accountId !== Number(token.inviteeId)) throw new HttpError(403, 'This confirmation is for another account. Sign in with the account named in the mail.', {}, 'Not your invitation');
     const bound = await flow.bind(Number(token.membershipInvitationId), accountId, 'existing_account');
     ctx.redirect(`/join/team/${bound.teamId}`);
+  });
+
+  /* ---- the unsubscribe link of invitation notices (default notificationUnsubscribeEndpoint) ---- */
+
+  router.get('/unsubscribe/:token', async (ctx) => {
+    const { account, optedOut } = await records.readUnsubscribeLink(db, signer, ctx.params.token);
+    render(ctx, optedOut ? views.unsubscribed(account.email) : views.unsubscribeForm(csrf(ctx), ctx.params.token, account.email));
+  });
+
+  // The page's button, or a mail client's one-click POST (RFC 8058), which carries no cookie: the link's token is the authority.
+  const oneClickOrForm: Middleware = (ctx, next) => ((ctx.request.body as Record<string, unknown> | undefined)?.['List-Unsubscribe'] === 'One-Click' ? next() : requireForm(ctx, next));
+  router.post('/unsubscribe/:token', oneClickOrForm, async (ctx) => {
+    const { account } = await records.readUnsubscribeLink(db, signer, ctx.params.token);
+    await records.recordNotificationOptOut(db, account.id);
+    render(ctx, views.unsubscribed(account.email));
   });
 
   /* ---- teams ---- */

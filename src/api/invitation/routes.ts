@@ -56,6 +56,8 @@ export function invitationRoutes(deps: ApiDeps): Router {
   router.post('/membershipInvitation', auth, async (ctx) => {
     const body = parse(invitationSubmission, ctx.request.body);
     const endpoint = linkEndpoint(config, 'acceptInvitation', ctx.query.acceptInvitationEndpoint, 'acceptInvitationEndpoint');
+    // Named only when the caller named one, so a request's Idempotency-Key keeps matching its retries.
+    const unsubscribe = ctx.query.notificationUnsubscribeEndpoint ? linkEndpoint(config, 'notificationUnsubscribe', ctx.query.notificationUnsubscribeEndpoint, 'notificationUnsubscribeEndpoint') : undefined;
     const caller: number = ctx.state.accountId;
     const key = idempotencyKey(ctx);
     const request: records.InvitationRequest = {
@@ -66,6 +68,7 @@ export function invitationRoutes(deps: ApiDeps): Router {
       ...(body.message ? { message: body.message } : {}),
       ...(body.expiresOn ? { expiresOn: new Date(body.expiresOn).toISOString() } : {}),
       acceptInvitationEndpoint: endpoint,
+      ...(unsubscribe ? { notificationUnsubscribeEndpoint: unsubscribe } : {}),
     };
     // A retry with the key answers with the first request's invitation, before checks whose outcome may have changed since.
     const earlier = key ? await records.findKeyedInvitation(db, caller, key, request) : undefined;
@@ -83,10 +86,22 @@ export function invitationRoutes(deps: ApiDeps): Router {
       if (!(await records.findAccount(db, body.inviteeId))) throw new HttpError(400, 'inviteeId: there is no such account.');
       if (await records.teamMember(db, body.teamId, body.inviteeId)) throw new HttpError(409, 'The invitee is already a member of the team.');
     }
-    const input = { ...request, invitationId: await records.allocateInvitationId(db) };
-    const claimed = key ? await records.claimIdempotencyKey(db, caller, key, input) : input;
+    // An invitation asked for without an end still ends: INVITATION_MAX_LIFETIME from now, and its link with it.
+    const input = { ...request, expiresOn: request.expiresOn ?? new Date(Date.now() + config.ttl.invitationMaxLifetime).toISOString(), invitationId: await records.allocateInvitationId(db) };
+    const claimed = key ? await records.claimIdempotencyKey(db, caller, key, request, input) : input;
     ctx.status = 201;
     ctx.body = claimed === input ? await flow.start(input) : await keyedInvitation(claimed);
+  });
+
+  // As Keycloak's and Auth0's "resend": a fresh link for an invitee who lost the mail.
+  router.post('/membershipInvitation/:id/resend', auth, async (ctx) => {
+    const invitationId = pathId(ctx.params.id, 'invitation');
+    const row = await records.findInvitation(db, invitationId);
+    if (!row) throw new HttpError(404, 'There is no such invitation.');
+    await requireTeamAdmin(row.teamId, ctx.state.accountId);
+    await flow.resend(invitationId);
+    // As it stands now (bound to its invitee, perhaps), not as the flow first recorded it.
+    ctx.body = records.invitationToApi((await records.findInvitation(db, invitationId))!);
   });
 
   router.get('/membershipInvitation/statistics', auth, async (ctx) => {
@@ -128,7 +143,8 @@ export function invitationRoutes(deps: ApiDeps): Router {
     }
     const answer = await flow.requestVerification(invitationId, ctx.state.accountId, portalEndpoint);
     if (!answer.verified) {
-      throw new HttpError(403, 'The signed-in account does not have the invited email address. A verification link was sent to the invited address.', { verificationEmailSent: answer.mailed });
+      const sent = answer.mailed ? ' A verification link was sent to the invited address.' : '';
+      throw new HttpError(403, `The signed-in account does not have the invited email address.${sent}`, { verificationEmailSent: answer.mailed });
     }
     ctx.body = answer.token;
   });
@@ -169,6 +185,19 @@ export function invitationRoutes(deps: ApiDeps): Router {
     const mayRevoke = row.inviteeId === caller || (row.inviteeEmail !== null && account?.email === row.inviteeEmail) || (await records.isTeamAdmin(db, row.teamId, caller));
     if (!mayRevoke) throw new HttpError(403, 'Only a team admin or the invitee may withdraw this invitation.');
     await flow.revoke(invitationId, caller);
+    ctx.status = 204;
+  });
+
+  /** What a client's own unsubscribe page (notificationUnsubscribeEndpoint) calls with the token from the link. */
+  router.post('/notificationUnsubscribe', async (ctx) => {
+    let token: records.NotificationUnsubscribeSignedToken;
+    try {
+      token = records.verifyNotificationUnsubscribe(signer, ctx.request.body);
+    } catch (err) {
+      tokenRefusal(err);
+    }
+    if (!(await records.findAccount(db, Number(token.accountId)))) throw new HttpError(404, 'There is no such account.');
+    await records.recordNotificationOptOut(db, Number(token.accountId));
     ctx.status = 204;
   });
 

@@ -77,14 +77,34 @@ ${checkbox('acceptTerms', `I accept the terms of use (version ${termsVersion})`)
   };
 }
 
-export function verificationMailed(inviteeEmail: string, mailed: boolean): Page {
+export function verificationMailed(inviteeEmail: string, mailed: boolean, phase: 1 | 2): Page {
+  const next =
+    phase === 1
+      ? html`<p>Sign in with the account of that address to accept the invitation, or create one from the invitation link.</p>`
+      : mailed
+        ? html`<p id="verification-mailed">We sent a link to ${inviteeEmail}. If that address is yours, open the link while signed in to this account to accept the invitation.</p>`
+        : html`<p>Several confirmation links were already sent to that address today. Use one of them, or try again tomorrow.</p>`;
   return {
     title: 'Confirm it is you',
     status: 403,
     body: html`<p class="error">The invitation was sent to <strong>${inviteeEmail}</strong>, which is not the email address of the account you signed in with.</p>
-${mailed
-    ? html`<p id="verification-mailed">We sent a link to ${inviteeEmail}. If that address is yours, open the link while signed in to this account to accept the invitation.</p>`
-    : html`<p>Several confirmation links were already sent to that address today. Use one of them, or try again tomorrow.</p>`}`,
+${next}`,
+  };
+}
+
+export function unsubscribeForm(csrf: SafeHtml, token: string, email: string): Page {
+  return {
+    title: 'Stop invitation notices',
+    body: html`<p>Team admins can invite your account <strong>${email}</strong> to their teams; each invitation sends you a notice.</p>
+<p>Without notices, invitations still show on your teams page.</p>
+${form(csrf, `/join/unsubscribe/${token}`, html``, 'Stop these notices')}`,
+  };
+}
+
+export function unsubscribed(email: string): Page {
+  return {
+    title: 'You are unsubscribed',
+    body: html`<p id="unsubscribed">No more invitation notices will be sent to <strong>${email}</strong>. Invitations to your account still show on your teams page.</p>`,
   };
 }
 

@@ -23,6 +23,8 @@ export interface InvitationInput {
   expiresOn?: string;
   /** The emailed link is this + the serialized MembershipInvtnSignedToken. */
   acceptInvitationEndpoint: string;
+  /** For an invitation to an account: its notice's unsubscribe link is this + a serialized NotificationUnsubscribeSignedToken. */
+  notificationUnsubscribeEndpoint?: string;
 }
 
 /** Synapse's MembershipInvitation as the API returns it. */
@@ -35,6 +37,8 @@ export interface MembershipInvitation {
   createdOn: string;
   createdBy: string;
   expiresOn?: string;
+  /** When the invitee joined the team with it. */
+  joinedOn?: string;
 }
 
 export type InvitationStep = 'recording' | 'awaiting_invitee' | 'awaiting_join' | 'joined' | 'revoked' | 'expired' | 'refused';
@@ -66,6 +70,8 @@ export interface InviteeVerificationRequest {
   accountEmail: string;
   /** Where the identity-verification link points (+ serialized token). */
   portalEndpoint: string;
+  /** False in Synapse's phase 1 (INVITEE_VERIFICATION_PHASE=1): a mismatch is answered with the 403 alone. Absent: phase 2. */
+  mailOnMismatch?: boolean;
 }
 
 export type InviteeVerificationAnswer =
@@ -93,7 +99,12 @@ export const InvitationFailure = {
   notInvited: { type: 'NotInvited', status: 403, code: 'invitation_required' },
   /** A daily cap on invitations (per inviter, team or invitee address). */
   limitReached: { type: 'InvitationLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
+  /** The invitation was mailed again as often as a day allows. */
+  resendLimitReached: { type: 'InvitationResendLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
 } satisfies FailureTable;
+
+/** Resends per invitation and day: enough for a lost mail, too few to flood an inbox. */
+export const RESENDS_PER_DAY = 3;
 
 /** Waits until the invitation is recorded; answers the API's 201 with the stored row, or refuses over a daily cap. */
 export const invitationRecordedUpdate = defineUpdate<MembershipInvitation>('invitationRecorded');
@@ -105,6 +116,8 @@ export const requestInviteeVerificationUpdate = defineUpdate<InviteeVerification
 export const joinTeamUpdate = defineUpdate<void, [{ accountId: number }]>('joinTeam');
 /** From the email-validation flow: an account was created for `email`; binds it when this invitation went to that address. */
 export const inviteeAccountCreatedSignal = defineSignal<[InviteeAccountCreated]>('inviteeAccountCreated');
+/** A team admin mails the invitation again, with a fresh link (an account's notice again); throttled. */
+export const resendInvitationUpdate = defineUpdate<MembershipInvitation>('resendInvitation');
 /** Withdraws the invitation: its links then say so. */
 export const revokeInvitationUpdate = defineUpdate<void, [{ by: number }]>('revokeInvitation');
 export const invitationStateQuery = defineQuery<InvitationState>('invitationState');
@@ -186,6 +199,8 @@ export const createValidatedAccountUpdate = defineUpdate<CreatedAccount, [NewAcc
 /** The invitation flow's answer to `inviteeAccountCreated`. */
 export const carriedInvitationAnsweredSignal = defineSignal<[CarriedInvitationAnswer]>('carriedInvitationAnswered');
 export const emailValidationStepQuery = defineQuery<EmailValidationStep>('emailValidationStep');
+/** The names typed with the request whose link expires at `expiresOn` (ISO), to prefill the account form. */
+export const registrationNamesQuery = defineQuery<{ firstName: string; lastName: string } | null, [string]>('registrationNames');
 
 /** What an operator filters by in the Temporal Web UI. */
 export function emailValidationSearchAttributes(email: string) {

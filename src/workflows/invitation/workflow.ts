@@ -34,7 +34,10 @@ import {
   joinTeamUpdate,
   MembershipInvitation,
   REGISTRATION_MAILS_PER_DAY,
+  registrationNamesQuery,
   RegistrationFailure,
+  RESENDS_PER_DAY,
+  resendInvitationUpdate,
   requestInviteeVerificationUpdate,
   requestRegistrationLinkUpdate,
   requestValidationEmailSignal,
@@ -163,11 +166,13 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
 
   setHandler(
     requestInviteeVerificationUpdate,
-    async ({ accountId, accountEmail, portalEndpoint }) => {
+    async ({ accountId, accountEmail, portalEndpoint, mailOnMismatch }) => {
       if (accountEmail.toLowerCase() === input.inviteeEmail) {
         return { verified: true, token: await databaseSteps().signInviteeVerificationToken({ invitationId: input.invitationId, inviteeId: accountId }) };
       }
       await databaseSteps().recordVerificationRefused({ invitationId: input.invitationId, teamId: input.teamId, sequence: ++refusals });
+      // Synapse's phase 1: the refusal alone.
+      if (mailOnMismatch === false) return { verified: false, mailed: false };
       const now = Date.now();
       if (verificationMailTimes.filter((t) => t > now - DAY_MS).length >= VERIFICATION_MAILS_PER_DAY) {
         return { verified: false, mailed: false };
@@ -205,6 +210,27 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     },
   );
 
+  // A fresh link (or notice) for a mail the invitee lost: the earlier links stay valid, all until the invitation ends.
+  const resendTimes: number[] = [];
+  setHandler(
+    resendInvitationUpdate,
+    async () => {
+      resendTimes.push(Date.now());
+      const resend = { sequence: resendTimes.length, issuedOn: new Date().toISOString() };
+      if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint, resend });
+      else await sendInvitationNotification({ invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint, resend });
+      return invitation!;
+    },
+    {
+      validator: () => {
+        refuseUnlessOpen();
+        if (resendTimes.filter((t) => t > Date.now() - DAY_MS).length >= RESENDS_PER_DAY) {
+          refuse(InvitationFailure.resendLimitReached, `This invitation was sent again ${RESENDS_PER_DAY} times today; try again tomorrow.`);
+        }
+      },
+    },
+  );
+
   setHandler(
     revokeInvitationUpdate,
     async () => {
@@ -226,7 +252,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   // Open from here on: the invitee may act (e.g. join by id) before the mail is out.
   enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
   if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
-  else await sendInvitationNotification({ invitationId: input.invitationId });
+  else await sendInvitationNotification({ invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint });
 
   const settled = await awaitJoinOrRevocation(input.expiresOn, () => !isOpen());
   if (!settled) {
@@ -265,6 +291,8 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   let creating = false;
   let accountId: number | undefined;
   const carriedAnswers = new Map<number, CarriedInvitationAnswer>();
+  // The names typed with each request, by the expiry of the link mailed for it: the account form is prefilled with them.
+  const namesByLink = new Map<string, { firstName: string; lastName: string }>();
 
   /** Asks the carried invitation's flow to bind the new account; undefined when it did not (or did not answer in time). */
   const bindCarriedInvitation = async (invitationId: number, newAccountId: number): Promise<MembershipInvitation | undefined> => {
@@ -280,6 +308,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
   };
 
   setHandler(emailValidationStepQuery, () => step);
+  setHandler(registrationNamesQuery, (expiresOn) => namesByLink.get(expiresOn) ?? null);
   setHandler(requestValidationEmailSignal, (request) => void requests.push(request));
   setHandler(
     requestRegistrationLinkUpdate,
@@ -333,6 +362,8 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     if (!busy) break;
     while (sent < requests.length && accountId === undefined) {
       const expiresOn = Date.now() + input.ttlMs;
+      const { firstName, lastName } = requests[sent];
+      namesByLink.set(new Date(expiresOn).toISOString(), { firstName, lastName });
       await sendEmailValidationEmail({ ...requests[sent], email: input.email, sequence: sent, expiresOn: new Date(expiresOn).toISOString() });
       lastLinkExpiresAt = expiresOn;
       sent++;
