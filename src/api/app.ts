@@ -5,6 +5,7 @@ import { errorHandler } from './http';
 import { renderError } from './pages';
 import { cookiePolicy } from './sessions';
 import { healthRoutes } from './health';
+import { openApiRoutes } from './openapi';
 import { trialRoutes } from './trial/routes';
 import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
@@ -32,6 +33,7 @@ export function createApp(deps: ApiDeps): Koa {
   );
   const routers = [
     healthRoutes(deps),
+    openApiRoutes(),
     accountRoutes(deps),
     invitationRoutes(deps),
     invitationPages(deps),

@@ -15,6 +15,15 @@ const serverUuid = z.uuid();
 const hostName = z.string().max(260).toLowerCase().refine(isHostName, 'must be a host name, optionally with a port.');
 const serverKey = z.string().length(64, 'must be the 64-character server key');
 
+export const serverRegistration = z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: hostName, contact_email: emailAddress() });
+export const realmUpload = z.object({ realms: z.array(z.object({ uuid: z.uuid(), host: hostName, name: z.string().min(1).max(200) })).max(1000) });
+export const billingRequest = z.object({
+  user: z.object({ uuid: z.uuid(), email: emailAddress(), full_name: z.string().max(100) }),
+  realm: z.object({ uuid: z.uuid() }),
+  uri_scheme: z.enum(['http://', 'https://']),
+  next_page: z.enum(NEXT_PAGES).nullish(),
+});
+
 /** HTTP Basic auth: user = server UUID, password = server key. */
 function basicCredentials(ctx: Context): { uuid: string; key: string } {
   const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(ctx.get('Authorization'));
@@ -33,10 +42,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
   const router = new Router({ prefix: '/api/v1/remotes/server' });
 
   router.post('/register', async (ctx) => {
-    const body = parse(
-      z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: hostName, contact_email: emailAddress() }),
-      ctx.request.body,
-    );
+    const body = parse(serverRegistration, ctx.request.body);
     const { created } = await registerServer(db, {
       uuid: body.zulip_org_id,
       key: body.zulip_org_key,
@@ -49,10 +55,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
   router.post('/realms', async (ctx) => {
     const { uuid, key } = basicCredentials(ctx);
     const server = await authenticateServer(db, uuid, key);
-    const body = parse(
-      z.object({ realms: z.array(z.object({ uuid: z.uuid(), host: hostName, name: z.string().min(1).max(200) })).max(1000) }),
-      ctx.request.body,
-    );
+    const body = parse(realmUpload, ctx.request.body);
     const realms = await upsertRealms(db, server, body.realms);
     ctx.body = { result: 'success', realms: realms.map((r) => ({ uuid: r.uuid, host: r.host, name: r.name })) };
   });
@@ -60,15 +63,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
   router.post('/billing', async (ctx) => {
     const { uuid, key } = basicCredentials(ctx);
     const server = await authenticateServer(db, uuid, key);
-    const body = parse(
-      z.object({
-        user: z.object({ uuid: z.uuid(), email: emailAddress(), full_name: z.string().max(100) }),
-        realm: z.object({ uuid: z.uuid() }),
-        uri_scheme: z.enum(['http://', 'https://']),
-        next_page: z.enum(NEXT_PAGES).nullish(),
-      }),
-      ctx.request.body,
-    );
+    const body = parse(billingRequest, ctx.request.body);
     const realm = await realmOfServer(db, server, body.realm.uuid);
     const token = issueAccessToken(
       signer,
