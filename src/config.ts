@@ -64,6 +64,8 @@ export interface Config {
     billingSession: number;
   };
   termsOfServiceVersion: string;
+  /** Whether the API serves its rendered reference at /reference. */
+  apiReference: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -113,6 +115,13 @@ function secret(env: Env, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (value.length < SECRET_MIN_LENGTH) throw new ConfigError(name, `must be at least ${SECRET_MIN_LENGTH} characters`);
   return value;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  throw new ConfigError(name, `"${raw}" is neither on nor off`);
 }
 
 function count(env: Env, name: string, fallback: number, max = 1_000_000): number {
@@ -247,5 +256,6 @@ export function loadConfig(env: Env = process.env): Config {
       billingSession: duration(env, 'BILLING_SESSION_TTL', '2h'),
     },
     termsOfServiceVersion: tosVersion,
+    apiReference: onOff(env, 'API_REFERENCE', !production),
   };
 }

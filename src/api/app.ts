@@ -6,6 +6,7 @@ import { renderError } from './pages';
 import { cookiePolicy } from './sessions';
 import { healthRoutes } from './health';
 import { openApiRoutes } from './openapi';
+import { referencePages } from './reference';
 import { trialRoutes } from './trial/routes';
 import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
@@ -41,6 +42,7 @@ export function createApp(deps: ApiDeps): Koa {
     billingPages(deps),
     trialRoutes(deps),
     trialPages(deps),
+    ...(deps.config.apiReference ? [referencePages()] : []),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;
