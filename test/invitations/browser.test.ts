@@ -3,6 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, PASSWORD, signUp } from './helpers';
+import { expectAccessible, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 let service: TestService;
 let api: Api;
@@ -62,6 +63,7 @@ describe('invitation pages in Chromium', () => {
       await page.check('#acceptTerms');
       await submit(page, 'Create account');
       expect(await page.textContent('.error')).toContain('at least 8 characters');
+      await expectAccessible(page);
 
       await page.fill('#password', PASSWORD);
       await submit(page, 'Create account');
@@ -79,6 +81,7 @@ describe('invitation pages in Chromium', () => {
       // The used link now says so.
       await page.goto(link);
       expect(await heading(page)).toBe('This link was already used');
+      await expectAccessible(page);
       expect(await page.textContent('main')).toContain('This invitation has already been used');
     } finally {
       await page.close();
@@ -97,6 +100,7 @@ describe('invitation pages in Chromium', () => {
       await page.fill('#password', 'wrong-password-1!');
       await submit(page, 'Sign in');
       expect(await page.textContent('.error')).toBe('Wrong username or password.');
+      await expectAccessible(page);
       await page.fill('#username', member.username);
       await page.fill('#password', PASSWORD);
       await submit(page, 'Sign in');
@@ -121,9 +125,11 @@ describe('invitation pages in Chromium', () => {
       await submit(page, 'Sign in');
       expect(await heading(page)).toBe('Confirm it is you');
       expect(await page.textContent('#verification-mailed')).toContain(invited);
+      await expectAccessible(page);
 
       await page.goto(linkIn(await waitForEmail(invited, 'Confirm your invitation to Browser Band'), `${service.baseUrl}/join/verify/`));
       expect(await heading(page)).toBe('Confirm the invitation');
+      await expectAccessible(page);
       await submit(page, 'Accept invitation');
       expect(await heading(page)).toBe('Browser Band');
       await submit(page, 'Join');
@@ -141,6 +147,7 @@ describe('invitation pages in Chromium', () => {
       const tampered = await page.goto(link.slice(0, -3) + 'abc');
       expect(tampered?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
+      await expectAccessible(page);
       const garbage = await page.goto(`${service.baseUrl}/join/account/not-a-token`);
       expect(garbage?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
@@ -152,7 +159,82 @@ describe('invitation pages in Chromium', () => {
       // Withdrawn reads like any link that can no longer be used, and says why.
       expect(await heading(page)).toBe('This link has expired');
       expect(await page.textContent('main')).toContain('This invitation was withdrawn by the team.');
+      await expectAccessible(page);
       expect(await page.content()).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('invitation pages with the keyboard alone', () => {
+  it('new account: from the invitation mail to joining the team with Tab, typing, Enter and Space, every page accessible', async () => {
+    const email = uniqueEmail('keyboard-new');
+    const link = await inviteToNewTeam('Keyboard Crew', email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      expect(await heading(page)).toBe('Join Keyboard Crew');
+      await expectAccessible(page);
+      await tabTo(page, '#create-account');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Create an account');
+      await expectAccessible(page);
+      await typeInto(page, '#firstName', 'Grace');
+      await typeInto(page, '#lastName', 'Hopper');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Check your email');
+      await expectAccessible(page);
+
+      await page.goto(linkIn(await waitForEmail(email, 'Welcome to flowgate'), `${service.baseUrl}/join/account/`));
+      expect(await heading(page)).toBe('Create your account');
+      await expectAccessible(page);
+      await typeInto(page, '#firstName', 'Grace');
+      await typeInto(page, '#lastName', 'Hopper');
+      await typeInto(page, '#username', `grace-${Date.now()}`);
+      await typeInto(page, '#password', PASSWORD);
+      await tabTo(page, '#acceptTerms');
+      await page.keyboard.press('Space');
+      expect(await page.isChecked('#acceptTerms')).toBe(true);
+      await tabTo(page, 'button[type=submit]');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Crew');
+      expect(await page.textContent('#membership')).toContain('open invitation');
+      await expectAccessible(page);
+
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+      await expectAccessible(page);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('existing account: sign in from the invitation page and join with the keyboard alone, every page accessible', async () => {
+    const member = await signUp(api, service.baseUrl, 'keyboard-member');
+    const link = await inviteToNewTeam('Keyboard Guild', member.email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await tabTo(page, '#existing-account');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Sign in');
+      await expectAccessible(page);
+      await typeInto(page, '#username', member.username);
+      await typeInto(page, '#password', PASSWORD);
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Guild');
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Space');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+
+      await page.goto(`${service.baseUrl}/join/teams`);
+      expect(await heading(page)).toBe('Your teams');
+      await expectAccessible(page);
+      await tabTo(page, 'a[href^="/join/team/"]');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Guild');
     } finally {
       await page.close();
     }
