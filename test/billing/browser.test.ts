@@ -3,7 +3,7 @@ import { launchBrowser } from '../support/browser';
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { billingAccessUrl, DemoServer, newUser, registerDemoServer, randomIp, startBillingService } from './helpers';
-import { expectAccessible, pressAndWait, tabTo, typeInto } from '../support/accessibility';
+import { expectAccessible, expectPage, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 describe('billing login in a browser', () => {
   let service: TestService;
@@ -57,16 +57,13 @@ describe('billing login in a browser', () => {
     const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
     try {
       await page.goto(url);
-      expect(await page.textContent('h1')).toBe('Log in to plan management');
-      await expectAccessible(page);
+      await expectPage(page, 'Log in to plan management');
       await tabTo(page, 'button[type=submit]');
       await pressAndWait(page, 'Enter');
-      expect(await page.textContent('h1')).toBe('Check your email');
-      await expectAccessible(page);
+      await expectPage(page, 'Check your email');
 
       await page.goto(linkIn(await waitForEmail(email, 'Confirm email for plan management'), `${service.baseUrl}/remote-billing-login/do_confirm/`));
-      expect(await page.textContent('h1')).toBe('Confirm login');
-      await expectAccessible(page);
+      await expectPage(page, 'Confirm login');
       await typeInto(page, '#full_name', 'Keyboard Billing Admin');
       await pressAndWait(page, 'Enter');
       expect(await page.textContent('.error')).toBe('You must accept the Terms of Service to proceed.');
@@ -91,8 +88,7 @@ describe('billing login in a browser', () => {
     const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
     try {
       await page.goto(`${service.baseUrl}/serverlogin/`);
-      expect(await page.textContent('h1')).toBe('Log in to plan management for your server');
-      await expectAccessible(page);
+      await expectPage(page, 'Log in to plan management for your server');
       await typeInto(page, '#zulip_org_id', server.uuid);
       await typeInto(page, '#zulip_org_key', 'not-the-key');
       await pressAndWait(page, 'Enter');

@@ -3,7 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, PASSWORD, signUp } from './helpers';
-import { expectAccessible, pressAndWait, tabTo, typeInto } from '../support/accessibility';
+import { expectAccessible, expectPage, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 let service: TestService;
 let api: Api;
@@ -174,21 +174,17 @@ describe('invitation pages with the keyboard alone', () => {
     const page = await browser.newPage();
     try {
       await page.goto(link);
-      expect(await heading(page)).toBe('Join Keyboard Crew');
-      await expectAccessible(page);
+      await expectPage(page, 'Join Keyboard Crew');
       await tabTo(page, '#create-account');
       await pressAndWait(page, 'Enter');
-      expect(await heading(page)).toBe('Create an account');
-      await expectAccessible(page);
+      await expectPage(page, 'Create an account');
       await typeInto(page, '#firstName', 'Grace');
       await typeInto(page, '#lastName', 'Hopper');
       await pressAndWait(page, 'Enter');
-      expect(await heading(page)).toBe('Check your email');
-      await expectAccessible(page);
+      await expectPage(page, 'Check your email');
 
       await page.goto(linkIn(await waitForEmail(email, 'Welcome to flowgate'), `${service.baseUrl}/join/account/`));
-      expect(await heading(page)).toBe('Create your account');
-      await expectAccessible(page);
+      await expectPage(page, 'Create your account');
       await typeInto(page, '#firstName', 'Grace');
       await typeInto(page, '#lastName', 'Hopper');
       await typeInto(page, '#username', `grace-${Date.now()}`);
@@ -219,8 +215,7 @@ describe('invitation pages with the keyboard alone', () => {
       await page.goto(link);
       await tabTo(page, '#existing-account');
       await pressAndWait(page, 'Enter');
-      expect(await heading(page)).toBe('Sign in');
-      await expectAccessible(page);
+      await expectPage(page, 'Sign in');
       await typeInto(page, '#username', member.username);
       await typeInto(page, '#password', PASSWORD);
       await pressAndWait(page, 'Enter');
@@ -230,8 +225,7 @@ describe('invitation pages with the keyboard alone', () => {
       expect(await page.textContent('#membership')).toContain('You are a member of this team.');
 
       await page.goto(`${service.baseUrl}/join/teams`);
-      expect(await heading(page)).toBe('Your teams');
-      await expectAccessible(page);
+      await expectPage(page, 'Your teams');
       await tabTo(page, 'a[href^="/join/team/"]');
       await pressAndWait(page, 'Enter');
       expect(await heading(page)).toBe('Keyboard Guild');

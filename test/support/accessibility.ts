@@ -30,6 +30,12 @@ export async function expectAccessible(page: Page): Promise<void> {
   audited.add(title);
 }
 
+/** The page has the heading `h1` and passes the audit. */
+export async function expectPage(page: Page, h1: string): Promise<void> {
+  expect(await page.textContent('h1')).toBe(h1);
+  await expectAccessible(page);
+}
+
 /** The focused element's outline: what `:focus-visible` draws. */
 async function focusOutline(page: Page): Promise<{ style: string; width: number }> {
   return page.evaluate(`(() => { const s = getComputedStyle(document.activeElement); return { style: s.outlineStyle, width: parseFloat(s.outlineWidth) }; })()`);
