@@ -132,7 +132,7 @@ export const accountRequired = refused('No valid access token: send `Authorizati
 /* ---- request parts ---- */
 
 /** An id in a path: digits. Anything else names nothing (404). */
-export const pathId = (what: string, example: string) => z.string().regex(/^\d{1,9}$/).meta({ description: `The ${what}'s id.`, example });
+export const pathIdParam = (what: string, example: string) => z.string().regex(/^\d{1,9}$/).meta({ description: `The ${what}'s id.`, example });
 
 /** Where an emailed link points: our own page unless the server allows another endpoint for that kind of link. */
 export const linkEndpointParam = (variable: string) =>

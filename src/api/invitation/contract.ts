@@ -2,7 +2,7 @@
 // and /auth/v1): the schemas its routes validate with, what each answers,
 // examples.
 import { z } from 'zod';
-import { accountRequired, Contract, describing, invalidRequest, linkEndpointParam, ok, pathId, refused, tryAgain } from '../contract';
+import { accountRequired, Contract, describing, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain } from '../contract';
 import type { invitationStatistics } from '../../domain/invitation';
 import { InvitationFailure, MembershipInvitation, RegistrationFailure } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
@@ -60,8 +60,8 @@ const teamMembers = z.strictObject({
   ),
 });
 
-const teamPath = z.object({ id: pathId('team', '5') });
-const invitationPath = z.object({ id: pathId('invitation', '12') });
+const teamPath = z.object({ id: pathIdParam('team', '5') });
+const invitationPath = z.object({ id: pathIdParam('invitation', '12') });
 const tokenRefused = (description: string) => refused(description, { problem: true });
 const noAccessToken = { summary: 'Without an access token', status: 401, credentials: { account: 'omitted' }, answer: { reason: 'Authentication required: send Authorization: Bearer <accessToken>.' } } as const;
 
@@ -217,7 +217,7 @@ export const accountsContract: Contract = {
       description:
         'An admin adds any account. Anyone else adds only themselves, with an open invitation bound to them (the one-click Join), which closes the invitation. Already a member: 204, no change.',
       security: [['account']],
-      path: z.object({ id: pathId('team', '5'), principalId: pathId('account', '8') }),
+      path: z.object({ id: pathIdParam('team', '5'), principalId: pathIdParam('account', '8') }),
       answers: {
         204: ok('A member.'),
         401: accountRequired,
