@@ -3,7 +3,7 @@ import { launchBrowser } from '../support/browser';
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { billingAccessUrl, DemoServer, newUser, registerDemoServer, randomIp, startBillingService } from './helpers';
-import { expectAccessible, expectPage, pressAndWait, tabTo, typeInto } from '../support/accessibility';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 describe('billing login in a browser', () => {
   let service: TestService;
@@ -58,9 +58,7 @@ describe('billing login in a browser', () => {
     try {
       await page.goto(url);
       await expectPage(page, 'Log in to plan management');
-      await tabTo(page, 'button[type=submit]');
-      await pressAndWait(page, 'Enter');
-      await expectPage(page, 'Check your email');
+      await follow(page, 'button[type=submit]', 'Enter', 'Check your email');
 
       await page.goto(linkIn(await waitForEmail(email, 'Confirm email for plan management'), `${service.baseUrl}/remote-billing-login/do_confirm/`));
       await expectPage(page, 'Confirm login');

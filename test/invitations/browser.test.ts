@@ -3,7 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, PASSWORD, signUp } from './helpers';
-import { expectAccessible, expectPage, pressAndWait, tabTo, typeInto } from '../support/accessibility';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 let service: TestService;
 let api: Api;
@@ -167,17 +167,21 @@ describe('invitation pages in Chromium', () => {
   });
 });
 
+/** A new team's invitation to `email`, its mailed link opened in a new page. */
+async function openedInvitation(teamName: string, email: string): Promise<Page> {
+  const link = await inviteToNewTeam(teamName, email);
+  const page = await browser.newPage();
+  await page.goto(link);
+  return page;
+}
+
 describe('invitation pages with the keyboard alone', () => {
   it('new account: from the invitation mail to joining the team with Tab, typing, Enter and Space, every page accessible', async () => {
     const email = uniqueEmail('keyboard-new');
-    const link = await inviteToNewTeam('Keyboard Crew', email);
-    const page = await browser.newPage();
+    const page = await openedInvitation('Keyboard Crew', email);
     try {
-      await page.goto(link);
       await expectPage(page, 'Join Keyboard Crew');
-      await tabTo(page, '#create-account');
-      await pressAndWait(page, 'Enter');
-      await expectPage(page, 'Create an account');
+      await follow(page, '#create-account', 'Enter', 'Create an account');
       await typeInto(page, '#firstName', 'Grace');
       await typeInto(page, '#lastName', 'Hopper');
       await pressAndWait(page, 'Enter');
@@ -209,13 +213,9 @@ describe('invitation pages with the keyboard alone', () => {
 
   it('existing account: sign in from the invitation page and join with the keyboard alone, every page accessible', async () => {
     const member = await signUp(api, service.baseUrl, 'keyboard-member');
-    const link = await inviteToNewTeam('Keyboard Guild', member.email);
-    const page = await browser.newPage();
+    const page = await openedInvitation('Keyboard Guild', member.email);
     try {
-      await page.goto(link);
-      await tabTo(page, '#existing-account');
-      await pressAndWait(page, 'Enter');
-      await expectPage(page, 'Sign in');
+      await follow(page, '#existing-account', 'Enter', 'Sign in');
       await typeInto(page, '#username', member.username);
       await typeInto(page, '#password', PASSWORD);
       await pressAndWait(page, 'Enter');

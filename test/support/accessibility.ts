@@ -11,9 +11,6 @@ interface AxeResults {
   passes: unknown[];
 }
 
-/** The pages' titles audited so far in this test file. */
-export const audited = new Set<string>();
-
 /** What axe-core finds against WCAG 2.1 A/AA on the page as it is now, one line per element; empty when nothing. */
 export async function accessibilityViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol: the pages' policy (no script) stays as it is for the audit.
@@ -27,7 +24,6 @@ export async function accessibilityViolations(page: Page): Promise<string[]> {
 export async function expectAccessible(page: Page): Promise<void> {
   const title = await page.title();
   expect({ page: title, violations: await accessibilityViolations(page) }).toEqual({ page: title, violations: [] });
-  audited.add(title);
 }
 
 /** The page has the heading `h1` and passes the audit. */
@@ -69,4 +65,11 @@ export async function typeInto(page: Page, selector: string, text: string, optio
 /** Presses `key` on the focused element and waits for the page it leads to. */
 export async function pressAndWait(page: Page, key: 'Enter' | 'Space'): Promise<void> {
   await Promise.all([page.waitForNavigation(), page.keyboard.press(key)]);
+}
+
+/** Tabs to the link or button `selector` and presses `key` on it; the page it leads to must have the heading `h1` and pass the audit. */
+export async function follow(page: Page, selector: string, key: 'Enter' | 'Space', h1: string): Promise<void> {
+  await tabTo(page, selector);
+  await pressAndWait(page, key);
+  await expectPage(page, h1);
 }

@@ -3,7 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { hashPassword } from '../../src/shared/auth';
-import { expectAccessible, expectPage, pressAndWait, tabTo, typeInto } from '../support/accessibility';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 // Short enough that the test sees the trial expire for real; the reminder lead time is longer, so no reminder.
 const TRIAL_LENGTH_MS = 8000;
@@ -182,12 +182,8 @@ describe('free trial with the keyboard alone', () => {
       await pressAndWait(page, 'Enter');
       await expectPage(page, 'Your trial is ready');
 
-      await tabTo(page, 'a.button');
-      await pressAndWait(page, 'Enter');
-      await expectPage(page, 'Keyboard trial app');
-      await tabTo(page, 'button.secondary');
-      await pressAndWait(page, 'Space');
-      await expectPage(page, 'Log in');
+      await follow(page, 'a.button', 'Enter', 'Keyboard trial app');
+      await follow(page, 'button.secondary', 'Space', 'Log in');
 
       await typeInto(page, '#username', 'somebody-else@example.test');
       await typeInto(page, '#password', PASSWORD);
