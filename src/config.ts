@@ -75,6 +75,8 @@ export interface Config {
   termsOfServiceVersion: string;
   /** How long an API request waits for a workflow's answer before it says "try again in a moment". */
   updateDeadlineMs: number;
+  /** Whether the API serves its rendered reference at /reference. */
+  apiReference: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -136,6 +138,13 @@ function secret(env: Env, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
   if (value.length < SECRET_MIN_LENGTH) throw new ConfigError(name, `must be at least ${SECRET_MIN_LENGTH} characters`);
   return value;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on' || raw === 'off') return raw === 'on';
+  throw new ConfigError(name, `"${raw}" is neither on nor off`);
 }
 
 function count(env: Env, name: string, fallback: number, max = 1_000_000): number {
@@ -286,6 +295,7 @@ export function loadConfig(env: Env = process.env): Config {
     inviteeVerificationPhase: inviteeVerificationPhase(env),
     termsOfServiceVersion: tosVersion,
     updateDeadlineMs: duration(env, 'UPDATE_DEADLINE', '10s'),
+    apiReference: onOff(env, 'API_REFERENCE', !production),
   };
 }
 

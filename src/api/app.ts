@@ -5,6 +5,8 @@ import { errorHandler } from './http';
 import { renderError } from './pages';
 import { cookiePolicy } from './sessions';
 import { healthRoutes } from './health';
+import { openApiRoutes } from './openapi';
+import { referencePages } from './reference';
 import { trialRoutes } from './trial/routes';
 import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
@@ -38,6 +40,7 @@ export function createApp(deps: ApiDeps): Koa {
   );
   const routers = [
     healthRoutes(deps),
+    openApiRoutes(),
     accountRoutes(deps),
     invitationRoutes(deps),
     invitationPages(deps),
@@ -45,6 +48,7 @@ export function createApp(deps: ApiDeps): Koa {
     billingPages(deps),
     trialRoutes(deps),
     trialPages(deps),
+    ...(deps.config.apiReference ? [referencePages()] : []),
   ];
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   return app;

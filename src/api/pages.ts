@@ -32,13 +32,15 @@ body{font-family:system-ui,-apple-system,sans-serif;background:#f5f6f8;color:#1b
 main{max-width:520px;margin:48px auto;background:#fff;border-radius:10px;padding:32px;box-shadow:0 1px 4px rgba(0,0,0,.08)}
 h1{font-size:1.4rem;margin-top:0}
 label{display:block;margin:14px 0 4px;font-weight:500}
-input[type=text],input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:9px;border:1px solid #bbb;border-radius:6px;font-size:1rem}
+input[type=text],input[type=email],input[type=password]{width:100%;box-sizing:border-box;padding:9px;border:1px solid #767676;border-radius:6px;font-size:1rem}
 input[readonly]{background:#eee}
+input+.muted{margin:4px 0 0}
 .check label{display:inline;font-weight:400}
 button,.button{margin-top:20px;background:#2457d6;color:#fff;border:0;border-radius:6px;padding:10px 18px;font-size:1rem;cursor:pointer;text-decoration:none;display:inline-block}
 button.secondary,.button.secondary{background:#e4e7ee;color:#1b1b1b}
 .error{background:#fdecea;border:1px solid #f5c2bd;padding:10px;border-radius:6px}
 .muted{color:#666;font-size:.9rem}
+:focus-visible{outline:3px solid #0b3d91;outline-offset:2px}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:6px 16px}dt{font-weight:500}dd{margin:0}
 `;
 
@@ -143,9 +145,11 @@ export function form(csrf: SafeHtml, action: string, fields: SafeHtml, submitLab
   return html`<form method="post" action="${action}">${csrf}${fields}<button type="submit">${submitLabel}</button></form>`;
 }
 
-export function input(name: string, label: string, options: { type?: string; value?: string; readonly?: boolean; required?: boolean; autocomplete?: string } = {}): SafeHtml {
+/** A labelled field; its `hint` (the rule it must meet) is read out with it. */
+export function input(name: string, label: string, options: { type?: string; value?: string; readonly?: boolean; required?: boolean; autocomplete?: string; hint?: string } = {}): SafeHtml {
   const type = options.type ?? 'text';
-  return html`<label for="${name}">${label}</label><input id="${name}" name="${name}" type="${type}"${options.value !== undefined ? html` value="${options.value}"` : ''}${options.readonly ? html` readonly` : ''}${options.required ? html` required` : ''}${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}>`;
+  const hint = options.hint ? `${name}-hint` : undefined;
+  return html`<label for="${name}">${label}</label><input id="${name}" name="${name}" type="${type}"${options.value !== undefined ? html` value="${options.value}"` : ''}${options.readonly ? html` readonly` : ''}${options.required ? html` required` : ''}${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}${hint ? html` aria-describedby="${hint}"` : ''}>${hint ? html`<p class="muted" id="${hint}">${options.hint}</p>` : ''}`;
 }
 
 export function checkbox(name: string, label: SafeHtml | string, checked = false): SafeHtml {

@@ -7,6 +7,7 @@ import { launchBrowser } from '../support/browser';
 import type { TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { billingAccessUrl, DemoServer, newUser, registerDemoServer, randomIp, startBillingService } from './helpers';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 describe('billing login in a browser', () => {
   let service: TestService;
@@ -86,5 +87,51 @@ describe('billing login in a browser', () => {
     expect(new URL(page.url()).pathname).toBe(`/realm/${zulip.realmUuid}/plans/`);
     expect(await page.textContent('#organization')).toBe('Zulip Dev');
     await page.close();
+  });
+
+  it('logs in with the keyboard alone: Tab, typing, Enter and Space, every page accessible', async () => {
+    const email = uniqueEmail('keyboard');
+    const url = await billingAccessUrl(service.baseUrl, server, newUser(email), 'upgrade');
+    const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
+    try {
+      await page.goto(url);
+      await expectPage(page, 'Log in to plan management');
+      await follow(page, 'button[type=submit]', 'Enter', 'Check your email');
+
+      await page.goto(linkIn(await waitForEmail(email, 'Confirm email for plan management'), `${service.baseUrl}/remote-billing-login/do_confirm/`));
+      await expectPage(page, 'Confirm login');
+      await typeInto(page, '#full_name', 'Keyboard Billing Admin');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('.error')).toBe('You must accept the Terms of Service to proceed.');
+      await expectAccessible(page);
+      await tabTo(page, '#tos_consent');
+      await page.keyboard.press('Space');
+      await tabTo(page, 'button[type=submit]');
+      await pressAndWait(page, 'Enter');
+
+      expect(new URL(page.url()).pathname).toBe(`/realm/${server.realm.uuid}/upgrade/`);
+      expect(await page.textContent('#billing-user')).toContain('Keyboard Billing Admin');
+      await expectAccessible(page);
+      await tabTo(page, 'a[href$="/plans/"]');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('h1')).toBe('Plans and pricing');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('shows the legacy server login accessibly, its refusal included', async () => {
+    const page = await browser.newPage({ extraHTTPHeaders: { 'X-Forwarded-For': randomIp() } });
+    try {
+      await page.goto(`${service.baseUrl}/serverlogin/`);
+      await expectPage(page, 'Log in to plan management for your server');
+      await typeInto(page, '#zulip_org_id', server.uuid);
+      await typeInto(page, '#zulip_org_key', 'not-the-key');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('.error')).toBe('The key for this server is not correct.');
+      await expectAccessible(page);
+    } finally {
+      await page.close();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { Api, apiClient, PASSWORD, signUp } from './helpers';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 let service: TestService;
 let api: Api;
@@ -65,6 +66,7 @@ describe('invitation pages in Chromium', () => {
       await page.check('#acceptTerms');
       await submit(page, 'Create account');
       expect(await page.textContent('.error')).toContain('at least 8 characters');
+      await expectAccessible(page);
 
       await page.fill('#password', PASSWORD);
       await submit(page, 'Create account');
@@ -82,6 +84,7 @@ describe('invitation pages in Chromium', () => {
       // The used link now says so.
       await page.goto(link);
       expect(await heading(page)).toBe('This link was already used');
+      await expectAccessible(page);
       expect(await page.textContent('main')).toContain('This invitation has already been used');
     } finally {
       await page.close();
@@ -100,6 +103,7 @@ describe('invitation pages in Chromium', () => {
       await page.fill('#password', 'wrong-password-1!');
       await submit(page, 'Sign in');
       expect(await page.textContent('.error')).toBe('Wrong username or password.');
+      await expectAccessible(page);
       await page.fill('#username', member.username);
       await page.fill('#password', PASSWORD);
       await submit(page, 'Sign in');
@@ -124,9 +128,11 @@ describe('invitation pages in Chromium', () => {
       await submit(page, 'Sign in');
       expect(await heading(page)).toBe('Confirm it is you');
       expect(await page.textContent('#verification-mailed')).toContain(invited);
+      await expectAccessible(page);
 
       await page.goto(linkIn(await waitForEmail(invited, 'Confirm your invitation to Browser Band'), `${service.baseUrl}/join/verify/`));
       expect(await heading(page)).toBe('Confirm the invitation');
+      await expectAccessible(page);
       await submit(page, 'Accept invitation');
       expect(await heading(page)).toBe('Browser Band');
       await submit(page, 'Join');
@@ -144,6 +150,7 @@ describe('invitation pages in Chromium', () => {
       const tampered = await page.goto(link.slice(0, -3) + 'abc');
       expect(tampered?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
+      await expectAccessible(page);
       const garbage = await page.goto(`${service.baseUrl}/join/account/not-a-token`);
       expect(garbage?.status()).toBe(404);
       expect(await heading(page)).toBe('This link is not valid');
@@ -155,7 +162,76 @@ describe('invitation pages in Chromium', () => {
       // Withdrawn reads like any link that can no longer be used, and says why.
       expect(await heading(page)).toBe('This link has expired');
       expect(await page.textContent('main')).toContain('This invitation was withdrawn by the team.');
+      await expectAccessible(page);
       expect(await page.content()).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+/** A new team's invitation to `email`, its mailed link opened in a new page. */
+async function openedInvitation(teamName: string, email: string): Promise<Page> {
+  const link = await inviteToNewTeam(teamName, email);
+  const page = await browser.newPage();
+  await page.goto(link);
+  return page;
+}
+
+describe('invitation pages with the keyboard alone', () => {
+  it('new account: from the invitation mail to joining the team with Tab, typing, Enter and Space, every page accessible', async () => {
+    const email = uniqueEmail('keyboard-new');
+    const page = await openedInvitation('Keyboard Crew', email);
+    try {
+      await expectPage(page, 'Join Keyboard Crew');
+      await follow(page, '#create-account', 'Enter', 'Create an account');
+      await typeInto(page, '#firstName', 'Grace');
+      await typeInto(page, '#lastName', 'Hopper');
+      await pressAndWait(page, 'Enter');
+      await expectPage(page, 'Check your email');
+
+      await page.goto(linkIn(await waitForEmail(email, 'Welcome to flowgate'), `${service.baseUrl}/join/account/`));
+      await expectPage(page, 'Create your account');
+      await typeInto(page, '#firstName', 'Grace');
+      await typeInto(page, '#lastName', 'Hopper');
+      await typeInto(page, '#username', `grace-${Date.now()}`);
+      await typeInto(page, '#password', PASSWORD);
+      await tabTo(page, '#acceptTerms');
+      await page.keyboard.press('Space');
+      expect(await page.isChecked('#acceptTerms')).toBe(true);
+      await tabTo(page, 'button[type=submit]');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Crew');
+      expect(await page.textContent('#membership')).toContain('open invitation');
+      await expectAccessible(page);
+
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+      await expectAccessible(page);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('existing account: sign in from the invitation page and join with the keyboard alone, every page accessible', async () => {
+    const member = await signUp(api, service.baseUrl, 'keyboard-member');
+    const page = await openedInvitation('Keyboard Guild', member.email);
+    try {
+      await follow(page, '#existing-account', 'Enter', 'Sign in');
+      await typeInto(page, '#username', member.username);
+      await typeInto(page, '#password', PASSWORD);
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Guild');
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Space');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+
+      await page.goto(`${service.baseUrl}/join/teams`);
+      await expectPage(page, 'Your teams');
+      await tabTo(page, 'a[href^="/join/team/"]');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Guild');
     } finally {
       await page.close();
     }

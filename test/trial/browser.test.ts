@@ -3,6 +3,7 @@ import { launchBrowser } from '../support/browser';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { hashPassword } from '../../src/shared/auth';
+import { expectAccessible, expectPage, follow, pressAndWait, tabTo, typeInto } from '../support/accessibility';
 
 // Short enough that the test sees the trial expire for real; the reminder lead time is longer, so no reminder.
 const TRIAL_LENGTH_MS = 8000;
@@ -22,16 +23,21 @@ async function infos(email: string) {
   return (await fetch(`${svc.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`)).json() as Promise<Record<string, unknown>>;
 }
 
+/** Registers Ada of `company` for a trial; the link of the verification mail. */
+async function verificationLink(email: string, company: string): Promise<string> {
+  const registered = await fetch(`${svc.baseUrl}/api/trial/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: email, firstname: 'Ada', company }),
+  });
+  expect(registered.status).toBe(202);
+  return linkIn(await waitForEmail(email, /Verify your email/), `${svc.baseUrl}/trial/register?token=`);
+}
+
 describe('free trial in a browser', () => {
   it('goes from the mailed link to "your trial is ready", logs in, and is refused at login once expired', async () => {
     const email = uniqueEmail('browser');
-    const registered = await fetch(`${svc.baseUrl}/api/trial/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: email, firstname: 'Ada', company: 'Analytical' }),
-    });
-    expect(registered.status).toBe(202);
-    const link = linkIn(await waitForEmail(email, /Verify your email/), `${svc.baseUrl}/trial/register?token=`);
+    const link = await verificationLink(email, 'Analytical');
 
     const page = await browser.newPage();
     await page.goto(link);
@@ -69,8 +75,10 @@ describe('free trial in a browser', () => {
     // The link is single-use.
     await page.goto(link);
     expect(await page.textContent('h1')).toBe('This link was already used');
+    await expectAccessible(page);
     await page.goto(`${svc.baseUrl}/trial/register?token=nonsense`);
     expect(await page.textContent('h1')).toBe('This link is not valid');
+    await expectAccessible(page);
 
     // Wait (polling) for the real trial end, then the login is refused with its own page.
     const deadline = Date.now() + TRIAL_LENGTH_MS + 20_000;
@@ -84,6 +92,7 @@ describe('free trial in a browser', () => {
     await page.fill('#password', PASSWORD);
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Your free trial has ended');
+    await expectAccessible(page);
     expect(await infos(email)).toMatchObject({ status: 'expired', expired: true, daysLeft: 0 });
     // Nor can the app be embedded any more.
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -124,17 +133,21 @@ describe('"welcome back" for a known address, in a browser', () => {
     const page = await browser.newPage();
     await page.goto(linkIn(welcome, `${svc.baseUrl}/trial/password-reset`));
     expect(await page.textContent('h1')).toBe('Reset your password');
+    await expectAccessible(page);
     await page.fill('#username', email);
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Check your inbox');
+    await expectAccessible(page);
 
     const resetLink = linkIn(await waitForEmail(email, 'Choose a new password'), `${svc.baseUrl}/trial/password-reset/new?token=`);
     await page.goto(resetLink);
     expect(await page.inputValue('#username')).toBe(email);
+    await expectAccessible(page);
     await page.fill('#password', 'New-pass-456');
     await page.fill('#confirmation', 'New-pass-456');
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Password changed');
+    await expectAccessible(page);
 
     await page.goto(resetLink);
     expect(await page.textContent('h1')).toBe('This link was already used');
@@ -145,5 +158,44 @@ describe('"welcome back" for a known address, in a browser', () => {
     await page.click('button[type=submit]');
     expect(await page.textContent('h1')).toBe('Your account');
     await page.close();
+  });
+});
+
+describe('free trial with the keyboard alone', () => {
+  it('signs up from the mailed link, opens the app, signs out and in: Tab, Shift+Tab, typing, Enter and Space, every page accessible', async () => {
+    const email = uniqueEmail('keyboard');
+    const link = await verificationLink(email, 'Keyboard');
+
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await expectPage(page, 'Start your free trial');
+      await typeInto(page, '#password', PASSWORD);
+      await typeInto(page, '#confirmation', 'Something-else-1');
+      await tabTo(page, 'button[type=submit]');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('.error')).toContain('differ');
+      await expectAccessible(page);
+
+      await typeInto(page, '#password', PASSWORD);
+      await typeInto(page, '#confirmation', PASSWORD);
+      await pressAndWait(page, 'Enter');
+      await expectPage(page, 'Your trial is ready');
+
+      await follow(page, 'a.button', 'Enter', 'Keyboard trial app');
+      await follow(page, 'button.secondary', 'Space', 'Log in');
+
+      await typeInto(page, '#username', 'somebody-else@example.test');
+      await typeInto(page, '#password', PASSWORD);
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('.error')).toContain('Wrong username or password');
+      await expectAccessible(page);
+      await typeInto(page, '#password', PASSWORD);
+      await typeInto(page, '#username', email, { backwards: true });
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('h1')).toBe('Keyboard trial app');
+    } finally {
+      await page.close();
+    }
   });
 });

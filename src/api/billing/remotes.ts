@@ -64,6 +64,18 @@ const uploadedRows = jsonText(z.array(z.object({ id: z.number().int().nonnegativ
 /** Zulip's RealmDataForAnalytics, of which the portal keeps the UUID, host and name. */
 const realmInfo = z.object({ uuid: z.uuid(), host: hostName, name: z.string().max(200).default('') }).loose();
 
+/** `manage.py register_server` (and `--rotate-key`, with `new_org_key`): the credentials are in the form. */
+export const serverRegistration = z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: hostName, contact_email: emailAddress(), new_org_key: serverKey.optional() });
+
+export const analyticsUpload = z.object({ realm_counts: uploadedRows, installation_counts: uploadedRows, realmauditlog_rows: uploadedRows, realms: jsonText(z.array(realmInfo).max(1000)).nullish() });
+
+export const billingRequest = z.object({
+  user: jsonText(z.object({ uuid: z.uuid(), email: emailAddress(), full_name: z.string().max(100) })),
+  realm: jsonText(z.object({ uuid: z.uuid() })),
+  uri_scheme: z.enum(['http://', 'https://']).default('https://'),
+  next_page: z.enum(NEXT_PAGES).nullish(),
+});
+
 const highestId = (rows: { id: number }[] | null | undefined) => Math.max(0, ...(rows ?? []).map((r) => r.id));
 
 export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
@@ -76,10 +88,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
 
   // `manage.py register_server`: no Basic auth, the credentials are in the form.
   router.post('/register', async (ctx) => {
-    const body = parse(
-      z.object({ zulip_org_id: serverUuid, zulip_org_key: serverKey, hostname: hostName, contact_email: emailAddress(), new_org_key: serverKey.optional() }),
-      ctx.request.body,
-    );
+    const body = parse(serverRegistration, ctx.request.body);
     const { created } = await registerServer(db, {
       uuid: body.zulip_org_id,
       key: body.zulip_org_key,
@@ -99,10 +108,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
     const server = await authenticated(ctx);
     (ctx as { disableBodyParser?: boolean }).disableBodyParser = false;
     await readAnalyticsBody(ctx, async () => undefined);
-    const body = parse(
-      z.object({ realm_counts: uploadedRows, installation_counts: uploadedRows, realmauditlog_rows: uploadedRows, realms: jsonText(z.array(realmInfo).max(1000)).nullish() }),
-      ctx.request.body,
-    );
+    const body = parse(analyticsUpload, ctx.request.body);
     const realms = await recordAnalyticsUpload(db, server, {
       realms: body.realms ?? [],
       highestIds: { realmCount: highestId(body.realm_counts), installationCount: highestId(body.installation_counts), realmAuditLog: highestId(body.realmauditlog_rows) },
@@ -114,15 +120,7 @@ export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
   // Zulip's server asks for a billing access URL for one of its users (self_hosting_auth_view_common).
   router.post('/billing', async (ctx) => {
     const server = await authenticated(ctx);
-    const body = parse(
-      z.object({
-        user: jsonText(z.object({ uuid: z.uuid(), email: emailAddress(), full_name: z.string().max(100) })),
-        realm: jsonText(z.object({ uuid: z.uuid() })),
-        uri_scheme: z.enum(['http://', 'https://']).default('https://'),
-        next_page: z.enum(NEXT_PAGES).nullish(),
-      }),
-      ctx.request.body,
-    );
+    const body = parse(billingRequest, ctx.request.body);
     const realm = await realmOfServer(db, server, body.realm.uuid);
     const token = issueAccessToken(
       signer,

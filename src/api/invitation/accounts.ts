@@ -9,7 +9,7 @@ import { requireAccount, signedIn } from '../sessions';
 import * as records from '../../domain/invitation';
 import { invitationFlow, linkEndpoint, newUser, personName } from './flow';
 
-const accountSetupInfo = z.object({
+export const accountSetupInfo = z.object({
   firstName: personName,
   lastName: personName,
   username: z.string().max(64),
@@ -18,7 +18,9 @@ const accountSetupInfo = z.object({
   encodedMembershipInvtnSignedToken: z.string().max(4096).optional(),
 });
 
-const login = z.object({ username: z.string().min(1).max(254), password: z.string().min(1).max(1024) });
+export const login = z.object({ username: z.string().min(1).max(254), password: z.string().min(1).max(1024) });
+
+export const teamBody = z.object({ name: plainText(100, { min: 1 }) });
 
 function teamToApi(team: { id: number; name: string; createdBy: number; createdOn: Date }) {
   return { id: String(team.id), name: team.name, createdBy: String(team.createdBy), createdOn: team.createdOn.toISOString() };
@@ -58,7 +60,7 @@ export function accountRoutes(deps: ApiDeps): Router {
   });
 
   router.post('/repo/v1/team', auth, async (ctx) => {
-    const body = parse(z.object({ name: plainText(100, { min: 1 }) }), ctx.request.body);
+    const body = parse(teamBody, ctx.request.body);
     ctx.status = 201;
     ctx.body = teamToApi(await records.createTeam(db, body.name, ctx.state.accountId));
   });

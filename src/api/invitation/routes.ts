@@ -13,7 +13,7 @@ import * as records from '../../domain/invitation';
 import type { InvitationInput, InviteeVerificationSignedToken, MembershipInvitation } from '../../workflows/invitation/messages';
 import { invitationFlow, linkEndpoint } from './flow';
 
-const invitationSubmission = z
+export const invitationSubmission = z
   .object({
     teamId: dbId,
     inviteeId: dbId.optional(),
@@ -23,9 +23,14 @@ const invitationSubmission = z
   })
   .refine((s) => (s.inviteeId === undefined) !== (s.inviteeEmail === undefined), { message: 'Exactly one of inviteeId and inviteeEmail is required.' });
 
-const membershipInvtnSignedToken = z.object({ membershipInvitationId: z.string(), expiresOn: z.string(), createdOn: z.string(), hmac: z.string() }).loose();
+export const membershipInvtnSignedToken = z.object({ membershipInvitationId: z.string(), expiresOn: z.string(), createdOn: z.string(), hmac: z.string() }).loose();
 
-const inviteeVerificationToken = z.object({ inviteeId: z.string(), membershipInvitationId: z.string(), expiresOn: z.string(), createdOn: z.string(), hmac: z.string() }).loose();
+export const inviteeVerificationToken = z.object({ inviteeId: z.string(), membershipInvitationId: z.string(), expiresOn: z.string(), createdOn: z.string(), hmac: z.string() }).loose();
+
+/** The NotificationUnsubscribeSignedToken an invitation notice's unsubscribe link carries. */
+export const notificationUnsubscribeToken = z.object({ accountId: z.string(), createdOn: z.string(), expiresOn: z.string(), hmac: z.string() }).loose();
+
+export const statisticsQuery = z.object({ teamId: dbId });
 
 /** The optional `Idempotency-Key` header: a retried POST with the same key creates nothing new. */
 function idempotencyKey(ctx: Context): string | undefined {
@@ -105,7 +110,7 @@ export function invitationRoutes(deps: ApiDeps): Router {
   });
 
   router.get('/membershipInvitation/statistics', auth, async (ctx) => {
-    const { teamId } = parse(z.object({ teamId: dbId }), ctx.query);
+    const { teamId } = parse(statisticsQuery, ctx.query);
     await requireTeamAdmin(teamId, ctx.state.accountId);
     ctx.body = await records.invitationStatistics(db, teamId);
   });
@@ -192,7 +197,7 @@ export function invitationRoutes(deps: ApiDeps): Router {
   router.post('/notificationUnsubscribe', async (ctx) => {
     let token: records.NotificationUnsubscribeSignedToken;
     try {
-      token = records.verifyNotificationUnsubscribe(signer, ctx.request.body);
+      token = records.verifyNotificationUnsubscribe(signer, parse(notificationUnsubscribeToken, ctx.request.body));
     } catch (err) {
       tokenRefusal(err);
     }

@@ -67,10 +67,8 @@ export function accountForm(csrf: SafeHtml, token: string, email: string, termsV
       html`${input('email', 'Email', { type: 'email', value: email, readonly: true })}
 ${input('firstName', 'First name', { required: true, value: value('firstName'), autocomplete: 'given-name' })}
 ${input('lastName', 'Last name', { required: true, value: value('lastName'), autocomplete: 'family-name' })}
-${input('username', 'Username', { required: true, value: value('username'), autocomplete: 'username' })}
-<p class="muted">At least 3 characters: letters, digits, dot, dash or underscore.</p>
-${input('password', 'Password', { type: 'password', required: true, autocomplete: 'new-password' })}
-<p class="muted">At least 8 characters with a letter, a digit and a symbol.</p>
+${input('username', 'Username', { required: true, value: value('username'), autocomplete: 'username', hint: 'At least 3 characters: letters, digits, dot, dash or underscore.' })}
+${input('password', 'Password', { type: 'password', required: true, autocomplete: 'new-password', hint: 'At least 8 characters with a letter, a digit and a symbol.' })}
 ${checkbox('acceptTerms', `I accept the terms of use (version ${termsVersion})`)}`,
       'Create account',
     )}`,

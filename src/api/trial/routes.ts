@@ -12,13 +12,13 @@ import { issueEmbedToken, readTrialInfos, trialUsername } from '../../domain/tri
 import { creationBody, loginBody, optionalName, tokenField, trialFlow, usernameBody } from './flow';
 
 /** The same answer for known and unknown addresses: registration never reveals who has an account. */
-const REGISTERED = { status: 'accepted', message: 'If this address can start a free trial, an email is on its way to it.' };
+export const REGISTERED = { status: 'accepted', message: 'If this address can start a free trial, an email is on its way to it.' };
 
-const registerBody = z.object({ username: trialUsername, firstname: optionalName(100), lastname: optionalName(100), company: optionalName(200) });
-const verifyBody = z.object({ token: tokenField });
-const infosQuery = z.object({ username: trialUsername });
-const extendBody = z.object({ username: trialUsername, days: z.number({ error: 'must be a whole number of days.' }).int('must be a whole number of days.').min(1, 'must be at least 1.').max(365, 'must be at most 365.') });
-const embedBody = z.object({ username: trialUsername, appId: dbId });
+export const registerBody = z.object({ username: trialUsername, firstname: optionalName(100), lastname: optionalName(100), company: optionalName(200) });
+export const verifyBody = z.object({ token: tokenField });
+export const infosQuery = z.object({ username: trialUsername });
+export const extendBody = z.object({ username: trialUsername, days: z.number({ error: 'must be a whole number of days.' }).int('must be a whole number of days.').min(1, 'must be at least 1.').max(365, 'must be at most 365.') });
+export const embedBody = z.object({ username: trialUsername, appId: dbId });
 
 export function trialRoutes(deps: ApiDeps): Router {
   const { config, db, signer } = deps;

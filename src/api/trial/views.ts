@@ -6,15 +6,16 @@ function day(iso: string | null | undefined): string {
   return iso ? new Date(iso).toUTCString().slice(0, 16) : '';
 }
 
+const PASSWORD_RULE = 'At least 8 characters, with a letter, a digit and a symbol.';
+
 /** The password a person chooses, typed twice, under the shared rule. */
 function newPasswordFields(token: string, username: string, label = 'Password'): SafeHtml {
   return html`<input type="hidden" name="token" value="${token}">
 ${input('username', 'Email (your username)', { type: 'email', value: username, readonly: true, autocomplete: 'username' })}
-${input('password', label, { type: 'password', required: true, autocomplete: 'new-password' })}
+${input('password', label, { type: 'password', required: true, autocomplete: 'new-password', hint: PASSWORD_RULE })}
 ${input('confirmation', `Confirm ${label.toLowerCase()}`, { type: 'password', required: true, autocomplete: 'new-password' })}`;
 }
 
-const PASSWORD_RULE = html`<p class="muted">At least 8 characters, with a letter, a digit and a symbol.</p>`;
 
 /** The registration form the verification link opens: username locked, password chosen here. */
 export function registrationPage(csrf: SafeHtml, view: { token: string; username: string; firstName: string; lastName: string; error?: string }, status = 200): Page {
@@ -27,8 +28,7 @@ export function registrationPage(csrf: SafeHtml, view: { token: string; username
     action: '/trial/register',
     fields: html`${newPasswordFields(view.token, view.username)}
 ${input('firstname', 'First name', { value: view.firstName, autocomplete: 'given-name' })}
-${input('lastname', 'Last name', { value: view.lastName, autocomplete: 'family-name' })}
-${PASSWORD_RULE}`,
+${input('lastname', 'Last name', { value: view.lastName, autocomplete: 'family-name' })}`,
     submit: 'Create my account',
   });
 }
@@ -108,8 +108,7 @@ export function newPasswordPage(csrf: SafeHtml, view: { token: string; username:
     error: view.error,
     csrf,
     action: '/trial/password-reset/new',
-    fields: html`${newPasswordFields(view.token, view.username, 'New password')}
-${PASSWORD_RULE}`,
+    fields: newPasswordFields(view.token, view.username, 'New password'),
     submit: 'Change my password',
   });
 }
