@@ -165,7 +165,8 @@ describe('every page the flows render', () => {
     } finally {
       await page.close();
     }
-  });
+    // About fifty pages, each audited and tabbed through.
+  }, 240_000);
 
   it('would be refused with a field without its label, or text without contrast', async () => {
     const page = await browser.newPage();
