@@ -116,7 +116,7 @@ export async function registerSearchAttributes(connection: Pick<Connection, "ope
   try {
     await operator.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(toAdd.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(toAdd.map((key) => [key.name, temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`]])),
     });
   } catch (err) {
     // Workers started together race to add them; the loser finds them added.

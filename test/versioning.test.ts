@@ -48,7 +48,7 @@ describe('worker versioning', () => {
         taskQueue,
         args: [{ identity, emailConfirmed: false, confirmationTtlMs: 3600_000, loginTtlMs: 3600_000 }],
         workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: billingLoginSearchAttributes(identity, false),
+        typedSearchAttributes: billingLoginSearchAttributes(identity, false, Date.now() + 3600_000),
       }),
     });
     const email = uniqueEmail('versioned');
@@ -59,7 +59,7 @@ describe('worker versioning', () => {
         taskQueue,
         args: [{ email, firstName: '', lastName: '', company: '', verificationTtlMs: 3600_000, trialLengthMs: 3600_000, reminderBeforeMs: 60_000, mailOnRequest: true }],
         workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: trialSearchAttributes(email),
+        typedSearchAttributes: trialSearchAttributes(email, 'awaiting_verification', Date.now() + 7 * 86_400_000),
       }),
     });
     expect(await behaviourOf(billingLoginWorkflowId(identity))).toBe(VersioningBehavior.VERSIONING_BEHAVIOR_PINNED);

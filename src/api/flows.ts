@@ -33,6 +33,8 @@ export interface FlowStart {
   workflowId: string;
   args: unknown[];
   searchAttributes: SearchAttributePair[];
+  /** The Web UI's one-line summary and Markdown details of the flow, fixed at its start. */
+  description?: { summary: string; details: string };
   /** The update's business key (see above); requests without one (each asks for a new mail) are new updates. */
   updateKey?: string;
 }
@@ -53,6 +55,7 @@ export async function startOrUpdate<Ret, Args extends unknown[]>(deps: FlowDeps,
         args: start.args,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
         typedSearchAttributes: start.searchAttributes,
+        ...(start.description ? { staticSummary: start.description.summary, staticDetails: start.description.details } : {}),
       }),
     }) as Promise<Ret>;
   try {

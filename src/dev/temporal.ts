@@ -65,7 +65,7 @@ export async function startTemporalDevServer(options: {
   if (ui) await assertPortFree('TEMPORAL_UI_PORT', options.uiPort);
   const dbFile = path.join(options.dataDir, 'temporal.db');
   fs.mkdirSync(options.dataDir, { recursive: true });
-  const searchAttributeArgs = ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]);
+  const searchAttributeArgs = ALL_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${key.type === 'DATETIME' ? 'Datetime' : 'Keyword'}`]);
   const cli = resolveTemporalCli(options.cliPath);
   if (!cli) return startWithSdkDownload(options, dbFile, ui);
 

@@ -171,6 +171,15 @@ export async function landingPage(db: Db, identity: Pick<BillingIdentity, 'kind'
   return customer?.plan ? 'billing' : 'plans';
 }
 
+/** The name operators know a login's organization by: the realm's name (or host), or the server's host name. */
+export async function organizationName(db: Db, identity: Pick<BillingIdentity, 'kind' | 'realmUuid' | 'serverUuid'>): Promise<string> {
+  if (identity.kind === 'realm') {
+    const realm = await findRealm(db, identity.realmUuid!);
+    return realm?.name || realm?.host || identity.realmUuid!;
+  }
+  return (await findServer(db, identity.serverUuid))?.hostname ?? identity.serverUuid;
+}
+
 export async function findRealm(db: Db, uuid: string) {
   return db.remoteRealm.findUnique({ where: { uuid }, include: { server: true } });
 }

@@ -11,5 +11,9 @@ export const Email = defineSearchAttributeKey('Email', SearchAttributeType.KEYWO
 export const TeamId = defineSearchAttributeKey('TeamId', SearchAttributeType.KEYWORD);
 export const RealmUuid = defineSearchAttributeKey('RealmUuid', SearchAttributeType.KEYWORD);
 export const ServerUuid = defineSearchAttributeKey('ServerUuid', SearchAttributeType.KEYWORD);
+/** When the flow's current wait ends (a link lapses, an invitation expires): `ExpiresAt < "2026-12-02T12:00:00Z"`. */
+export const ExpiresAt = defineSearchAttributeKey('ExpiresAt', SearchAttributeType.DATETIME);
+/** When a running free trial ends. */
+export const TrialEndsAt = defineSearchAttributeKey('TrialEndsAt', SearchAttributeType.DATETIME);
 
-export const ALL_SEARCH_ATTRIBUTES = [FlowKind, FlowStep, Email, TeamId, RealmUuid, ServerUuid];
+export const ALL_SEARCH_ATTRIBUTES = [FlowKind, FlowStep, Email, TeamId, RealmUuid, ServerUuid, ExpiresAt, TrialEndsAt];

@@ -34,7 +34,7 @@ function loginStart(taskQueue: string, identity: BillingIdentity, emailConfirmed
     taskQueue,
     workflowId: billingLoginWorkflowId(identity),
     args: [{ identity, emailConfirmed, confirmationTtlMs: DAY, loginTtlMs: HOURS_2 }] as Parameters<typeof billingLoginWorkflow>,
-    typedSearchAttributes: billingLoginSearchAttributes(identity, emailConfirmed),
+    typedSearchAttributes: billingLoginSearchAttributes(identity, emailConfirmed, Date.now() + DAY),
   };
 }
 

@@ -68,7 +68,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       taskQueue,
       args: [{ email, ttlMs: DAY }],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: emailValidationSearchAttributes(email),
+      typedSearchAttributes: emailValidationSearchAttributes(email, Date.now() + 86_400_000),
     });
     const request: ValidationEmailRequest = { firstName: 'New', lastName: 'Member', portalEndpoint: 'http://localhost/join/account/' };
     await client.workflow.executeUpdateWithStart(requestRegistrationLinkUpdate, { args: [request], startWorkflowOperation: start });

@@ -65,7 +65,7 @@ describe('invitation timers on the time-skipping server', () => {
         args: [{ email, ttlMs: DAY }],
         signal: requestValidationEmailSignal,
         signalArgs: [{ firstName: 'Late', lastName: 'Comer', portalEndpoint: 'http://localhost/join/account/' }],
-        typedSearchAttributes: emailValidationSearchAttributes(email),
+        typedSearchAttributes: emailValidationSearchAttributes(email, Date.now() + 86_400_000),
       });
       await waitForEmail(email, 'Welcome to flowgate');
       expect(await handle.result()).toBe('lapsed');

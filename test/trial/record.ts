@@ -30,7 +30,7 @@ export async function register(client: Client, taskQueue: string, email: string)
     taskQueue,
     args: [{ email, firstName: '', lastName: '', company: 'Replay', verificationTtlMs: 7 * DAY, trialLengthMs: 14 * DAY, reminderBeforeMs: 3 * DAY, mailOnRequest: true, priorMailTimes: [] }],
     workflowIdConflictPolicy: 'USE_EXISTING',
-    typedSearchAttributes: trialSearchAttributes(email),
+    typedSearchAttributes: trialSearchAttributes(email, 'awaiting_verification', Date.now() + 7 * 86_400_000),
   });
   await client.workflow.executeUpdateWithStart(requestVerificationEmailUpdate, { args: [{}], startWorkflowOperation: start });
   return start.workflowHandle();
@@ -128,7 +128,7 @@ async function requestReset(client: Client, taskQueue: string, email: string) {
     taskQueue,
     args: [{ email, priorMailTimes: [] }],
     workflowIdConflictPolicy: 'USE_EXISTING',
-    typedSearchAttributes: trialSearchAttributes(email, 'password_reset'),
+    typedSearchAttributes: trialSearchAttributes(email, 'password_reset', Date.now() + 3_600_000),
   });
   await client.workflow.executeUpdateWithStart(requestPasswordResetUpdate, { startWorkflowOperation: start });
   return start.workflowHandle();

@@ -36,7 +36,7 @@ function startTrial(email: string) {
     workflowId: `trial/${email}`,
     taskQueue,
     args: [{ email, firstName: 'Grace', lastName: '', company: '', verificationTtlMs: 7 * DAY, trialLengthMs: 14 * DAY, reminderBeforeMs: 3 * DAY }],
-    typedSearchAttributes: trialSearchAttributes(email),
+    typedSearchAttributes: trialSearchAttributes(email, 'awaiting_verification', Date.now() + 7 * 86_400_000),
   });
 }
 

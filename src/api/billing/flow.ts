@@ -5,10 +5,12 @@
 import type { ApiDeps } from '../../deps';
 import { FlowStart, keyOf, startOrUpdate, updateFlow } from '../flows';
 import { waitAtMost } from '../http';
+import * as records from '../../domain/billing';
 import {
   BillingFailure,
   BillingIdentity,
   billingLoginSearchAttributes,
+  billingLoginDescription,
   billingLoginWorkflowId,
   confirmationsInFlightQuery,
   confirmEmailUpdate,
@@ -24,23 +26,24 @@ export function billingFlow(deps: ApiDeps) {
   const { config, temporal } = deps;
 
   /** The login's workflow; a returning billing user (email confirmed before) starts at the confirm-login step. */
-  const login = (identity: BillingIdentity, emailConfirmed: boolean, updateKey?: string): FlowStart => ({
+  const login = async (identity: BillingIdentity, emailConfirmed: boolean, updateKey?: string): Promise<FlowStart> => ({
     workflowType: 'billingLoginWorkflow',
     workflowId: billingLoginWorkflowId(identity),
     args: [{ identity, emailConfirmed, confirmationTtlMs: config.ttl.billingConfirmation, loginTtlMs: config.ttl.billingAccessToken }],
-    searchAttributes: billingLoginSearchAttributes(identity, emailConfirmed),
+    searchAttributes: billingLoginSearchAttributes(identity, emailConfirmed, Date.now() + (emailConfirmed ? config.ttl.billingAccessToken : config.ttl.billingConfirmation)),
+    description: billingLoginDescription(identity, await records.organizationName(deps.db, identity)),
     ...(updateKey ? { updateKey } : {}),
   });
 
   return {
     /** Mails a confirmation link (again); refused by Zulip's daily limits. */
-    requestConfirmation(identity: BillingIdentity, email: string, ip: string) {
-      return startOrUpdate(deps, BillingFailure, login(identity, false), requestConfirmationEmailUpdate, { email, ip });
+    async requestConfirmation(identity: BillingIdentity, email: string, ip: string) {
+      return startOrUpdate(deps, BillingFailure, await login(identity, false), requestConfirmationEmailUpdate, { email, ip });
     },
 
     /** A link from the confirmation mail: the workflow uses it once; a reload of the same link is the same update, with its answer. */
-    confirmEmail(identity: BillingIdentity, keyHash: string) {
-      return startOrUpdate(deps, BillingFailure, login(identity, false, keyOf('confirm-email', keyHash)), confirmEmailUpdate, { keyHash });
+    async confirmEmail(identity: BillingIdentity, keyHash: string) {
+      return startOrUpdate(deps, BillingFailure, await login(identity, false, keyOf('confirm-email', keyHash)), confirmEmailUpdate, { keyHash });
     },
 
     /**
@@ -60,8 +63,8 @@ export function billingFlow(deps: ApiDeps) {
     },
 
     /** The confirm-login form: details, release emails, terms of service; the same form posted again is the same update. */
-    confirmLogin(identity: BillingIdentity, details: LoginConfirmation, accessToken: string) {
-      return startOrUpdate(deps, BillingFailure, login(identity, true, keyOf('confirm-login', accessToken, JSON.stringify(details))), confirmLoginUpdate, details);
+    async confirmLogin(identity: BillingIdentity, details: LoginConfirmation, accessToken: string) {
+      return startOrUpdate(deps, BillingFailure, await login(identity, true, keyOf('confirm-login', accessToken, JSON.stringify(details))), confirmLoginUpdate, details);
     },
 
     /**

@@ -18,11 +18,13 @@ import {
   BoundVia,
   createValidatedAccountUpdate,
   emailValidationSearchAttributes,
+  emailValidationDescription,
   emailValidationWorkflowId,
   InvitationFailure,
   InvitationInput,
   invitationRecordedUpdate,
   invitationSearchAttributes,
+  invitationDescription,
   invitationWorkflowId,
   InviteeVerificationAnswer,
   joinTeamUpdate,
@@ -88,7 +90,13 @@ export function invitationFlow(deps: ApiDeps) {
 
   return {
     /** Starts the invitation's flow (or reaches it, for a retried request) and answers once it has recorded the invitation or refused it. */
-    start(input: InvitationInput): Promise<MembershipInvitation> {
+    async start(input: InvitationInput): Promise<MembershipInvitation> {
+      const [team, inviter, inviteeAccount] = await Promise.all([
+        records.findTeam(db, input.teamId),
+        records.findAccount(db, input.createdBy),
+        input.inviteeId === undefined ? undefined : records.findAccount(db, input.inviteeId),
+      ]);
+      const invitee = input.inviteeEmail ?? inviteeAccount?.email ?? `account ${input.inviteeId}`;
       return startOrUpdate(
         deps,
         InvitationFailure,
@@ -97,6 +105,7 @@ export function invitationFlow(deps: ApiDeps) {
           workflowId: invitationWorkflowId(input.invitationId),
           args: [input],
           searchAttributes: invitationSearchAttributes(input),
+          description: invitationDescription(input, team ?? { name: `#${input.teamId}` }, inviter ?? { email: `account ${input.createdBy}` }, invitee),
           updateKey: `record-invitation/${input.invitationId}`,
         },
         invitationRecordedUpdate,
@@ -168,7 +177,8 @@ export function invitationFlow(deps: ApiDeps) {
           workflowType: 'accountEmailValidationWorkflow',
           workflowId: emailValidationWorkflowId(email),
           args: [{ email, ttlMs: config.ttl.emailValidation, priorMailTimes: await records.registrationMailTimes(db, email) }],
-          searchAttributes: emailValidationSearchAttributes(email),
+          searchAttributes: emailValidationSearchAttributes(email, Date.now() + config.ttl.emailValidation),
+          description: emailValidationDescription(email),
         },
         requestRegistrationLinkUpdate,
         {

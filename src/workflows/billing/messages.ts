@@ -2,7 +2,7 @@
 // messages it answers, how it refuses, its ID and search attributes. Shared
 // by the workflow, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import { Email, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
+import { Email, ExpiresAt, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
 import type { FailureTable } from '../../shared/failures';
 
 export const BILLING_LOGIN_FLOW = 'billing-login';
@@ -84,6 +84,8 @@ export const BillingFailure = {
   notAwaitingLogin: { type: 'NotAwaitingLogin', status: 409, code: 'email_not_confirmed', title: 'Email not confirmed' },
   /** The server or organization is gone (deregistered) under a login in progress. */
   billingUserNotFound: { type: 'BillingUserNotFound', status: 409, code: 'login_ended', title: 'Login ended' },
+  /** An operator's update with input it cannot take. */
+  invalidInput: { type: 'BillingInvalidInput', status: 400, code: 'BAD_REQUEST', title: 'Invalid request' },
 } satisfies FailureTable;
 
 /** The person asked (again) for a confirmation link; answers once the mail is sent. */
@@ -100,15 +102,31 @@ export const confirmationsSettledUpdate = defineUpdate<BillingLoginStep>('confir
 
 export const billingLoginStepQuery = defineQuery<BillingLoginStep>('billingLoginStep');
 
+/** Operator: end the login now (as expired); its links and the confirm-login form stop working. Input {"reason": "..."}. */
+export const endLoginUpdate = defineUpdate<{ ending: string }, [{ reason: string }]>('endLogin');
+
 /** What a login carries at start, so operators find it in the Web UI by kind, step, address, server and realm. */
-export function billingLoginSearchAttributes(identity: BillingIdentity, emailConfirmed: boolean) {
+export function billingLoginSearchAttributes(identity: BillingIdentity, emailConfirmed: boolean, expiresAt: number) {
   return [
     { key: FlowKind, value: BILLING_LOGIN_FLOW },
     { key: FlowStep, value: emailConfirmed ? 'awaiting_login' : 'awaiting_email_confirmation' },
     { key: Email, value: identity.email.toLowerCase() },
     { key: ServerUuid, value: identity.serverUuid },
     ...(identity.realmUuid ? [{ key: RealmUuid, value: identity.realmUuid }] : []),
+    { key: ExpiresAt, value: new Date(expiresAt) },
   ];
+}
+
+/** The Web UI's line and note for a login, set at its start; `organization` is the realm's name or the server's host. */
+export function billingLoginDescription(identity: BillingIdentity, organization: string) {
+  const what = identity.kind === 'realm' ? 'organization' : 'server';
+  return {
+    summary: `Billing login of ${identity.email} for ${organization}`,
+    details:
+      `Self-hosted billing login of **${identity.fullName || identity.email}** (${identity.email}) for the ${what} **${organization}**` +
+      `${identity.realmUuid ? ` (realm ${identity.realmUuid})` : ''}, server ${identity.serverUuid}: confirmation mail → email confirmed → confirm-login form (terms of service) → logged in. ` +
+      'Operator updates: `requestConfirmationEmail`, `endLogin`.',
+  };
 }
 
 /** One pending login per realm user, or per server and email for the legacy login. */

@@ -11,7 +11,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createBillingActivities } from '../../activities/billing';
-import { Email, FlowStep } from '../../shared/searchAttributes';
+import { Email, ExpiresAt, FlowStep } from '../../shared/searchAttributes';
+import { described, narrate, Narration, timer } from '../narration';
 import { versionedAs } from '../versioning';
 import { FlowEnding, refusal } from '../../shared/failures';
 import {
@@ -24,6 +25,7 @@ import {
   confirmationsSettledUpdate,
   confirmEmailUpdate,
   confirmLoginUpdate,
+  endLoginUpdate,
   requestConfirmationEmailUpdate,
 } from './messages';
 
@@ -39,6 +41,7 @@ const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, re
 const EMAIL_SEARCH_ATTRIBUTE = 'billing-email-search-attribute';
 const CONFIRM_LOGIN_WAITS = 'billing-confirm-login-waits';
 const OUTCOME_AFTER_HANDLERS = 'billing-outcome-after-handlers';
+const EXPIRES_AT_PER_MAIL = 'billing-expires-at-per-mail';
 
 /** Runs started before the rename carry the type `billingLogin`: the same workflow answers them. */
 export { billingLoginWorkflow as billingLogin };
@@ -64,19 +67,52 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     if (ending || step === 'logged_in' || step === 'expired') throw refusal(FlowEnding, 'This login has ended.');
   };
 
+  let endedByOperator = false;
+  const deadline = () => (step === 'awaiting_email_confirmation' ? confirmationDeadline : step === 'awaiting_login' ? loginDeadline : null);
   function setStep(next: BillingLoginStep): void {
     step = next;
-    upsertSearchAttributes([{ key: FlowStep, value: next }]);
+    const until = deadline();
+    upsertSearchAttributes([
+      { key: FlowStep, value: next },
+      { key: ExpiresAt, value: until === null ? null : new Date(until) },
+    ]);
+    narrate(narration());
   }
 
-  setHandler(billingLoginStepQuery, () => step);
+  const RESEND = { update: 'requestConfirmationEmail', input: '{"email": "...", "ip": "operator"}', does: 'mail a fresh confirmation link (within the daily limits)' };
+  const END = { update: 'endLogin', input: '{"reason": "..."}', does: 'end the login now; its links stop working' };
+  /** What the Web UI shows for the current step. */
+  function narration(): Narration {
+    const who = identity.email;
+    switch (step) {
+      case 'awaiting_email_confirmation':
+        return {
+          step: mailsSent ? 'Waiting for the email address to be confirmed' : 'Waiting for the person to ask for a confirmation mail',
+          waitingFor: mailsSent ? `${who} to open the confirmation link` : `${who} to submit the email form`,
+          until: { at: confirmationDeadline, then: 'the login expires' },
+          operatorActions: [RESEND, END],
+        };
+      case 'awaiting_login':
+        return { step: 'Email confirmed: waiting for the confirm-login form', waitingFor: `${who} to confirm the login (name, release emails, terms of service)`, until: { at: loginDeadline, then: 'the login expires' }, operatorActions: [END] };
+      case 'logged_in':
+        return { step: 'Logged in to plan management' };
+      default:
+        return { step: endedByOperator ? 'Ended by an operator' : 'Expired before the login was confirmed' };
+    }
+  }
+
+  setHandler(billingLoginStepQuery, () => step, { description: 'The step the login is at.' });
   // A link click cut off by a restart is still being confirmed: the reloaded page waits (polling) until none is.
-  setHandler(confirmationsInFlightQuery, () => confirmationsInFlight);
+  setHandler(confirmationsInFlightQuery, () => confirmationsInFlight, { description: 'Confirmation links being processed right now.' });
   // Asked by pages of earlier versions; kept so their recorded runs replay.
-  setHandler(confirmationsSettledUpdate, async () => {
-    await condition(() => confirmationsInFlight === 0);
-    return step;
-  });
+  setHandler(
+    confirmationsSettledUpdate,
+    async () => {
+      await condition(() => confirmationsInFlight === 0);
+      return step;
+    },
+    { description: 'Waits until no confirmation link is being processed (asked by earlier versions of the pages).' },
+  );
 
   setHandler(
     requestConfirmationEmailUpdate,
@@ -87,9 +123,12 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       // Each new mail gives the person the full confirmation time again.
       const expiresAt = Date.now() + input.confirmationTtlMs;
       confirmationDeadline = expiresAt;
+      // The new deadline, for "what expires soon"; runs started before keep their sequence.
+      if (step === 'awaiting_email_confirmation' && patched(EXPIRES_AT_PER_MAIL)) upsertSearchAttributes([{ key: ExpiresAt, value: new Date(expiresAt) }]);
       const { workflowId, runId } = workflowInfo();
       try {
-        const sent = await sendConfirmationEmail({ workflowId, runId, identity, email, ip, sequence, expiresAt });
+        const sent = await described(sendConfirmationEmail, `send confirmation mail to ${email}`, { workflowId, runId, identity, email, ip, sequence, expiresAt });
+        if (step === 'awaiting_email_confirmation') narrate(narration());
         // The daily limits, checked again where the mail is recorded: the person gets the reason, the login goes on.
         if (sent?.refused) throw refusal(BillingFailure.confirmationLimitReached, sent.refused);
       } catch (err) {
@@ -102,7 +141,13 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       return { email, expiresAt };
     },
     // Also after confirmation: a person who lost the page may ask for a fresh link.
-    { validator: (_request) => refuseOnceEnded() },
+    {
+      description: 'Mails a (fresh) confirmation link; each gives the full confirmation time again. Operators send {"email": "...", "ip": "operator"}.',
+      validator: ({ email }) => {
+        refuseOnceEnded();
+        if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email)) throw refusal(BillingFailure.invalidInput, 'Give the "email" address to mail the link to.');
+      },
+    },
   );
 
   setHandler(
@@ -112,11 +157,11 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       try {
         // The run and the update (keyed by the link) make a retried claim recognise its own earlier success,
         // while a later login's run finds the link used.
-        const claim = await claimConfirmation({ keyHash, claimId: `${workflowInfo().runId}/${currentUpdateInfo()!.id}` });
+        const claim = await described(claimConfirmation, 'claim the confirmation link', { keyHash, claimId: `${workflowInfo().runId}/${currentUpdateInfo()!.id}` });
         if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
         // Several links may be out: whichever is used first creates the billing user, later ones find it.
         identity = { ...identity, email: claim.email };
-        billingUserId = await recordConfirmedBillingUser({ identity });
+        billingUserId = await described(recordConfirmedBillingUser, `record the confirmed billing user ${claim.email}`, { identity });
         loginDeadline = Date.now() + input.loginTtlMs;
         if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
         return { outcome: 'confirmed', identity, billingUserId };
@@ -124,7 +169,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         confirmationsInFlight--;
       }
     },
-    { validator: (_confirmation) => refuseOnceEnded() },
+    { description: 'The link from the confirmation mail was opened: claims it once and records the billing user.', validator: (_confirmation) => refuseOnceEnded() },
   );
 
   const notAwaitingLogin = () => refusal(BillingFailure.notAwaitingLogin, 'Confirm your email address with the link from the confirmation email first.');
@@ -137,14 +182,31 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         await condition(() => confirmationsInFlight === 0);
         if (step !== 'awaiting_login') throw notAwaitingLogin();
       }
-      billingUserId = await recordBillingLogin({ identity, ...details });
+      billingUserId = await described(recordBillingLogin, 'record the login (name, release emails, terms of service)', { identity, ...details });
       setStep('logged_in');
       return { billingUserId, identity };
     },
     {
+      description: 'The confirm-login form: full name, release emails, terms of service; records the login.',
       validator: (_details) => {
         refuseOnceEnded();
         if (step !== 'awaiting_login' && !(step === 'awaiting_email_confirmation' && confirmationsInFlight > 0)) throw notAwaitingLogin();
+      },
+    },
+  );
+
+  setHandler(
+    endLoginUpdate,
+    () => {
+      endedByOperator = true;
+      return { ending: 'The login ends now as expired; its links and the confirm-login form no longer work.' };
+    },
+    {
+      description: 'Operator: end the login now (as expired). Input {"reason": "..."}.',
+      validator: ({ reason }) => {
+        refuseOnceEnded();
+        if (endedByOperator) throw refusal(FlowEnding, 'This login is already ending.');
+        if (typeof reason !== 'string' || !reason.trim()) throw refusal(BillingFailure.invalidInput, 'Give a "reason" for the record.');
       },
     },
   );
@@ -155,7 +217,8 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       const remaining = deadline - Date.now();
       if (remaining <= 0) return step !== 'awaiting_email_confirmation';
       // Wake on confirmation, or when a new mail moved the deadline.
-      await condition(() => step !== 'awaiting_email_confirmation' || confirmationDeadline !== deadline, remaining);
+      await condition(() => step !== 'awaiting_email_confirmation' || confirmationDeadline !== deadline || endedByOperator, remaining, timer('confirmation link expires'));
+      if (endedByOperator) return false;
       if (step !== 'awaiting_email_confirmation') return true;
     }
   }
@@ -165,8 +228,9 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       const deadline = loginDeadline;
       const remaining = deadline - Date.now();
       if (remaining <= 0) return step === 'logged_in';
-      await condition(() => step === 'logged_in' || loginDeadline !== deadline, remaining);
+      await condition(() => step === 'logged_in' || loginDeadline !== deadline || endedByOperator, remaining, timer('login must be confirmed'));
       if (step === 'logged_in') return true;
+      if (endedByOperator) return false;
     }
   }
 
@@ -184,6 +248,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
     return { outcome: deadlinePassed ? 'expired' : 'logged_in', billingUserId };
   }
 
+  narrate(narration());
   if (!input.emailConfirmed && !(await awaitEmailConfirmation())) return finish(true);
   if (!(await awaitLoginConfirmation())) return finish(true);
   return finish(false);

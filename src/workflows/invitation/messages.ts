@@ -3,7 +3,7 @@
 // the messages they answer, how they refuse, their IDs and search
 // attributes. Shared by the workflows, the activities and the API.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { Email, FlowKind, FlowStep, TeamId } from '../../shared/searchAttributes';
+import { Email, ExpiresAt, FlowKind, FlowStep, TeamId } from '../../shared/searchAttributes';
 import type { FailureTable } from '../../shared/failures';
 
 /* ---------- membership invitation: workflow `membership-invitation/<id>` ---------- */
@@ -129,7 +129,19 @@ export function invitationSearchAttributes(input: InvitationInput) {
     { key: FlowStep, value: 'recording' },
     { key: TeamId, value: String(input.teamId) },
     ...(input.inviteeEmail ? [{ key: Email, value: input.inviteeEmail }] : []),
+    ...(input.expiresOn ? [{ key: ExpiresAt, value: new Date(input.expiresOn) }] : []),
   ];
+}
+
+/** The Web UI's line and note for an invitation, set at its start. */
+export function invitationDescription(input: InvitationInput, team: { name: string }, inviter: { email: string }, invitee: string) {
+  return {
+    summary: `Invitation of ${invitee} to team ${team.name} by ${inviter.email}`,
+    details:
+      `Team membership invitation ${input.invitationId} of **${invitee}** to team **${team.name}** (${input.teamId}) by ${inviter.email}` +
+      `${input.expiresOn ? `, open until ${input.expiresOn}` : ''}: recorded → ${input.inviteeEmail ? 'invitation mail' : 'notice to the account'} → invitee bound to an account → joined; or revoked, or expired. ` +
+      'Operator updates: `resendInvitation`, `revokeInvitation`.',
+  };
 }
 
 /* ---------- new-account email validation: workflow `account-email-validation/<email>` ---------- */
@@ -203,11 +215,19 @@ export const emailValidationStepQuery = defineQuery<EmailValidationStep>('emailV
 export const registrationNamesQuery = defineQuery<{ firstName: string; lastName: string } | null, [string]>('registrationNames');
 
 /** What an operator filters by in the Temporal Web UI. */
-export function emailValidationSearchAttributes(email: string) {
+export function emailValidationSearchAttributes(email: string, expiresAt: number) {
   return [
     { key: FlowKind, value: EMAIL_VALIDATION_FLOW },
     { key: FlowStep, value: 'awaiting_account' },
     { key: Email, value: email },
+    { key: ExpiresAt, value: new Date(expiresAt) },
   ];
+}
+
+export function emailValidationDescription(email: string) {
+  return {
+    summary: `Registration of ${email}`,
+    details: `New-account email validation of **${email}**: a registration link mailed for each request (a few a day) → the account created behind the link, binding an invitation it carries; ends when the last link lapses.`,
+  };
 }
 

@@ -12,7 +12,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createInvitationActivities } from '../../activities/invitation';
-import { FlowStep } from '../../shared/searchAttributes';
+import { ExpiresAt, FlowStep } from '../../shared/searchAttributes';
+import { described, narrate, Narration, timer } from '../narration';
 import { versionedAs } from '../versioning';
 import { FlowEnding, FlowFailure, refusal } from '../../shared/failures';
 import {
@@ -65,6 +66,8 @@ const localClickSteps = proxyLocalActivities<InvitationActivities>({
 });
 // Runs recorded before the click steps ran as local activities keep replaying their activity commands.
 const LOCAL_CLICK_STEPS = 'invitation-local-click-steps';
+// Runs recorded before each registration mail moved ExpiresAt keep their command sequence.
+const EXPIRES_AT_PER_MAIL = 'email-validation-expires-at-per-mail';
 const databaseSteps = () => (patched(LOCAL_CLICK_STEPS) ? localClickSteps : clickSteps);
 
 const DAY_MS = 24 * 3600_000;
@@ -109,10 +112,38 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   let refusals = 0;
   const verificationMailTimes: number[] = [];
 
+  const invitee = input.inviteeEmail ?? `account ${input.inviteeId}`;
   const enterStep = (next: InvitationStep) => {
     step = next;
-    upsertSearchAttributes([{ key: FlowStep, value: next }]);
+    const open = next === 'awaiting_invitee' || next === 'awaiting_join';
+    upsertSearchAttributes([
+      { key: FlowStep, value: next },
+      { key: ExpiresAt, value: open && input.expiresOn ? new Date(input.expiresOn) : null },
+    ]);
+    narrate(narration());
   };
+  const RESEND = { update: 'resendInvitation', does: `mail the invitation again (at most ${RESENDS_PER_DAY} a day)` };
+  const REVOKE = { update: 'revokeInvitation', input: '{"by": 0}', does: 'withdraw the invitation; its links then say so' };
+  /** What the Web UI shows for the current step. */
+  function narration(): Narration {
+    const expires = input.expiresOn ? { at: Date.parse(input.expiresOn), then: 'the invitation expires' } : undefined;
+    switch (step) {
+      case 'recording':
+        return { step: 'Recording the invitation' };
+      case 'awaiting_invitee':
+        return { step: 'Invitation mailed: waiting for the invitee', waitingFor: `${invitee} to open the link and sign in or create an account`, ...(expires ? { until: expires } : {}), operatorActions: [RESEND, REVOKE] };
+      case 'awaiting_join':
+        return { step: 'Invitee bound to an account: waiting for the join', waitingFor: `account ${inviteeId} to join the team`, ...(expires ? { until: expires } : {}), operatorActions: [RESEND, REVOKE] };
+      case 'joined':
+        return { step: `Joined: account ${inviteeId} is a member of the team` };
+      case 'revoked':
+        return { step: 'Revoked: the invitation was withdrawn' };
+      case 'expired':
+        return { step: 'Expired before the invitee joined' };
+      default:
+        return { step: `Not sent: ${refusedBecause ?? 'over a daily cap'}` };
+    }
+  }
   const isOpen = () => step === 'awaiting_invitee' || step === 'awaiting_join';
   const refuseUnlessOpen = () => {
     if (step === 'revoked') refuse(InvitationFailure.closed, 'This invitation was withdrawn.');
@@ -128,14 +159,18 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     if (!input.inviteeEmail || inviteeId !== undefined) refuse(InvitationFailure.alreadyBound, 'The invitation is already bound to an account.');
   };
 
-  setHandler(invitationStateQuery, () => ({ step, invitation, inviteeId, boundVia }));
+  setHandler(invitationStateQuery, () => ({ step, invitation, inviteeId, boundVia }), { description: 'The invitation as recorded, its step and its invitee.' });
 
   let refusedBecause: string | undefined;
-  setHandler(invitationRecordedUpdate, async () => {
-    await condition(() => invitation !== undefined || refusedBecause !== undefined);
-    if (refusedBecause !== undefined) refuse(InvitationFailure.limitReached, refusedBecause);
-    return invitation!;
-  });
+  setHandler(
+    invitationRecordedUpdate,
+    async () => {
+      await condition(() => invitation !== undefined || refusedBecause !== undefined);
+      if (refusedBecause !== undefined) refuse(InvitationFailure.limitReached, refusedBecause);
+      return invitation!;
+    },
+    { description: "Answers the API's 201 once the invitation is recorded, or refuses over a daily cap." },
+  );
 
   setHandler(
     bindInviteeUpdate,
@@ -143,34 +178,38 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       inviteeId = accountId;
       boundVia = via;
       enterStep('awaiting_join');
-      return await databaseSteps().recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via });
+      return await described(databaseSteps().recordInviteeBound, `bind account ${accountId} as the invitee`, { invitationId: input.invitationId, inviteeId: accountId, via });
     },
-    { validator: refuseUnlessUnbound },
+    { description: "Binds the invitee's verified account to the emailed invitation.", validator: refuseUnlessUnbound },
   );
 
   // A new account for the invited address, from the email-validation flow: it binds here, so no API process stands between account and binding.
-  setHandler(inviteeAccountCreatedSignal, async ({ accountId, email, replyTo }) => {
-    let bound: MembershipInvitation | undefined;
-    if (isOpen() && input.inviteeEmail === email && inviteeId === undefined) {
-      inviteeId = accountId;
-      boundVia = 'new_account';
-      enterStep('awaiting_join');
-      bound = await databaseSteps().recordInviteeBound({ invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
-    }
-    try {
-      await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnsweredSignal, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
-    } catch {
-      // The asking flow has ended: nobody waits for the answer, the binding stands.
-    }
-  });
+  setHandler(
+    inviteeAccountCreatedSignal,
+    async ({ accountId, email, replyTo }) => {
+      let bound: MembershipInvitation | undefined;
+      if (isOpen() && input.inviteeEmail === email && inviteeId === undefined) {
+        inviteeId = accountId;
+        boundVia = 'new_account';
+        enterStep('awaiting_join');
+        bound = await described(databaseSteps().recordInviteeBound, `bind the new account ${accountId} as the invitee`, { invitationId: input.invitationId, inviteeId: accountId, via: 'new_account' });
+      }
+      try {
+        await getExternalWorkflowHandle(replyTo).signal(carriedInvitationAnsweredSignal, { invitationId: input.invitationId, ...(bound ? { invitation: bound } : {}) });
+      } catch {
+        // The asking flow has ended: nobody waits for the answer, the binding stands.
+      }
+    },
+    { description: 'From the email validation: an account was created for the invited address; binds it and answers.' },
+  );
 
   setHandler(
     requestInviteeVerificationUpdate,
     async ({ accountId, accountEmail, portalEndpoint, mailOnMismatch }) => {
       if (accountEmail.toLowerCase() === input.inviteeEmail) {
-        return { verified: true, token: await databaseSteps().signInviteeVerificationToken({ invitationId: input.invitationId, inviteeId: accountId }) };
+        return { verified: true, token: await described(databaseSteps().signInviteeVerificationToken, `sign the verification token of account ${accountId}`, { invitationId: input.invitationId, inviteeId: accountId }) };
       }
-      await databaseSteps().recordVerificationRefused({ invitationId: input.invitationId, teamId: input.teamId, sequence: ++refusals });
+      await described(databaseSteps().recordVerificationRefused, `record a refused verification of account ${accountId}`, { invitationId: input.invitationId, teamId: input.teamId, sequence: ++refusals });
       // Synapse's phase 1: the refusal alone.
       if (mailOnMismatch === false) return { verified: false, mailed: false };
       const now = Date.now();
@@ -178,7 +217,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
         return { verified: false, mailed: false };
       }
       verificationMailTimes.push(now);
-      await clickSteps.sendIdentityVerificationEmail({
+      await described(clickSteps.sendIdentityVerificationEmail, `send identity verification mail to ${input.inviteeEmail}`, {
         invitationId: input.invitationId,
         inviteeId: accountId,
         portalEndpoint,
@@ -186,7 +225,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       });
       return { verified: false, mailed: true };
     },
-    { validator: refuseUnlessUnbound },
+    { description: "Synapse's phase 1 and 2: a verification token when the account's email is the invited one, else a verification mail to it.", validator: refuseUnlessUnbound },
   );
 
   // A join retried by the same invitee (its first answer was lost with a dropped
@@ -197,11 +236,12 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     async ({ accountId }) => {
       joining ??= (async () => {
         enterStep('joined');
-        await databaseSteps().addInviteeToTeam({ invitationId: input.invitationId, teamId: input.teamId, accountId });
+        await described(databaseSteps().addInviteeToTeam, `add account ${accountId} to the team`, { invitationId: input.invitationId, teamId: input.teamId, accountId });
       })();
       await joining;
     },
     {
+      description: 'The one-click Join of the bound invitee.',
       validator: ({ accountId }) => {
         if (step === 'joined' && inviteeId === accountId) return;
         refuseUnlessOpen();
@@ -217,11 +257,12 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     async () => {
       resendTimes.push(Date.now());
       const resend = { sequence: resendTimes.length, issuedOn: new Date().toISOString() };
-      if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint, resend });
-      else await sendInvitationNotification({ invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint, resend });
+      if (input.inviteeEmail) await described(sendInvitationEmail, `send invitation mail to ${input.inviteeEmail} again`, { invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint, resend });
+      else await described(sendInvitationNotification, `send invitation notice to ${invitee} again`, { invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint, resend });
       return invitation!;
     },
     {
+      description: `Team admin or operator: mail the invitation again (a fresh link; earlier ones keep working), at most ${RESENDS_PER_DAY} a day.`,
       validator: () => {
         refuseUnlessOpen();
         if (resendTimes.filter((t) => t > Date.now() - DAY_MS).length >= RESENDS_PER_DAY) {
@@ -235,12 +276,13 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     revokeInvitationUpdate,
     async () => {
       enterStep('revoked');
-      await recordInvitationRevoked({ invitationId: input.invitationId });
+      await described(recordInvitationRevoked, 'record the invitation as withdrawn', { invitationId: input.invitationId });
     },
-    { validator: (_request) => refuseUnlessOpen() },
+    { description: 'Team admin, invitee or operator: withdraw the invitation. Input {"by": <account id, 0 for an operator>}.', validator: (_request) => refuseUnlessOpen() },
   );
 
-  const recorded = await recordInvitation(input);
+  narrate(narration());
+  const recorded = await described(recordInvitation, 'record the invitation (within the daily caps)', input);
   if ('refused' in recorded) {
     // Over a daily cap: nothing was recorded or mailed, and the flow ends here.
     refusedBecause = recorded.refused;
@@ -251,13 +293,13 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   invitation = recorded;
   // Open from here on: the invitee may act (e.g. join by id) before the mail is out.
   enterStep(inviteeId === undefined ? 'awaiting_invitee' : 'awaiting_join');
-  if (input.inviteeEmail) await sendInvitationEmail({ invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
-  else await sendInvitationNotification({ invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint });
+  if (input.inviteeEmail) await described(sendInvitationEmail, `send invitation mail to ${input.inviteeEmail}`, { invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
+  else await described(sendInvitationNotification, `send invitation notice to ${invitee}`, { invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint });
 
   const settled = await awaitJoinOrRevocation(input.expiresOn, () => !isOpen());
   if (!settled) {
     enterStep('expired');
-    await recordInvitationExpired({ invitationId: input.invitationId });
+    await described(recordInvitationExpired, 'record the invitation as expired', { invitationId: input.invitationId });
   }
   // Let a running join or revocation finish its activity before the workflow completes.
   await condition(allHandlersFinished);
@@ -272,7 +314,7 @@ async function awaitJoinOrRevocation(expiresOn: string | undefined, settled: () 
   }
   const left = Date.parse(expiresOn) - Date.now();
   if (left <= 0) return settled();
-  return condition(settled, left);
+  return condition(settled, left, timer('invitation expires'));
 }
 
 /**
@@ -303,13 +345,24 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       return undefined;
     }
     // Bounded: the account exists either way, and a late binding still happens in the invitation flow.
-    await condition(() => carriedAnswers.has(invitationId), CARRIED_INVITATION_ANSWER_WITHIN);
+    await condition(() => carriedAnswers.has(invitationId), CARRIED_INVITATION_ANSWER_WITHIN, timer("carried invitation's answer"));
     return carriedAnswers.get(invitationId)?.invitation;
   };
 
-  setHandler(emailValidationStepQuery, () => step);
-  setHandler(registrationNamesQuery, (expiresOn) => namesByLink.get(expiresOn) ?? null);
-  setHandler(requestValidationEmailSignal, (request) => void requests.push(request));
+  const narrateStep = () =>
+    narrate(
+      step === 'awaiting_account'
+        ? {
+            step: sent ? 'Registration link mailed: waiting for the account' : 'Mailing the registration link',
+            waitingFor: `${input.email} to open the link and create the account`,
+            until: { at: lastLinkExpiresAt, then: 'the last link lapses and the registration ends' },
+          }
+        : { step: step === 'account_created' ? `Account ${accountId} created` : 'Ended: the last link lapsed unused' },
+    );
+
+  setHandler(emailValidationStepQuery, () => step, { description: 'The step of the registration.' });
+  setHandler(registrationNamesQuery, (expiresOn) => namesByLink.get(expiresOn) ?? null, { description: 'The names typed with the request whose link expires at the given ISO time, to prefill the account form.' });
+  setHandler(requestValidationEmailSignal, (request) => void requests.push(request), { description: 'A registration link asked for by earlier versions of the API (kept so their runs replay).' });
   setHandler(
     requestRegistrationLinkUpdate,
     (request) => {
@@ -318,6 +371,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       return { queued: true as const };
     },
     {
+      description: 'Mails a registration link (again), within the daily limit.',
       validator: (_request) => {
         if (ending) refuse(FlowEnding, 'This registration is ending; ask again in a moment.');
         if (mailTimes.filter((t) => t > Date.now() - DAY_MS).length >= REGISTRATION_MAILS_PER_DAY) {
@@ -326,7 +380,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       },
     },
   );
-  setHandler(carriedInvitationAnsweredSignal, (answer) => void carriedAnswers.set(answer.invitationId, answer));
+  setHandler(carriedInvitationAnsweredSignal, (answer) => void carriedAnswers.set(answer.invitationId, answer), { description: "The carried invitation's flow answers whether it bound the new account." });
   setHandler(
     createValidatedAccountUpdate,
     async ({ invitationId, ...account }) => {
@@ -336,7 +390,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       if (accountId !== undefined) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
       creating = true;
       try {
-        const created = await databaseSteps().createValidatedAccount({ ...account, email: input.email });
+        const created = await described(databaseSteps().createValidatedAccount, `create the account of ${input.email}`, { ...account, email: input.email });
         if ('refused' in created) refuse(RegistrationFailure[created.refused], created.message);
         accountId = created.accountId;
         // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
@@ -349,6 +403,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       }
     },
     {
+      description: 'The account form behind the link: creates the account, binding the invitation it carries.',
       validator: (_account) => {
         if (accountId !== undefined && !creating) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
         // The last link has lapsed and the flow is ending: its outcome ("lapsed") stays true.
@@ -357,23 +412,30 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     },
   );
 
+  narrateStep();
   while (accountId === undefined) {
-    const busy = await condition(() => sent < requests.length || creating || accountId !== undefined, Math.max(lastLinkExpiresAt - Date.now(), 1));
+    const busy = await condition(() => sent < requests.length || creating || accountId !== undefined, Math.max(lastLinkExpiresAt - Date.now(), 1), timer('last registration link lapses'));
     if (!busy) break;
     while (sent < requests.length && accountId === undefined) {
       const expiresOn = Date.now() + input.ttlMs;
       const { firstName, lastName } = requests[sent];
       namesByLink.set(new Date(expiresOn).toISOString(), { firstName, lastName });
-      await sendEmailValidationEmail({ ...requests[sent], email: input.email, sequence: sent, expiresOn: new Date(expiresOn).toISOString() });
+      await described(sendEmailValidationEmail, `send registration link to ${input.email}`, { ...requests[sent], email: input.email, sequence: sent, expiresOn: new Date(expiresOn).toISOString() });
       lastLinkExpiresAt = expiresOn;
       sent++;
+      if (patched(EXPIRES_AT_PER_MAIL)) upsertSearchAttributes([{ key: ExpiresAt, value: new Date(expiresOn) }]);
+      narrateStep();
     }
     await condition(() => !creating);
   }
   // No request is taken from here on: one that came now would wait for a mail nobody sends.
   ending = true;
   step = accountId === undefined ? 'lapsed' : 'account_created';
-  upsertSearchAttributes([{ key: FlowStep, value: step }]);
+  upsertSearchAttributes([
+    { key: FlowStep, value: step },
+    { key: ExpiresAt, value: null },
+  ]);
+  narrateStep();
   await condition(allHandlersFinished);
   return step;
 }

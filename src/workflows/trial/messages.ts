@@ -2,7 +2,7 @@
 // answer, how they refuse, their IDs and search attributes. Shared by the
 // workflows, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import { Email, FlowKind, FlowStep } from '../../shared/searchAttributes';
+import { Email, ExpiresAt, FlowKind, FlowStep } from '../../shared/searchAttributes';
 import type { FailureTable } from '../../shared/failures';
 
 /* ---------- the trial: workflow `trial/<email>` ---------- */
@@ -86,6 +86,8 @@ export const TrialFailure = {
   notRunning: { type: 'TrialNotRunning', status: 409, code: 'trial_not_running' },
   /** The account could not be created right now (database trouble); the link stays valid. */
   unavailable: { type: 'TrialUnavailable', status: 503, code: 'try_again' },
+  /** An operator's update with input it cannot take. */
+  invalidInput: { type: 'TrialInvalidInput', status: 400, code: 'invalid_request' },
 } satisfies FailureTable;
 
 /** Register (again): asks for a mail, a verification mail while the trial waits for it, else "welcome back". */
@@ -129,15 +131,31 @@ export const extendTrialUpdate = defineUpdate<{ trialEndsAt: string }, [{ days: 
 /** Operator: the trial became a paid account; no expiry afterwards. */
 export const completeTrialUpdate = defineUpdate<{ status: 'converted' }, []>('completeTrial');
 
+/** Operator: end the trial now (a pending one as unverified; a running or expired one with access revoked), with a reason for the record. */
+export const endTrialUpdate = defineUpdate<{ ending: string }, [{ reason: string }]>('endTrial');
+
 export const trialStateQuery = defineQuery<TrialState>('trialState');
 
-/** What a trial's flows carry at start, so operators find them in the Web UI by kind, step and address. */
-export function trialSearchAttributes(email: string, step: TrialStep | 'password_reset' = 'awaiting_verification') {
+/** What a trial's flows carry at start, so operators find them in the Web UI by kind, step, address and deadline. */
+export function trialSearchAttributes(email: string, step: TrialStep | 'password_reset', expiresAt: number) {
   return [
     { key: FlowKind, value: TRIAL_FLOW },
     { key: FlowStep, value: step },
     { key: Email, value: email },
+    { key: ExpiresAt, value: new Date(expiresAt) },
   ];
+}
+
+/** The Web UI's line and note for a trial, set at its start. */
+export function trialDescription(email: string) {
+  return {
+    summary: `Trial for ${email}`,
+    details: `Free-trial sign-up of **${email}**: verification mail → link opened → account and app created → reminder before the end → trial ends, unless extended or converted. Operator updates: \`extendTrial\`, \`completeTrial\`, \`endTrial\`, \`requestVerificationEmail\`.`,
+  };
+}
+
+export function passwordResetDescription(email: string) {
+  return { summary: `Password reset for ${email}`, details: `A password reset of **${email}**: a link mailed for each request → the new password chosen once; ends when the last link lapses.` };
 }
 
 /* ---------- password reset: workflow `trial/<email>/password-reset` ---------- */

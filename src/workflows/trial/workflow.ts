@@ -13,7 +13,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createTrialActivities } from '../../activities/trial';
-import { FlowStep } from '../../shared/searchAttributes';
+import { ExpiresAt, FlowStep, TrialEndsAt } from '../../shared/searchAttributes';
+import { described, narrate, Narration, OperatorAction, timer } from '../narration';
 import { versionedAs } from '../versioning';
 import { FlowEnding, refusal } from '../../shared/failures';
 import {
@@ -21,6 +22,7 @@ import {
   completeTrialUpdate,
   createTrialAccountUpdate,
   CreatedTrialAccount,
+  endTrialUpdate,
   extendTrialUpdate,
   MAILS_PER_HOUR,
   NewPassword,
@@ -114,11 +116,50 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   let expiredAt = resume?.expiredAt ?? 0;
   let busy = false;
   let ending = false;
+  let endedByOperator = false;
 
+  /** The deadline of the step's wait, for `ExpiresAt`: what expires soon is one query. */
+  const deadline = (): number | null => {
+    if (step === 'awaiting_verification' || step === 'awaiting_account_creation') return tokenExpiresAt;
+    if (step === 'trial_running') return trialEndsAt;
+    if (step === 'trial_expired') return expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR;
+    return null;
+  };
   const setStep = (next: TrialStep) => {
     step = next;
-    upsertSearchAttributes([{ key: FlowStep, value: next }]);
+    const until = deadline();
+    upsertSearchAttributes([
+      { key: FlowStep, value: next },
+      { key: ExpiresAt, value: until === null ? null : new Date(until) },
+      { key: TrialEndsAt, value: trialEndsAt ? new Date(trialEndsAt) : null },
+    ]);
+    narrate(narration());
   };
+
+  const RESEND: OperatorAction = { update: 'requestVerificationEmail', input: '{}', does: 'mail the verification link again (within the hourly limit)' };
+  const EXTEND: OperatorAction = { update: 'extendTrial', input: '{"days": 7}', does: 'add days to the trial (an expired one runs again)' };
+  const COMPLETE: OperatorAction = { update: 'completeTrial', does: 'record the conversion to a paid account; the trial no longer expires' };
+  const END: OperatorAction = { update: 'endTrial', input: '{"reason": "..."}', does: 'end the trial now' };
+  /** What the Web UI shows for the current step. */
+  function narration(): Narration {
+    const linkExpires = { at: tokenExpiresAt, then: 'the link expires and the sign-up ends unverified' };
+    switch (step) {
+      case 'awaiting_verification':
+        return { step: 'Waiting for the email address to be verified', waitingFor: `${email} to open the verification link`, until: linkExpires, operatorActions: [RESEND, END] };
+      case 'awaiting_account_creation':
+        return { step: 'Link opened: waiting for the account to be created', waitingFor: `${email} to choose a password`, until: linkExpires, operatorActions: [END] };
+      case 'trial_running':
+        return { step: 'Trial running', waitingFor: 'the end of the trial (a reminder is mailed before it)', until: { at: trialEndsAt, then: 'access is revoked' }, operatorActions: [EXTEND, COMPLETE, END] };
+      case 'trial_expired':
+        return { step: 'Trial expired: access revoked', waitingFor: 'an operator to extend or convert it', until: { at: expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR, then: 'the flow ends' }, operatorActions: [EXTEND, COMPLETE, END] };
+      case 'welcome_back':
+        return { step: 'The address already has an account: a "welcome back" mail instead of a trial' };
+      case 'converted':
+        return { step: 'Converted to a paid account' };
+      default:
+        return { step: endedByOperator ? 'Ended by an operator before the account was created' : 'Ended unverified: the link was not used in time' };
+    }
+  }
   const isPending = () => status === 'pending_verification';
   const tokenIsLive = () => Date.now() < tokenExpiresAt;
 
@@ -140,20 +181,25 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   }
 
   function checkToken(hash: string): void {
+    if (endedByOperator) throw refusal(TrialFailure.tokenExpired, 'This sign-up was ended; the link no longer works.');
     if (account || accountRequested) throw refusal(TrialFailure.tokenUsed, 'This link was already used to create the account.');
     if (hash !== tokenHash) throw refusal(TrialFailure.tokenExpired, 'This link was replaced by a newer one.');
     if (!isPending() || !tokenIsLive()) throw refusal(TrialFailure.tokenExpired, 'This link has expired.');
   }
 
-  setHandler(trialStateQuery, (): TrialState => ({
-    email,
-    status,
-    step,
-    accountId: account?.accountId,
-    appId: account?.appId,
-    trialEndsAt: trialEndsAt ? new Date(trialEndsAt).toISOString() : undefined,
-    verificationEmailsSent: verificationMailsSent,
-  }));
+  setHandler(
+    trialStateQuery,
+    (): TrialState => ({
+      email,
+      status,
+      step,
+      accountId: account?.accountId,
+      appId: account?.appId,
+      trialEndsAt: trialEndsAt ? new Date(trialEndsAt).toISOString() : undefined,
+      verificationEmailsSent: verificationMailsSent,
+    }),
+    { description: 'The trial as the API reads it: status, step, account and app, end, verification mails sent.' },
+  );
 
   setHandler(
     requestVerificationEmailUpdate,
@@ -165,6 +211,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       return { queued: true as const };
     },
     {
+      description: 'A registration (again): a verification mail while the trial waits for it, else "welcome back". Operators resend the link with {}.',
       validator: (_request: RegistrationRequest) => {
         // Unverified and past its deadline, the run is about to end: the next registration starts a new one.
         if (ending || (isPending() && !tokenIsLive())) throw refusal(FlowEnding, 'The previous registration for this address is just ending.');
@@ -182,7 +229,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       verified = true;
       return { username: email, firstName: names.firstName, lastName: names.lastName };
     },
-    { validator: ({ tokenHash: hash }) => checkToken(hash) },
+    { description: 'The verification link was opened: checks its token.', validator: ({ tokenHash: hash }) => checkToken(hash) },
   );
 
   setHandler(
@@ -197,7 +244,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
         throw asUpdateFailure(err);
       }
     },
-    { validator: ({ tokenHash: hash }) => checkToken(hash) },
+    { description: 'The account form behind the link: creates the account and provisions the app.', validator: ({ tokenHash: hash }) => checkToken(hash) },
   );
 
   setHandler(
@@ -205,25 +252,49 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     ({ days }) =>
       exclusively(async () => {
         const newEnd = Math.max(trialEndsAt, Date.now()) + days * DAY;
-        await requestSteps().recordTrialExtension({ email, accountId: account!.accountId, trialEndsAt: iso(newEnd) });
+        await described(requestSteps().recordTrialExtension, `record the trial's new end, ${iso(newEnd)}`, { email, accountId: account!.accountId, trialEndsAt: iso(newEnd) });
         trialEndsAt = newEnd;
         status = 'active';
         setStep('trial_running');
         return { trialEndsAt: iso(newEnd) };
       }),
-    { validator: (_extension: { days: number }) => requireStartedTrial() },
+    {
+      description: 'Operator: add days to the trial, from its end (or from now, reviving an expired one). Input {"days": 7}.',
+      validator: ({ days }: { days: number }) => {
+        requireStartedTrial();
+        if (!Number.isInteger(days) || days < 1 || days > 365) throw refusal(TrialFailure.invalidInput, '"days" must be a whole number from 1 to 365.');
+      },
+    },
   );
 
   setHandler(
     completeTrialUpdate,
     () =>
       exclusively(async () => {
-        await requestSteps().recordTrialConversion({ email, accountId: account!.accountId });
+        await described(requestSteps().recordTrialConversion, 'record the conversion to a paid account', { email, accountId: account!.accountId });
         status = 'converted';
         setStep('converted');
         return { status: 'converted' as const };
       }),
-    { validator: () => requireStartedTrial() },
+    { description: 'Operator: the trial became a paid account; it no longer expires.', validator: () => requireStartedTrial() },
+  );
+
+  setHandler(
+    endTrialUpdate,
+    ({ reason: _reason }) => {
+      endedByOperator = true;
+      if (status === 'active') trialEndsAt = Date.now();
+      return { ending: status === 'pending_verification' ? 'The sign-up ends unverified; its link no longer works.' : 'The trial ends now: access is revoked and the flow ends.' };
+    },
+    {
+      description: 'Operator: end the trial now. A pending sign-up ends unverified; a running or expired trial ends with access revoked. Input {"reason": "..."}.',
+      validator: ({ reason }: { reason: string }) => {
+        if (ending || endedByOperator) throw refusal(FlowEnding, 'This trial is already ending.');
+        if (typeof reason !== 'string' || !reason.trim()) throw refusal(TrialFailure.invalidInput, 'Give a "reason" for the record.');
+        if (status === 'converted' || status === 'existing_account') throw refusal(TrialFailure.notRunning, `The trial is ${status.replace('_', ' ')}.`);
+        if (accountRequested && !account) throw refusal(TrialFailure.unavailable, 'The account is being created right now; try again in a moment.');
+      },
+    },
   );
 
   function requireStartedTrial(): void {
@@ -234,11 +305,11 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   async function createAccountWithApp(passwordHash: string, firstName: string, lastName: string): Promise<CreatedTrialAccount> {
     const endsAt = Date.now() + input.trialLengthMs;
     const steps = requestSteps();
-    const created = await steps.createTrialAccount({ email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
+    const created = await described(steps.createTrialAccount, `create the account of ${email}`, { email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
     if ('refused' in created) throw refusal(TrialFailure.accountExists, 'An account with this address already exists: log in instead.');
     const { accountId } = created;
     // The company as recorded at registration (the stored row's), which names the app.
-    const app = await steps.provisionTrialApp({ email, accountId, company: input.company });
+    const app = await described(steps.provisionTrialApp, 'provision the trial app', { email, accountId, company: input.company });
     trialEndsAt = endsAt;
     status = 'active';
     return { username: email, accountId, appId: app.appId, appName: app.appName, trialEndsAt: iso(endsAt) };
@@ -255,9 +326,9 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       await condition(() => firstRequest + mailsHandled < mailRequests.length);
       const request = mailRequests[firstRequest + mailsHandled];
       if (existingAccount || !request.whilePending) {
-        await background.sendWelcomeBackEmail({ email, requestId: `${workflowInfo().runId}/${mailsHandled + 1}` });
+        await described(background.sendWelcomeBackEmail, `send "welcome back" mail to ${email}`, { email, requestId: `${workflowInfo().runId}/${mailsHandled + 1}` });
       } else if (isPending()) {
-        await background.sendVerificationEmail({ email, firstName: names.firstName, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt), sequence: verificationMailsSent + 1 });
+        await described(background.sendVerificationEmail, `send verification mail to ${email}`, { email, firstName: names.firstName, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt), sequence: verificationMailsSent + 1 });
         verificationMailsSent++;
       }
       // Counted once the mail is out: the run does not end with a mail still on its way.
@@ -266,27 +337,27 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   }
 
   async function awaitEmailVerification(): Promise<boolean> {
-    return condition(() => verified || account !== undefined, Math.max(0, tokenExpiresAt - Date.now()));
+    return condition(() => verified || account !== undefined || endedByOperator, Math.max(0, tokenExpiresAt - Date.now()), timer('verification link expires'));
   }
 
   async function awaitAccountCreation(): Promise<boolean> {
     // The token's deadline also bounds this wait: after it, the link is dead.
-    return condition(() => account !== undefined, Math.max(0, tokenExpiresAt - Date.now()));
+    return condition(() => account !== undefined || endedByOperator, Math.max(0, tokenExpiresAt - Date.now()), timer('verification link expires'));
   }
 
   /** Waits until the trial's end or a change (extend, complete) made by an operator; true when something changed. */
-  function trialChangedWithin(ms: number, end: number): Promise<boolean> {
-    return condition(() => trialEndsAt !== end || status !== 'active', Math.max(0, ms));
+  function trialChangedWithin(ms: number, end: number, summary: string): Promise<boolean> {
+    return condition(() => trialEndsAt !== end || status !== 'active', Math.max(0, ms), timer(summary));
   }
 
   async function expireTrial(): Promise<void> {
     await exclusively(async () => {
       if (status !== 'active' || trialEndsAt > Date.now()) return; // extended or converted meanwhile
-      await background.expireTrial({ email, accountId: account!.accountId });
+      await described(background.expireTrial, `revoke the trial access of ${email}`, { email, accountId: account!.accountId });
       status = 'expired';
       expiredAt = Date.now();
       setStep('trial_expired');
-      await background.sendTrialExpiredEmail({ email, trialEndsAt: iso(trialEndsAt) });
+      await described(background.sendTrialExpiredEmail, `send "trial ended" mail to ${email}`, { email, trialEndsAt: iso(trialEndsAt) });
     });
   }
 
@@ -314,10 +385,12 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
 
   /* ---- the flow ---- */
 
+  narrate(narration());
+
   if (resume) {
     sendRequestedMails().catch(() => undefined); // it runs as long as the workflow; its failures are the activities' retries
   } else {
-    const registration = await registrationSteps().recordTrialRegistration({ email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
+    const registration = await described(registrationSteps().recordTrialRegistration, `record the registration of ${email}`, { email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
     tokenHash = registration.tokenHash;
     sendRequestedMails().catch(() => undefined);
 
@@ -330,7 +403,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     }
 
     const linkOpened = await awaitEmailVerification();
-    if (linkOpened && !account) setStep('awaiting_account_creation');
+    if (linkOpened && !account && !endedByOperator) setStep('awaiting_account_creation');
     const created = linkOpened && (await awaitAccountCreation());
     if (!created) {
       // A creation that is under way when the link dies still finishes.
@@ -339,7 +412,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
     if (!account) {
       status = 'unverified';
       setStep('unverified');
-      await background.markTrialUnverified({ email, tokenHash });
+      await described(background.markTrialUnverified, 'record the sign-up as unverified', { email, tokenHash });
       return finish();
     }
     // Runs started before the trial continued in a run of its own carry on in this one.
@@ -354,19 +427,20 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       const end = trialEndsAt;
       const remindAt = end - input.reminderBeforeMs;
       if (remindedFor !== end && Date.now() < remindAt) {
-        if (await trialChangedWithin(remindAt - Date.now(), end)) continue;
-        await background.sendTrialReminderEmail({ email, trialEndsAt: iso(end) });
+        if (await trialChangedWithin(remindAt - Date.now(), end, 'trial reminder')) continue;
+        await described(background.sendTrialReminderEmail, `send trial reminder to ${email}`, { email, trialEndsAt: iso(end) });
         remindedFor = end;
         continue;
       }
-      if (await trialChangedWithin(end - Date.now(), end)) continue;
+      if (await trialChangedWithin(end - Date.now(), end, 'trial ends')) continue;
       await expireTrial();
       continue;
     }
     // Expired: access is revoked; an operator may still extend or convert it, for a while.
     const revivableFor = input.resume ? expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR - Date.now() : EXPIRED_TRIAL_REVIVABLE_FOR;
-    const revived = await condition(() => status !== 'expired', Math.max(0, revivableFor));
-    if (!revived) break;
+    if (endedByOperator) break;
+    const revived = await condition(() => status !== 'expired' || endedByOperator, Math.max(0, revivableFor), timer('expired trial can no longer be revived'));
+    if (!revived || endedByOperator) break;
   }
   return finish();
 }
@@ -385,6 +459,13 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
   let step: PasswordResetStep = 'awaiting_new_password';
   let lastLinkLapsesAt = Date.now();
   let ending = false;
+  const narrateStep = () =>
+    narrate(
+      step === 'awaiting_new_password'
+        ? { step: 'Waiting for a new password', waitingFor: `${email} to choose a new password behind the mailed link`, until: { at: lastLinkLapsesAt, then: 'the last link lapses and the flow ends' } }
+        : { step: step === 'password_changed' ? 'Password changed; earlier sessions ended' : 'Ended: the last link lapsed unused' },
+    );
+  narrateStep();
 
   setHandler(
     requestPasswordResetUpdate,
@@ -393,6 +474,7 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
       return { queued: true as const };
     },
     {
+      description: '"Reset your password": mails a link if the address has an account, within the hourly limit.',
       validator: () => {
         if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
         if (requests.filter((t) => t > Date.now() - HOUR).length >= MAILS_PER_HOUR) {
@@ -405,12 +487,13 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
   setHandler(
     chooseNewPasswordUpdate,
     async ({ accountId, passwordFingerprint, passwordHash }) => {
-      const changed = await localInRequest.recordNewPassword({ accountId, passwordFingerprint, passwordHash });
+      const changed = await described(localInRequest.recordNewPassword, 'record the new password and end earlier sessions', { accountId, passwordFingerprint, passwordHash });
       if (!changed.username) throw refusal(PasswordResetFailure.linkUsed, 'This password-reset link was already used.');
       step = 'password_changed';
       return { username: changed.username };
     },
     {
+      description: 'The form behind the link: sets the new password once.',
       validator: (_password: NewPassword) => {
         if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
       },
@@ -418,14 +501,16 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
   );
 
   for (;;) {
-    const mailAsked = await condition(() => firstRequest + handled < requests.length || step !== 'awaiting_new_password', Math.max(0, lastLinkLapsesAt - Date.now()));
+    const mailAsked = await condition(() => firstRequest + handled < requests.length || step !== 'awaiting_new_password', Math.max(0, lastLinkLapsesAt - Date.now()), timer('last password-reset link lapses'));
     if (step !== 'awaiting_new_password' || !mailAsked) break;
     const sequence = ++handled;
-    const sent = await background.sendPasswordResetEmail({ email, requestId: `${workflowInfo().runId}/${sequence}` });
+    const sent = await described(background.sendPasswordResetEmail, `send password-reset mail to ${email}`, { email, requestId: `${workflowInfo().runId}/${sequence}` });
     if (sent.sent) lastLinkLapsesAt = Date.now() + PASSWORD_RESET_TTL_MS;
+    narrateStep();
   }
   ending = true;
   if (step === 'awaiting_new_password') step = 'lapsed';
+  narrateStep();
   await condition(allHandlersFinished);
   return step;
 }

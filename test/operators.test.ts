@@ -1,0 +1,123 @@
+// What an operator sees in the Temporal Web UI of the `npm start` stack: a
+// trial, an invitation and a billing login each show their summary, their
+// current details (the step, what it waits for and until when, the operator
+// updates) and their named timers. The screenshots in docs/operators.md are
+// taken here (SCREENSHOTS=docs to write them there).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from './support/browser';
+import { runEntry, startEnv, waitForStatus } from './support/npmStart';
+import { uniqueEmail } from './support/mailbox';
+import { apiClient, signUp } from './invitations/helpers';
+import { billingAccessUrl, newUser, registerDemoServer } from './billing/helpers';
+import { trialWorkflowId } from '../src/workflows/trial/messages';
+import { invitationWorkflowId } from '../src/workflows/invitation/messages';
+import { billingLoginWorkflowId } from '../src/workflows/billing/messages';
+
+const SHOTS = process.env.SCREENSHOTS === 'docs' ? path.resolve(__dirname, '../docs/operators') : fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-ui-'));
+
+describe('the Temporal Web UI of the npm start stack', () => {
+  let run: ReturnType<typeof runEntry>;
+  let ports: Awaited<ReturnType<typeof startEnv>>['ports'];
+  let client: Client;
+  let connection: Connection;
+  let browser: Browser;
+  let baseUrl: string;
+  const inboxBefore = process.env.MAIL_INBOX_URL;
+
+  beforeAll(async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-ops-'));
+    fs.chmodSync(dataDir, 0o755);
+    const started = await startEnv(dataDir);
+    ports = started.ports;
+    run = runEntry('src/main.ts', started.env, (out) => out.includes('Press Ctrl-C'), 120_000);
+    await run.reached;
+    baseUrl = `http://localhost:${ports.port}`;
+    await waitForStatus(`${baseUrl}/readyz`, 200);
+    await waitForStatus(`http://localhost:${ports.ui}/`, 200);
+    // The mail helpers read the inbox of this stack.
+    process.env.MAIL_INBOX_URL = `http://localhost:${ports.inbox}`;
+    connection = await Connection.connect({ address: `localhost:${ports.temporal}` });
+    client = new Client({ connection });
+    browser = await launchBrowser();
+    fs.mkdirSync(SHOTS, { recursive: true });
+  }, 180_000);
+
+  afterAll(async () => {
+    process.env.MAIL_INBOX_URL = inboxBefore;
+    await browser?.close();
+    await connection?.close();
+    if (run) {
+      process.kill(-run.child.pid!, 'SIGINT');
+      await run.exited;
+    }
+  });
+
+  /**
+   * The workflow's page in the UI: its summary and current details under
+   * "User Metadata", its named timers on the timeline; a screenshot of each.
+   */
+  async function expectStory(name: string, workflowId: string, story: { summary: string; details: string[]; timers: string[] }): Promise<void> {
+    const { runId } = await client.workflow.getHandle(workflowId).describe();
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    try {
+      await page.goto(`http://localhost:${ports.ui}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
+      await page.getByRole('tab', { name: 'User Metadata' }).click();
+      // The UI renders each Markdown field in a frame of its own.
+      await page.frameLocator('#user-metadata-summary').getByText(story.summary).waitFor({ timeout: 30_000 });
+      for (const text of story.details) await page.frameLocator('#user-metadata-current-details').getByText(text).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+      await page.getByRole('tab', { name: 'Timeline' }).click();
+      for (const timer of story.timers) await page.getByText(timer, { exact: true }).first().waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(SHOTS, `${name}-timeline.png`) });
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('tells a trial waiting for its verification', async () => {
+    const email = uniqueEmail('ui-trial');
+    const api = apiClient(baseUrl);
+    expect((await api('POST', '/api/trial/register', { username: email, firstname: 'Ada', lastname: 'Lovelace', company: 'Analytical Engines' })).status).toBe(202);
+    await expectStory('trial', trialWorkflowId(email), {
+      summary: `Trial for ${email}`,
+      details: ['Waiting for the email address to be verified', `Waiting for ${email} to open the verification link.`, 'endTrial'],
+      timers: ['verification link expires'],
+    });
+  });
+
+  it('tells an invitation waiting for its invitee', async () => {
+    const api = apiClient(baseUrl);
+    const admin = await signUp(api, baseUrl, 'ui-admin');
+    const team = await api('POST', '/repo/v1/team', { name: 'Crew' }, admin.accessToken);
+    const grace = uniqueEmail('ui-grace');
+    const invited = await api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeEmail: grace }, admin.accessToken);
+    expect(invited.status).toBe(201);
+    await expectStory('invitation', invitationWorkflowId(Number(invited.body.id)), {
+      summary: `Invitation of ${grace} to team Crew by ${admin.email}`,
+      details: ['Invitation mailed: waiting for the invitee', 'revokeInvitation'],
+      timers: ['invitation expires'],
+    });
+  });
+
+  it('tells a billing login waiting for its email confirmation', async () => {
+    const server = await registerDemoServer(baseUrl);
+    const email = uniqueEmail('ui-olga');
+    const user = newUser(email);
+    const url = await billingAccessUrl(baseUrl, server, user);
+    const form = await browser.newPage();
+    await form.goto(url);
+    await form.click('button[type=submit]');
+    await form.getByText('Check your email').first().waitFor();
+    await form.close();
+    const identity = { kind: 'realm' as const, serverUuid: server.uuid, realmUuid: server.realm.uuid, userUuid: user.uuid, email };
+    await expectStory('billing', billingLoginWorkflowId(identity), {
+      summary: `Billing login of ${email} for ${server.realm.name}`,
+      details: ['Waiting for the email address to be confirmed', `Waiting for ${email} to open the confirmation link.`, 'endLogin'],
+      timers: ['confirmation link expires'],
+    });
+  });
+});
