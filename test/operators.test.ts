@@ -3,6 +3,8 @@
 // current details (the step, what it waits for and until when, the operator
 // updates) and their named timers. The screenshots in docs/operators.md are
 // taken here (SCREENSHOTS=docs to write them there).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +18,7 @@ import { billingAccessUrl, newUser, registerDemoServer } from './billing/helpers
 import { trialWorkflowId } from '../src/workflows/trial/messages';
 import { invitationWorkflowId } from '../src/workflows/invitation/messages';
 import { billingLoginWorkflowId } from '../src/workflows/billing/messages';
+import { resolveTemporalCli } from '../src/dev/temporal';
 
 const SHOTS = process.env.SCREENSHOTS === 'docs' ? path.resolve(__dirname, '../docs/operators') : fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-ui-'));
 
@@ -56,6 +59,18 @@ describe('the Temporal Web UI of the npm start stack', () => {
     }
   });
 
+  /** The `temporal` CLI against the stack's server, as the README shows it. */
+  async function temporal(...args: string[]): Promise<string> {
+    const { stdout } = await promisify(execFile)(resolveTemporalCli()!, [...args, '--address', `localhost:${ports.temporal}`]);
+    return stdout;
+  }
+
+  /** Workflow IDs the CLI lists for a query. */
+  async function listed(query: string): Promise<string[]> {
+    const out = await temporal('workflow', 'list', '--query', query, '--output', 'json');
+    return (JSON.parse(out || '[]') as { execution: { workflowId: string } }[]).map((w) => w.execution.workflowId);
+  }
+
   /**
    * The workflow's page in the UI: its summary and current details under
    * "User Metadata", its named timers on the timeline; a screenshot of each.
@@ -87,6 +102,17 @@ describe('the Temporal Web UI of the npm start stack', () => {
       details: ['Waiting for the email address to be verified', `Waiting for ${email} to open the verification link.`, 'endTrial'],
       timers: ['verification link expires'],
     });
+
+    // "What expires soon" is one query: this sign-up's link expires in a week, not within the hour.
+    const week = new Date(Date.now() + 8 * 86_400_000).toISOString();
+    const hour = new Date(Date.now() + 3_600_000).toISOString();
+    expect(await listed(`FlowKind = "trial" AND ExpiresAt < "${week}"`)).toContain(trialWorkflowId(email));
+    expect(await listed(`FlowKind = "trial" AND ExpiresAt < "${hour}"`)).not.toContain(trialWorkflowId(email));
+
+    // An operator ends it from the CLI, as from the UI's "Send an Update".
+    const answer = await temporal('workflow', 'update', 'execute', '--workflow-id', trialWorkflowId(email), '--name', 'endTrial', '--input', '{"reason": "a test sign-up"}');
+    expect(answer).toContain('ends unverified');
+    expect(await client.workflow.getHandle(trialWorkflowId(email)).result()).toBe('unverified');
   });
 
   it('tells an invitation waiting for its invitee', async () => {
@@ -101,6 +127,11 @@ describe('the Temporal Web UI of the npm start stack', () => {
       details: ['Invitation mailed: waiting for the invitee', 'revokeInvitation'],
       timers: ['invitation expires'],
     });
+
+    const revoked = await temporal('workflow', 'update', 'execute', '--workflow-id', invitationWorkflowId(Number(invited.body.id)), '--name', 'revokeInvitation', '--input', '{"by": 0}');
+    expect(revoked).toMatch(/Result\s+map\[revoked:true\]/);
+    expect(await client.workflow.getHandle(invitationWorkflowId(Number(invited.body.id))).result()).toBe('revoked');
+    expect((await api('GET', `/repo/v1/team/${team.body.id}/openInvitation`, undefined, admin.accessToken)).body).toEqual({ results: [], totalNumberOfResults: 0 });
   });
 
   it('tells a billing login waiting for its email confirmation', async () => {

@@ -3,7 +3,8 @@ import { WorkflowUpdateStage } from '@temporalio/client';
 import { createBillingActivities } from '../../src/activities/billing';
 import type { Deps } from '../../src/deps';
 import { hashKey } from '../../src/shared/tokens';
-import { billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
+import { billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, endLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
+import { ExpiresAt, FlowStep } from '../../src/shared/searchAttributes';
 import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { linkIn, waitForEmail, waitForEmails } from '../support/mailbox';
 import { keyFromLink, seedRealmUser, startLogin } from './workflowSupport';
@@ -31,6 +32,23 @@ describe('billing login workflow on the time-skipping server', () => {
       expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId: null });
       expect(Date.now() - started).toBeLessThan(20_000);
       expect(await handle.query(billingLoginStepQuery)).toBe('expired');
+    });
+  });
+
+  it('an operator ends a login with endLogin: its link no longer confirms, and it ends as expired', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      const link = linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http');
+      expect((await handle.describe()).typedSearchAttributes.get(ExpiresAt)!.getTime()).toBeGreaterThan(Date.now() + 23 * 3600_000);
+      await expect(handle.executeUpdate(endLoginUpdate, { args: [{ reason: ' ' }] })).rejects.toMatchObject({ cause: { message: 'Give a "reason" for the record.' } });
+      expect(await handle.executeUpdate(endLoginUpdate, { args: [{ reason: 'asked by the customer' }] })).toEqual({ ending: expect.stringContaining('ends now as expired') });
+      expect(await handle.result()).toEqual({ outcome: 'expired', billingUserId: null });
+      const described = await handle.describe();
+      expect(described.typedSearchAttributes.get(FlowStep)).toBe('expired');
+      expect(described.typedSearchAttributes.get(ExpiresAt)).toBeUndefined();
+      await expect(handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(keyFromLink(link)) }] })).rejects.toThrow();
     });
   });
 

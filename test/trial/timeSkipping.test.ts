@@ -5,12 +5,13 @@ import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import type { Deps } from '../../src/deps';
 import { hashPassword } from '../../src/shared/auth';
 import { hashKey } from '../../src/shared/tokens';
-import { FlowStep } from '../../src/shared/searchAttributes';
+import { ExpiresAt, FlowStep, TrialEndsAt } from '../../src/shared/searchAttributes';
 import { readTrialInfos } from '../../src/domain/trial';
 import { trialWorkflow } from '../../src/workflows/trial/workflow';
 import {
   completeTrialUpdate,
   createTrialAccountUpdate,
+  endTrialUpdate,
   extendTrialUpdate,
   TrialStatus,
   trialStateQuery,
@@ -101,6 +102,31 @@ describe('trial workflow on the time-skipping server', () => {
       expect(await handle.result()).toBe('converted');
       expect(await readTrialInfos(deps.db, email)).toMatchObject({ status: 'converted', expired: false });
       expect((await deps.db.app.findUniqueOrThrow({ where: { id: created.appId } })).ownerPermission).toBe('owner');
+    });
+  });
+
+  it('takes the operator updates: endTrial ends a pending sign-up (its link dead) and a running trial (access revoked); bad input is refused', async () => {
+    await withWorker(async () => {
+      const pendingEmail = uniqueEmail('ts-end-pending');
+      const pending = await startTrial(pendingEmail);
+      const tokenHash = await tokenHashFromMail(pendingEmail);
+      await expect(pending.executeUpdate(endTrialUpdate, { args: [{ reason: '' }] })).rejects.toMatchObject({ cause: { message: 'Give a "reason" for the record.' } });
+      await expect(pending.executeUpdate(extendTrialUpdate, { args: [{ days: 3 }] })).rejects.toMatchObject({ cause: { message: 'The trial is pending verification.' } });
+      expect(await pending.executeUpdate(endTrialUpdate, { args: [{ reason: 'a sign-up by mistake' }] })).toEqual({ ending: expect.stringContaining('ends unverified') });
+      expect(await pending.result()).toBe('unverified');
+      await expect(pending.executeUpdate(verifyTokenUpdate, { args: [{ tokenHash }] })).rejects.toThrow();
+
+      const email = uniqueEmail('ts-end-running');
+      const { handle, created } = await activeTrial(email);
+      await waitForStatus(handle, 'active');
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      expect(attributes.get(TrialEndsAt)?.toISOString()).toBe(created.trialEndsAt);
+      expect(attributes.get(ExpiresAt)?.toISOString()).toBe(created.trialEndsAt);
+      await expect(handle.executeUpdate(extendTrialUpdate, { args: [{ days: 0 }] })).rejects.toMatchObject({ cause: { message: '"days" must be a whole number from 1 to 365.' } });
+      expect(await handle.executeUpdate(endTrialUpdate, { args: [{ reason: 'abuse' }] })).toEqual({ ending: expect.stringContaining('access is revoked') });
+      expect(await handle.result()).toBe('expired');
+      expect((await deps.db.app.findUniqueOrThrow({ where: { id: created.appId } })).ownerPermission).toBe('none');
+      expect((await handle.describe()).typedSearchAttributes.get(FlowStep)).toBe('trial_expired');
     });
   });
 

@@ -119,7 +119,7 @@ export const inviteeAccountCreatedSignal = defineSignal<[InviteeAccountCreated]>
 /** A team admin mails the invitation again, with a fresh link (an account's notice again); throttled. */
 export const resendInvitationUpdate = defineUpdate<MembershipInvitation>('resendInvitation');
 /** Withdraws the invitation: its links then say so. */
-export const revokeInvitationUpdate = defineUpdate<void, [{ by: number }]>('revokeInvitation');
+export const revokeInvitationUpdate = defineUpdate<{ revoked: true }, [{ by: number }]>('revokeInvitation');
 export const invitationStateQuery = defineQuery<InvitationState>('invitationState');
 
 /** What an operator filters by in the Temporal Web UI. */

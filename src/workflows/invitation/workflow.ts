@@ -277,6 +277,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     async () => {
       enterStep('revoked');
       await described(recordInvitationRevoked, 'record the invitation as withdrawn', { invitationId: input.invitationId });
+      return { revoked: true as const };
     },
     { description: 'Team admin, invitee or operator: withdraw the invitation. Input {"by": <account id, 0 for an operator>}.', validator: (_request) => refuseUnlessOpen() },
   );
