@@ -75,7 +75,7 @@ describe('the Temporal Web UI of the npm start stack', () => {
    * The workflow's page in the UI: its summary and current details under
    * "User Metadata", its named timers on the timeline; a screenshot of each.
    */
-  async function expectStory(name: string, workflowId: string, story: { summary: string; details: string[]; timers: string[] }): Promise<void> {
+  async function expectStory(name: string, workflowId: string, story: { summary: string; details: string[]; timers: string[]; send?: { update: string; data: string } }): Promise<void> {
     const { runId } = await client.workflow.getHandle(workflowId).describe();
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     try {
@@ -88,6 +88,21 @@ describe('the Temporal Web UI of the npm start stack', () => {
       await page.getByRole('tab', { name: 'Timeline' }).click();
       for (const timer of story.timers) await page.getByText(timer, { exact: true }).first().waitFor({ timeout: 30_000 });
       await page.screenshot({ path: path.join(SHOTS, `${name}-timeline.png`) });
+      // Operator updates are sent from the workflow's actions.
+      await page.getByRole('button', { name: 'More Actions' }).click();
+      await page.locator('text=Send an Update >> visible=true').first().click();
+      const dialog = page.locator('#update-confirmation-modal');
+      const chooser = dialog.getByRole('button', { name: 'Select an Update' });
+      await chooser.waitFor();
+      if (story.send) {
+        // The names on offer are the workflow's update handlers, each with its description.
+        await chooser.click();
+        await dialog.getByRole('option').filter({ hasText: story.send.update }).click();
+        await dialog.getByRole('textbox', { name: 'Data' }).click();
+        await page.keyboard.type(story.send.data);
+      }
+      await page.screenshot({ path: path.join(SHOTS, `${name}-update.png`) });
+      if (story.send) await dialog.getByRole('button', { name: 'Submit' }).click();
     } finally {
       await page.close();
     }
@@ -149,6 +164,9 @@ describe('the Temporal Web UI of the npm start stack', () => {
       summary: `Billing login of ${email} for ${server.realm.name}`,
       details: ['Waiting for the email address to be confirmed', `Waiting for ${email} to open the confirmation link.`, 'endLogin'],
       timers: ['confirmation link expires'],
+      send: { update: 'endLogin', data: '{"reason": "asked by the customer"}' },
     });
+    // Sent from the UI: the login ends, and its confirmation link with it.
+    expect(await client.workflow.getHandle(billingLoginWorkflowId(identity)).result()).toEqual({ outcome: 'expired', billingUserId: null });
   });
 });
