@@ -7,6 +7,7 @@ import { createWorker } from '../../src/worker';
 import { createApp } from '../../src/api/app';
 import { close, listen } from '../../src/api/server';
 import { freePort } from './ports';
+import { payloadDataConverter } from '../../src/shared/codec';
 
 export interface TestService {
   baseUrl: string;
@@ -37,7 +38,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     ...env,
   });
   const db = await connectDb(config.databaseUrl!);
-  const temporal = await connectTemporal(config.temporal.address!, config.temporal.namespace);
+  const temporal = await connectTemporal(config.temporal.address!, config.temporal.namespace, payloadDataConverter(config.payloadKeys));
   const deps = createDeps(config, db, config.smtpUrl!);
   let worker: Worker | undefined = await createWorker(deps, config.temporal.address!);
   let running: Promise<void> | undefined = worker.run();
