@@ -101,13 +101,18 @@ function authorize(ctx: Context, config: Config, pathKey: string | undefined): v
 }
 
 async function readBody(ctx: Context): Promise<string> {
+  const tooLarge = () => {
+    // The rest of the body is not read: the connection cannot carry another request.
+    ctx.set('Connection', 'close');
+    return new HttpError(413, 'Request body is too large.');
+  };
   const declared = Number(ctx.get('Content-Length') || 0);
-  if (declared > MAX_BODY_BYTES) throw new HttpError(413, 'Request body is too large.');
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'Request body is too large.');
+    if (size > MAX_BODY_BYTES) throw tooLarge();
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
