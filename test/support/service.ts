@@ -28,7 +28,8 @@ export interface TestService {
  * share workers. `env` overrides configuration, e.g. a short TTL.
  */
 export async function startService(env: Record<string, string> = {}): Promise<TestService> {
-  const port = await freePort();
+  // A test may choose the port, when another server must know the API's address before it starts.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const taskQueue = `test-${process.pid}-${port}`;
   const config = loadConfig({
     ...process.env,
