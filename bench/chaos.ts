@@ -21,6 +21,7 @@ import { startEmbeddedPostgres, EmbeddedPostgresHandle } from '../src/dev/postgr
 import { startTemporalDevServer, TemporalDevHandle } from '../src/dev/temporal';
 import { waitForPort } from '../src/dev/process';
 import { connectTemporal, migrateDatabase } from '../src/deps';
+import { parsePayloadKeys, payloadDataConverter } from '../src/shared/codec';
 import { loadTemporalSettings } from '../src/temporalEnv';
 import { Cluster, DownWindow } from '../test/cluster/stack';
 import { createDb, Db } from '../src/shared/db';
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     topology = cluster;
     env = cluster.appEnv;
     route = cluster.route;
-    temporal = await connectTemporal(loadTemporalSettings({ ...env, TEMPORAL_CONFIG_FILE: path.join(dataDir, 'no-temporal.toml') }).target!, 'default');
+    temporal = await connectTemporal(loadTemporalSettings({ ...env, TEMPORAL_CONFIG_FILE: path.join(dataDir, 'no-temporal.toml') }).target!, 'default', codecOf(env));
   } else {
     const [pgPort, temporalPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     env = {
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
       TOKEN_SECRET: 'chaos-secret-0123456789abcdef0123456789abcdef',
       ADMIN_TOKEN: 'chaos-admin-token-0123456789abcdef',
       TRIAL_SERVICE_TOKEN: 'chaos-trial-service-0123456789abcdef',
+      PAYLOAD_KEYS: `chaos-1:${Buffer.alloc(32, 12).toString('base64')}`,
       LOG_LEVEL: 'warn',
       // Each billing flow comes from its own X-Forwarded-For address: the per-IP mail limit is not under test here.
       TRUST_PROXY: '1',
@@ -192,7 +194,7 @@ async function main(): Promise<void> {
     const supervisor = new Supervisor(env, apiPort, { dataDir, port: temporalPort, uiPort: 0, namespace: 'default', ui: false }, { dir: path.join(dataDir, 'postgres'), port: pgPort }, logDir);
     await supervisor.startAll();
     topology = supervisor;
-    temporal = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS }) });
+    temporal = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS }), dataConverter: codecOf(env) });
   }
   const db = createDb(env.DATABASE_URL);
 
@@ -298,3 +300,10 @@ main().catch((err) => {
   process.stderr.write(`\nchaos failed: ${err?.stack ?? err}\n`);
   process.exit(1);
 });
+
+/** The flows' results are encrypted: the checks read them with the service's keys. */
+function codecOf(env: Record<string, string>) {
+  const keys = parsePayloadKeys(env.PAYLOAD_KEYS, env.PAYLOAD_KEY_ID);
+  if ('problem' in keys) throw new Error(`${keys.variable}: ${keys.problem}`);
+  return payloadDataConverter(keys);
+}

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from './shared/codec';
 
 /**
  * The workflow code the worker runs and the replay gate replays: one bundle,
@@ -18,13 +19,13 @@ let inMemory: Promise<WorkflowBundleWithSourceMap> | undefined;
 export async function workflowBundle(): Promise<{ codePath: string } | WorkflowBundleWithSourceMap> {
   const file = process.env.WORKFLOW_BUNDLE || (fs.existsSync(BUILT_BUNDLE) && !isSourceRun() ? BUILT_BUNDLE : undefined);
   if (file) return { codePath: file };
-  inMemory ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler });
+  inMemory ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundler });
   return inMemory;
 }
 
 /** Writes the bundle to `file` (npm run build, the test suite's global setup). */
 export async function writeWorkflowBundle(file: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundler });
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, code);
 }

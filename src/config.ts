@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import ms from 'ms';
 import { LINK_KINDS, LinkKind, urlProblem } from './shared/links';
 import { loadTemporalSettings, TemporalTarget } from './temporalEnv';
+import { newPayloadKeyEntry, parsePayloadKeys, PayloadKeys } from './shared/codec';
 
 /** A configuration problem, always tied to the variable that caused it. */
 export class ConfigError extends Error {
@@ -50,6 +51,10 @@ export interface Config {
   tokenSecret: string;
   tokenSecretPrevious: string[];
   adminToken?: string;
+  /** The keys workflow and activity payloads are encrypted with (PAYLOAD_KEYS, PAYLOAD_KEY_ID). */
+  payloadKeys: PayloadKeys;
+  /** Origins (the Temporal Web UI's) whose pages may call the codec endpoint. */
+  codecCorsOrigins: string[];
   /** The credential of the auth service that calls the trial's service endpoints (verify, creation, infos, embed-token). */
   trialServiceToken?: string;
   logLevel: string;
@@ -186,9 +191,29 @@ function linkEndpoints(env: Env, publicUrl: string) {
 }
 
 /**
- * Development keeps one generated secret under the data directory so links
- * survive restarts; production must be given one.
+ * Development keeps each generated secret under the data directory so links
+ * and encrypted history survive restarts; production must be given them.
  */
+function devSecret(dataDir: string, name: string, make: () => string): string {
+  const file = path.join(dataDir, name);
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    fs.mkdirSync(dataDir, { recursive: true });
+    // Written aside, then linked into place: of processes starting together, one wins and all read its secret.
+    const draft = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(draft, make() + '\n', { mode: 0o600 });
+    try {
+      fs.linkSync(draft, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.rmSync(draft, { force: true });
+    }
+    return fs.readFileSync(file, 'utf8').trim();
+  }
+}
+
 function tokenSecret(env: Env, dataDir: string, production: boolean): string {
   const given = env.TOKEN_SECRET;
   if (given) {
@@ -196,15 +221,45 @@ function tokenSecret(env: Env, dataDir: string, production: boolean): string {
     return given;
   }
   if (production) throw new ConfigError('TOKEN_SECRET', 'is required when NODE_ENV=production');
-  const file = path.join(dataDir, 'token-secret');
-  try {
-    return fs.readFileSync(file, 'utf8').trim();
-  } catch {
-    fs.mkdirSync(dataDir, { recursive: true });
-    const secret = crypto.randomBytes(32).toString('base64url');
-    fs.writeFileSync(file, secret + '\n', { mode: 0o600 });
-    return secret;
+  return devSecret(dataDir, 'token-secret', () => crypto.randomBytes(32).toString('base64url'));
+}
+
+/** The operator key; development generates one (kept in .data/admin-token) so the Web UI's codec endpoint works out of the box. */
+function adminToken(env: Env, dataDir: string, production: boolean): string | undefined {
+  const given = secret(env, 'ADMIN_TOKEN');
+  if (given || production) return given;
+  return devSecret(dataDir, 'admin-token', () => crypto.randomBytes(32).toString('base64url'));
+}
+
+function payloadKeys(env: Env, dataDir: string, production: boolean): PayloadKeys {
+  let list = env.PAYLOAD_KEYS;
+  if (!list) {
+    if (production) throw new ConfigError('PAYLOAD_KEYS', 'is required when NODE_ENV=production (e.g. k1:$(openssl rand -base64 32))');
+    list = devSecret(dataDir, 'payload-keys', () => newPayloadKeyEntry());
   }
+  const keys = parsePayloadKeys(list, env.PAYLOAD_KEY_ID || undefined);
+  if ('problem' in keys) throw new ConfigError(keys.variable, keys.problem);
+  return keys;
+}
+
+function codecCorsOrigins(env: Env, production: boolean, uiPort: number): string[] {
+  const raw = env.CODEC_CORS_ORIGINS ?? (production ? '' : `http://localhost:${uiPort},http://127.0.0.1:${uiPort}`);
+  return raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(origin);
+      } catch {
+        // reported below
+      }
+      if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
+        throw new ConfigError('CODEC_CORS_ORIGINS', `"${origin.slice(0, 100)}" is not an origin such as https://temporal-ui.example.com (scheme, host and port only)`);
+      }
+      return origin;
+    });
 }
 
 function inviteeVerificationPhase(env: Env): 1 | 2 {
@@ -272,7 +327,9 @@ export function loadConfig(env: Env = process.env): Config {
         if (previous.length < SECRET_MIN_LENGTH) throw new ConfigError('TOKEN_SECRET_PREVIOUS', `every secret must be at least ${SECRET_MIN_LENGTH} characters`);
         return previous;
       }),
-    adminToken: secret(env, 'ADMIN_TOKEN'),
+    adminToken: adminToken(env, dataDir, production),
+    payloadKeys: payloadKeys(env, dataDir, production),
+    codecCorsOrigins: codecCorsOrigins(env, production, port(env, 'TEMPORAL_UI_PORT', 8233)),
     trialServiceToken: secret(env, 'TRIAL_SERVICE_TOKEN'),
     logLevel,
     limits: {

@@ -1,4 +1,5 @@
 import { Connection, Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import nodemailer from 'nodemailer';
 import { spawn } from 'node:child_process';
@@ -50,8 +51,12 @@ export async function connectDb(databaseUrl: string): Promise<Db> {
   return db;
 }
 
-/** A client of `target` (an address, or the TLS and API key settings of temporalEnv.ts), checked by describing the namespace. */
-export async function connectTemporal(to: string | TemporalTarget, namespace: string): Promise<Client> {
+/**
+ * A client of `target` (an address, or the TLS and API key settings of
+ * temporalEnv.ts), checked by describing the namespace. Clients that start or
+ * talk to flows pass `payloadDataConverter(config.payloadKeys)`.
+ */
+export async function connectTemporal(to: string | TemporalTarget, namespace: string, dataConverter?: DataConverter): Promise<Client> {
   const target = asTarget(to);
   const { address } = target;
   let connection: Connection;
@@ -66,7 +71,7 @@ export async function connectTemporal(to: string | TemporalTarget, namespace: st
     await connection.close();
     throw new ConfigError('TEMPORAL_NAMESPACE', `namespace "${namespace}" is not usable at ${address} (${firstLine(err)})`);
   }
-  return new Client({ connection, namespace });
+  return new Client({ connection, namespace, dataConverter });
 }
 
 export async function checkSmtp(smtpUrl: string): Promise<void> {

@@ -4,8 +4,10 @@ import { startEmbeddedStack, Stack } from './dev/stack';
 import { checkSmtp, connectDb, connectTemporal, createDeps, migrateDatabase, registerSearchAttributes } from './deps';
 import { createWorker } from './worker';
 import { createApp } from './api/app';
+import { codecUiEndpoint } from './api/codec';
 import { close, listen } from './api/server';
 import { exitOnConfigError } from './shutdown';
+import { payloadDataConverter } from './shared/codec';
 
 /**
  * `npm start`: the whole service. Every server whose variable is unset is
@@ -44,13 +46,14 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown(0));
 
   try {
-    stack = await startEmbeddedStack(config, { temporalUi: process.env.TEMPORAL_UI !== '0' });
+    // The dev server's Web UI decodes the flows' encrypted payloads through the API's codec endpoint.
+    stack = await startEmbeddedStack(config, { temporalUi: process.env.TEMPORAL_UI !== '0', codecEndpoint: codecUiEndpoint(config) });
     // Reachability first: a wrong address should fail in seconds, before any work.
     const db = await connectDb(stack.databaseUrl);
     cleanups.push({ run: () => db.$disconnect() });
     // A configured Temporal keeps its TLS and API key settings; the dev server is plain.
     const temporalTarget = config.temporal.target ?? stack.temporalAddress;
-    const temporal = await connectTemporal(temporalTarget, config.temporal.namespace);
+    const temporal = await connectTemporal(temporalTarget, config.temporal.namespace, payloadDataConverter(config.payloadKeys));
     cleanups.push({ run: () => temporal.connection.close() });
     await checkSmtp(stack.smtpUrl);
     await migrateDatabase(stack.databaseUrl);

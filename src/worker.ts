@@ -7,6 +7,7 @@ import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
 import { workflowBundle } from './bundle';
 import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
+import { payloadDataConverter } from './shared/codec';
 
 let runtimeInstalled = false;
 
@@ -41,6 +42,8 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     taskQueue: deps.config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities(deps),
+    // Payloads (and failure messages) are encrypted before they reach Temporal's history.
+    dataConverter: payloadDataConverter(deps.config.payloadKeys),
     ...workerDeployment(deps.config),
   });
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { startService, TestService } from './support/service';
 import { createIsolatedEnvironment } from './support/isolatedDb';
 import { uniqueEmail, waitForEmail } from './support/mailbox';
@@ -52,7 +53,9 @@ describe('npm run replay', () => {
     const bundleFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-gate-')), 'v2.js');
     try {
       await worker.runUntil(async () => {
-        const handle = await service.temporal.workflow.start('greetingWorkflow', { taskQueue: 'gate-v1', workflowId: `gate-${Date.now()}`, args: ['Ada'] });
+        // Started without the payload codec, as the guard fixture's worker has none: the gate replays plain histories too.
+        const plain = new Client({ connection: service.temporal.connection, namespace: isolated.TEMPORAL_NAMESPACE });
+        const handle = await plain.workflow.start('greetingWorkflow', { taskQueue: 'gate-v1', workflowId: `gate-${Date.now()}`, args: ['Ada'] });
         // Parked on its timer once the first workflow task is done.
         for (let i = 0; (await handle.fetchHistory()).events!.every((e) => !e.timerStartedEventAttributes); i++) {
           if (i > 200) throw new Error('the workflow did not start its timer');

@@ -14,6 +14,7 @@ import { invitationRoutes } from './invitation/routes';
 import { invitationPages } from './invitation/pages';
 import { billingRemoteRoutes, zulipAnswers } from './billing/remotes';
 import { billingPages } from './billing/pages';
+import { codecEndpoint } from './codec';
 
 export type { ApiDeps };
 
@@ -30,6 +31,8 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(errorHandler(renderError));
   app.use(cookiePolicy(deps.config));
   app.use(zulipAnswers);
+  // Before the body parser: codec requests carry payloads larger than its limit, and read their own body.
+  app.use(codecEndpoint(deps.config));
   app.use(
     bodyParser({
       enableTypes: ['json', 'form'],

@@ -5,6 +5,7 @@ import { connectDb, connectTemporal, createDeps } from '../deps';
 import { createApp } from './app';
 import { log } from '../shared/log';
 import { exitOnConfigError } from '../shutdown';
+import { payloadDataConverter } from '../shared/codec';
 
 /** Listens on `port`; a port in use is a configuration error naming PORT. */
 export function listen(app: Koa, port: number): Promise<http.Server> {
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const servers = ownServers(config, 'API');
   const db = await connectDb(servers.databaseUrl);
-  const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
+  const temporal = await connectTemporal(servers.temporal, config.temporal.namespace, payloadDataConverter(config.payloadKeys));
   const deps = createDeps(config, db, servers.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
   log.info({ url: config.publicUrl }, 'API listening');

@@ -18,7 +18,7 @@ export interface Stack {
  * Starts an embedded server for each of DATABASE_URL, TEMPORAL_ADDRESS and
  * SMTP_URL that is unset; a set variable is used as it is.
  */
-export async function startEmbeddedStack(config: Config, options: { temporalUi?: boolean } = {}): Promise<Stack> {
+export async function startEmbeddedStack(config: Config, options: { temporalUi?: boolean; codecEndpoint?: string } = {}): Promise<Stack> {
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stop = async (progress?: (name: string) => void) => {
     for (const s of stops.reverse()) {
@@ -43,6 +43,7 @@ export async function startEmbeddedStack(config: Config, options: { temporalUi?:
         namespace: config.temporal.namespace,
         cliPath: config.temporal.cliPath,
         ui: options.temporalUi ?? true,
+        codecEndpoint: options.codecEndpoint,
       });
       stops.push({ name: 'the Temporal dev server', stop: temporal.stop });
       temporalAddress = temporal.address;

@@ -59,6 +59,8 @@ export async function startTemporalDevServer(options: {
   namespace: string;
   cliPath?: string;
   ui?: boolean;
+  /** The codec endpoint the Web UI decodes payloads with (the API's, src/api/codec.ts). */
+  codecEndpoint?: string;
 }): Promise<TemporalDevHandle> {
   const ui = options.ui ?? true;
   await assertPortFree('TEMPORAL_PORT', options.port);
@@ -92,7 +94,7 @@ export async function startTemporalDevServer(options: {
 
 function startDevServerOnce(
   cli: string,
-  options: { port: number; uiPort: number; namespace: string },
+  options: { port: number; uiPort: number; namespace: string; codecEndpoint?: string },
   dbFile: string,
   ui: boolean,
   searchAttributeArgs: string[],
@@ -107,6 +109,7 @@ function startDevServerOnce(
       '--ip', '127.0.0.1',
       '--port', String(options.port),
       ...(ui ? ['--ui-port', String(options.uiPort)] : ['--headless']),
+      ...codecArgs(options, ui),
       '--namespace', options.namespace,
       '--log-level', 'warn',
       ...searchAttributeArgs,
@@ -116,8 +119,12 @@ function startDevServerOnce(
   });
 }
 
+function codecArgs(options: { codecEndpoint?: string }, ui: boolean): string[] {
+  return ui && options.codecEndpoint ? ['--ui-codec-endpoint', options.codecEndpoint] : [];
+}
+
 async function startWithSdkDownload(
-  options: { port: number; uiPort: number; namespace: string },
+  options: { port: number; uiPort: number; namespace: string; codecEndpoint?: string },
   dbFile: string,
   ui: boolean,
 ): Promise<TemporalDevHandle> {
@@ -131,6 +138,7 @@ async function startWithSdkDownload(
       dbFilename: dbFile,
       namespace: options.namespace,
       searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      extraArgs: codecArgs(options, ui),
     },
   });
   return {

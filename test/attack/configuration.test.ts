@@ -13,7 +13,7 @@ const strong = 'p'.repeat(40);
 
 function configProblem(env: Record<string, string>): string | undefined {
   try {
-    loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: strong, DATA_DIR: '/tmp/flowgate-config-test', ...env });
+    loadConfig({ NODE_ENV: 'production', TOKEN_SECRET: strong, PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`, DATA_DIR: '/tmp/flowgate-config-test', ...env });
     return undefined;
   } catch (err) {
     if (err instanceof ConfigError) return err.variable;

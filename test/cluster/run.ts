@@ -14,6 +14,8 @@ import { connectTemporal } from '../../src/deps';
 import { createDb } from '../../src/shared/db';
 import { ALL_SEARCH_ATTRIBUTES } from '../../src/shared/searchAttributes';
 import { loadTemporalSettings } from '../../src/temporalEnv';
+import { loadConfig } from '../../src/config';
+import { payloadDataConverter } from '../../src/shared/codec';
 import { countDuplicates, DRIVERS, FlowContext, FlowOutcome, repeatedMails, settle } from '../../bench/chaosFlows';
 import { SmtpSink } from '../../bench/smtpSink';
 import { pool } from '../../bench/stack';
@@ -93,7 +95,8 @@ async function main(): Promise<void> {
     failures.push(...(await checkTlsRefusals(cluster, path.join(foreign, 'ca.pem'))));
 
     const target = loadTemporalSettings({ ...cluster.appEnv, TEMPORAL_CONFIG_FILE: path.join(DATA_DIR, 'no-temporal.toml') }).target!;
-    const temporal = await connectTemporal(target, 'default');
+    // The flows' results are encrypted: the checks read them with the apps' keys.
+    const temporal = await connectTemporal(target, 'default', payloadDataConverter(loadConfig({ ...cluster.appEnv, TEMPORAL_CONFIG_FILE: path.join(DATA_DIR, 'no-temporal.toml') }).payloadKeys));
     const db = createDb(cluster.appEnv.DATABASE_URL);
     const http5xx: { at: number; sentAt: number; url: string; status: number }[] = [];
     const ctx: FlowContext = {

@@ -172,6 +172,9 @@ export class Cluster {
       TOKEN_SECRET_PREVIOUS: '',
       ADMIN_TOKEN: 'cluster-admin-token-0123456789abcdef',
       TRIAL_SERVICE_TOKEN: 'cluster-trial-service-0123456789abcdef',
+      PAYLOAD_KEYS: `cluster-1:${Buffer.alloc(32, 11).toString('base64')}`,
+      PAYLOAD_KEY_ID: 'cluster-1',
+      CODEC_CORS_ORIGINS: 'http://localhost:8233',
       LOG_LEVEL: 'warn',
       // Each billing flow comes from its own X-Forwarded-For address: the per-IP mail limit is not under test here.
       TRUST_PROXY: '1',

@@ -23,6 +23,9 @@ export default async function globalSetup(): Promise<void> {
     MAIL_UI_PORT: String(await freePort()),
     TOKEN_SECRET: 'test-secret-0123456789abcdef0123456789abcdef',
     ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+    // Two keys, as during a rotation: the newer encrypts, both decrypt.
+    PAYLOAD_KEYS: `test-1:${Buffer.alloc(32, 1).toString('base64')},test-2:${Buffer.alloc(32, 2).toString('base64')}`,
+    PAYLOAD_KEY_ID: 'test-2',
     LOG_LEVEL: 'warn',
   };
   Object.assign(process.env, env);

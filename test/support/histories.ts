@@ -6,6 +6,8 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { installRuntime } from '../../src/worker';
 import { workflowBundle } from '../../src/bundle';
+import { loadConfig } from '../../src/config';
+import { decodeJsonHistory, EncryptionCodec, payloadDataConverter } from '../../src/shared/codec';
 
 /**
  * Recorded workflow histories live in test/fixtures/histories/<flow>/, with
@@ -62,9 +64,14 @@ export function allHistories(): { file: string; flow: string; history: unknown }
     .map((file) => ({ file, flow: file.split(path.sep)[0], history: JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, file), 'utf8')) }));
 }
 
-/** Saves a run's history as <flow>/<name>.json, recorded by today's code; one recorded by other code moves aside first. */
+/**
+ * Saves a run's history as <flow>/<name>.json, recorded by today's code; one
+ * recorded by other code moves aside first. Its payloads are saved decrypted:
+ * the fixtures hold only test data, stay readable in review, and replay
+ * without the suite's keys.
+ */
 export async function saveHistory(flow: Flow, name: string, handle: WorkflowHandle): Promise<void> {
-  const history = await handle.fetchHistory();
+  const history = await decodeJsonHistory(JSON.parse(JSON.stringify(await handle.fetchHistory())), new EncryptionCodec(loadConfig().payloadKeys));
   const manifest = readManifest();
   const checksum = flowChecksum(flow);
   const file = path.join(flow, `${name}.json`);
@@ -100,7 +107,9 @@ export async function replayFailures(histories: { file: string; history: unknown
   const failures: string[] = [];
   let replayed = 0;
   // One worker for all histories: replaying them one by one would load the bundle each time.
-  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()) }, replays)) {
+  // With the service's data converter, as the worker and the deploy gate replay: encrypted histories open, plain ones pass.
+  const dataConverter = payloadDataConverter(loadConfig().payloadKeys);
+  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()), dataConverter }, replays)) {
     replayed++;
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
   }

@@ -7,6 +7,7 @@ import { createWorker } from '../../src/worker';
 import { createApp } from '../../src/api/app';
 import { close, listen } from '../../src/api/server';
 import { freePort } from './ports';
+import { payloadDataConverter } from '../../src/shared/codec';
 
 export interface TestService {
   baseUrl: string;
@@ -27,7 +28,8 @@ export interface TestService {
  * share workers. `env` overrides configuration, e.g. a short TTL.
  */
 export async function startService(env: Record<string, string> = {}): Promise<TestService> {
-  const port = await freePort();
+  // A test may choose the port, when another server must know the API's address before it starts.
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const taskQueue = `test-${process.pid}-${port}`;
   const config = loadConfig({
     ...process.env,
@@ -37,7 +39,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     ...env,
   });
   const db = await connectDb(config.databaseUrl!);
-  const temporal = await connectTemporal(config.temporal.address!, config.temporal.namespace);
+  const temporal = await connectTemporal(config.temporal.address!, config.temporal.namespace, payloadDataConverter(config.payloadKeys));
   const deps = createDeps(config, db, config.smtpUrl!);
   let worker: Worker | undefined = await createWorker(deps, config.temporal.address!);
   let running: Promise<void> | undefined = worker.run();

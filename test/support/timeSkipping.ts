@@ -6,18 +6,21 @@ import { connectDb, createDeps, Deps, registerSearchAttributes } from '../../src
 import { createActivities } from '../../src/activities';
 import { installRuntime } from '../../src/worker';
 import { workflowBundle } from '../../src/bundle';
+import type { DataConverter } from '@temporalio/common';
+import { payloadDataConverter } from '../../src/shared/codec';
 
 /**
  * Temporal's time-skipping test server: timers of days fire in milliseconds
  * once the workflow waits on nothing but time. The flows' search attributes
  * are registered on it, as on the dev server.
  */
-export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+export async function createTimeSkippingEnv(dataConverter?: DataConverter): Promise<TestWorkflowEnvironment> {
   installRuntime();
   const path = resolveTestServer();
-  const env = await TestWorkflowEnvironment.createTimeSkipping(
-    path ? { server: { executable: { type: 'existing-path', path } } } : undefined,
-  );
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    ...(path ? { server: { executable: { type: 'existing-path', path } } } : {}),
+    client: { dataConverter },
+  });
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   return env;
 }
@@ -40,8 +43,11 @@ export interface TimeSkippingHarness {
  * activities against the suite's PostgreSQL and SMTP inbox.
  */
 export async function startTimeSkipping(name: string): Promise<TimeSkippingHarness> {
-  const env = await createTimeSkippingEnv();
-  const deps = createDeps(loadConfig(), await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
+  const config = loadConfig();
+  // The flows' client and workers encrypt their payloads, as the service's do.
+  const dataConverter = payloadDataConverter(config.payloadKeys);
+  const env = await createTimeSkippingEnv(dataConverter);
+  const deps = createDeps(config, await connectDb(process.env.DATABASE_URL!), process.env.SMTP_URL!);
   const taskQueue = `${name}-${process.pid}`;
   return {
     env,
@@ -53,6 +59,7 @@ export async function startTimeSkipping(name: string): Promise<TimeSkippingHarne
         taskQueue,
         workflowBundle: await workflowBundle(),
         activities: { ...createActivities(deps), ...override },
+        dataConverter,
       });
       return worker.runUntil(fn);
     },
