@@ -19,6 +19,7 @@ import { trialWorkflowId } from '../src/workflows/trial/messages';
 import { invitationWorkflowId } from '../src/workflows/invitation/messages';
 import { billingLoginWorkflowId } from '../src/workflows/billing/messages';
 import { resolveTemporalCli } from '../src/dev/temporal';
+import { parsePayloadKeys, PayloadKeys, payloadDataConverter } from '../src/shared/codec';
 
 const SHOTS = process.env.SCREENSHOTS === 'docs' ? path.resolve(__dirname, '../docs/operators') : fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-ui-'));
 
@@ -30,6 +31,8 @@ describe('the Temporal Web UI of the npm start stack', () => {
   let browser: Browser;
   let baseUrl: string;
   const inboxBefore = process.env.MAIL_INBOX_URL;
+  // The stack's development secrets: payloads are encrypted, and the operator key opens the codec endpoint.
+  let adminToken: string;
 
   beforeAll(async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-ops-'));
@@ -43,8 +46,10 @@ describe('the Temporal Web UI of the npm start stack', () => {
     await waitForStatus(`http://localhost:${ports.ui}/`, 200);
     // The mail helpers read the inbox of this stack.
     process.env.MAIL_INBOX_URL = `http://localhost:${ports.inbox}`;
+    adminToken = fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+    const keys = parsePayloadKeys(fs.readFileSync(path.join(dataDir, 'payload-keys'), 'utf8').trim(), undefined) as PayloadKeys;
     connection = await Connection.connect({ address: `localhost:${ports.temporal}` });
-    client = new Client({ connection });
+    client = new Client({ connection, dataConverter: payloadDataConverter(keys) });
     browser = await launchBrowser();
     fs.mkdirSync(SHOTS, { recursive: true });
   }, 180_000);
@@ -61,7 +66,8 @@ describe('the Temporal Web UI of the npm start stack', () => {
 
   /** The `temporal` CLI against the stack's server, as the README shows it. */
   async function temporal(...args: string[]): Promise<string> {
-    const { stdout } = await promisify(execFile)(resolveTemporalCli()!, [...args, '--address', `localhost:${ports.temporal}`]);
+    const codec = ['--codec-endpoint', `${baseUrl}/codec`, '--codec-auth', `Bearer ${adminToken}`];
+    const { stdout } = await promisify(execFile)(resolveTemporalCli()!, [...args, '--address', `localhost:${ports.temporal}`, ...codec]);
     return stdout;
   }
 

@@ -51,6 +51,7 @@ export async function startEnv(dataDir: string) {
       DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pg), TEMPORAL_PORT: String(temporal),
       TEMPORAL_UI_PORT: String(ui), MAIL_SMTP_PORT: String(smtp), MAIL_UI_PORT: String(inbox),
       DATABASE_URL: undefined, TEMPORAL_ADDRESS: undefined, SMTP_URL: undefined, TOKEN_SECRET: undefined, PUBLIC_URL: undefined,
+      ADMIN_TOKEN: undefined, PAYLOAD_KEYS: undefined, PAYLOAD_KEY_ID: undefined,
     },
   };
 }
