@@ -12,19 +12,25 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 const PROJECT_ROOT = path.resolve(__dirname, isSourceRun() ? '..' : path.join('..', '..'));
 export const BUILT_BUNDLE = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js');
 export const WORKFLOWS_PATH = require.resolve('./workflows');
+/**
+ * Workflow interceptors, bundled with the workflows: a worker given a built
+ * bundle runs only what the bundle holds. The flows' metrics and log fields,
+ * and OpenTelemetry's spans for runs, updates and activities.
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./telemetry/workflowInterceptors'), require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
 
 let inMemory: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 export async function workflowBundle(): Promise<{ codePath: string } | WorkflowBundleWithSourceMap> {
   const file = process.env.WORKFLOW_BUNDLE || (fs.existsSync(BUILT_BUNDLE) && !isSourceRun() ? BUILT_BUNDLE : undefined);
   if (file) return { codePath: file };
-  inMemory ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler });
+  inMemory ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: quietBundler });
   return inMemory;
 }
 
 /** Writes the bundle to `file` (npm run build, the test suite's global setup). */
 export async function writeWorkflowBundle(file: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: quietBundler });
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, code);
 }

@@ -7,6 +7,9 @@ import { log, temporalLogger } from './shared/log';
 import { exitOnConfigError } from './shutdown';
 import { workflowBundle } from './bundle';
 import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
+import { freeLoopbackPort, serveMetrics, setRuntimeMetricsUrl } from './telemetry/metrics';
+import { workerInterceptors, workerSinks } from './telemetry/worker';
+import { startTracing, stopTracing } from './telemetry/tracing';
 
 let runtimeInstalled = false;
 
@@ -14,20 +17,27 @@ let runtimeInstalled = false;
  * Once per process, before the first worker: the SDK logs through pino (the
  * SDK core's warnings included, instead of straight to stderr), and the
  * process owns its signals (shutdown drains the worker before servers stop).
+ * With `metricsPort`, the runtime's Prometheus exporter listens on that
+ * loopback port; the process's /metrics page includes it.
  */
-export function installRuntime(): void {
+export function installRuntime(metricsPort?: number): void {
   if (runtimeInstalled) return;
+  const prometheus = metricsPort ? { bindAddress: `127.0.0.1:${metricsPort}`, countersTotalSuffix: true, useSecondsForDurations: true } : undefined;
   Runtime.install({
     logger: temporalLogger(),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(prometheus ? { metrics: { prometheus } } : {}),
+    },
     shutdownSignals: [],
   });
   runtimeInstalled = true;
+  if (metricsPort) setRuntimeMetricsUrl(`http://127.0.0.1:${metricsPort}/metrics`);
 }
 
 /** A worker on the configured task queue running every flow's workflows and activities. */
 export async function createWorker(deps: Deps, to: string | TemporalTarget): Promise<Worker> {
-  installRuntime();
+  installRuntime(runtimeInstalled || deps.config.telemetry.metricsAddress === 'off' ? undefined : await freeLoopbackPort());
   const target = asTarget(to);
   let connection: NativeConnection;
   try {
@@ -41,6 +51,8 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     taskQueue: deps.config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities(deps),
+    interceptors: workerInterceptors(),
+    sinks: workerSinks(),
     ...workerDeployment(deps.config),
   });
 }
@@ -62,12 +74,14 @@ function workerDeployment(config: Deps['config']): Pick<WorkerOptions, 'workerDe
 async function main(): Promise<void> {
   const config = loadConfig();
   const servers = ownServers(config, 'worker');
+  startTracing(config.telemetry);
   const db = await connectDb(servers.databaseUrl);
   const deps = createDeps(config, db, servers.smtpUrl);
   const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
   await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   await temporal.connection.close();
   const worker = await createWorker(deps, servers.temporal);
+  const metrics = config.telemetry.metricsAddress === 'off' ? undefined : await serveMetrics(config.telemetry.metricsAddress ?? { host: '127.0.0.1', port: 9464 });
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -77,6 +91,8 @@ async function main(): Promise<void> {
   await worker.connection?.close();
   await db.$disconnect();
   deps.mailer.close();
+  metrics?.close();
+  await stopTracing();
 }
 
 if (require.main === module) main().catch(exitOnConfigError);

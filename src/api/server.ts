@@ -5,6 +5,8 @@ import { connectDb, connectTemporal, createDeps } from '../deps';
 import { createApp } from './app';
 import { log } from '../shared/log';
 import { exitOnConfigError } from '../shutdown';
+import { serveMetrics } from '../telemetry/metrics';
+import { startTracing, stopTracing } from '../telemetry/tracing';
 
 /** Listens on `port`; a port in use is a configuration error naming PORT. */
 export function listen(app: Koa, port: number): Promise<http.Server> {
@@ -28,16 +30,21 @@ export function close(server: http.Server): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfig();
   const servers = ownServers(config, 'API');
+  startTracing(config.telemetry);
   const db = await connectDb(servers.databaseUrl);
   const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
   const deps = createDeps(config, db, servers.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
+  const metricsAddress = config.telemetry.metricsAddress ?? { host: '127.0.0.1', port: 9465 };
+  const metrics = metricsAddress === 'off' ? undefined : await serveMetrics(metricsAddress);
   log.info({ url: config.publicUrl }, 'API listening');
   const stop = async () => {
     await close(server);
+    if (metrics) await close(metrics);
     await temporal.connection.close();
     await db.$disconnect();
     deps.mailer.close();
+    await stopTracing();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -1,0 +1,52 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
+import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, InjectedSinks, Next, WorkerInterceptors } from '@temporalio/worker';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  OpenTelemetryWorkflowClientInterceptor,
+  type OpenTelemetrySinks,
+} from '@temporalio/interceptors-opentelemetry';
+import { logContext } from '../shared/log';
+import { flowKindOf } from './flows';
+import { stepDuration } from './metrics';
+import { workflowSpanTarget } from './tracing';
+
+/** Each attempt at a step: timed by flow kind, step and outcome, and its log lines carry the flow's identity. */
+class StepObserver implements ActivityInboundCallsInterceptor {
+  constructor(private readonly ctx: ActivityContext) {}
+
+  async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    const { info } = this.ctx;
+    const flowKind = flowKindOf(info.workflowType ?? '');
+    const started = process.hrtime.bigint();
+    let outcome = 'failed';
+    try {
+      const result = await logContext.run({ workflowId: info.workflowExecution?.workflowId ?? '', runId: info.workflowExecution?.runId ?? '', flowKind, activityType: info.activityType }, () => next(input));
+      outcome = 'completed';
+      return result;
+    } finally {
+      stepDuration.observe({ flow_kind: flowKind, step: info.activityType, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+}
+
+/** The worker's interceptors: OpenTelemetry's spans around activities, the step metrics, the flow kind on activity log lines. */
+export function workerInterceptors(): WorkerInterceptors {
+  return {
+    client: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
+    activity: [
+      (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+      (ctx) => ({
+        inbound: new StepObserver(ctx),
+        outbound: { getLogAttributes: (attrs, next) => next({ ...attrs, flowKind: flowKindOf(ctx.info.workflowType ?? '') }) },
+      }),
+    ],
+  };
+}
+
+/** The sink the workflows' spans leave the sandbox through. */
+export function workerSinks(): InjectedSinks<OpenTelemetrySinks> {
+  const { processor, resource } = workflowSpanTarget();
+  return { exporter: makeWorkflowExporter(processor, resource) };
+}
