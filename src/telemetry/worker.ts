@@ -45,8 +45,22 @@ export function workerInterceptors(): WorkerInterceptors {
   };
 }
 
+/** What a workflow span says about its run; the SDK would attach the whole WorkflowInfo (memo, search attributes, last result). */
+const SPAN_RUN_FIELDS = ['workflowId', 'runId', 'workflowType', 'namespace', 'taskQueue', 'attempt'] as const;
+
 /** The sink the workflows' spans leave the sandbox through. */
 export function workerSinks(): InjectedSinks<OpenTelemetrySinks> {
   const { processor, resource } = workflowSpanTarget();
-  return { exporter: makeWorkflowExporter(processor, resource) };
+  const exporter = makeWorkflowExporter(processor, resource);
+  return {
+    exporter: {
+      export: {
+        ...exporter.export,
+        fn: (info, spans) => {
+          const run = Object.fromEntries(SPAN_RUN_FIELDS.map((field) => [field, info[field]]));
+          exporter.export.fn({ ...run, flowKind: flowKindOf(info.workflowType) } as unknown as typeof info, spans);
+        },
+      },
+    },
+  };
 }
