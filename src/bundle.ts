@@ -14,10 +14,10 @@ export const BUILT_BUNDLE = path.join(PROJECT_ROOT, 'dist', 'workflow-bundle.js'
 export const WORKFLOWS_PATH = require.resolve('./workflows');
 /**
  * Workflow interceptors, bundled with the workflows: a worker given a built
- * bundle runs only what the bundle holds. The flows' metrics and log fields,
- * and OpenTelemetry's spans for runs, updates and activities.
+ * bundle runs only what the bundle holds: the flows' metrics, log fields
+ * and spans.
  */
-export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./telemetry/workflowInterceptors'), require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+export const WORKFLOW_INTERCEPTOR_MODULES = [require.resolve('./telemetry/workflowInterceptors')];
 
 let inMemory: Promise<WorkflowBundleWithSourceMap> | undefined;
 

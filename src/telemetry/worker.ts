@@ -39,7 +39,13 @@ export function workerInterceptors(): WorkerInterceptors {
       (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
       (ctx) => ({
         inbound: new StepObserver(ctx),
-        outbound: { getLogAttributes: (attrs, next) => next({ ...attrs, flowKind: flowKindOf(ctx.info.workflowType ?? '') }) },
+        outbound: {
+          // Named as on workflow lines (runId beside the SDK's workflowRunId); the task token is a credential for the activity, not for logs.
+          getLogAttributes: (attrs, next) => {
+            const { taskToken: _taskToken, ...rest } = attrs;
+            return next({ ...rest, runId: ctx.info.workflowExecution?.runId, flowKind: flowKindOf(ctx.info.workflowType ?? '') });
+          },
+        },
       }),
     ],
   };

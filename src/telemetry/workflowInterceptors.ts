@@ -1,6 +1,7 @@
 /**
  * Workflow interceptors (bundled with the workflow code, see src/bundle.ts):
- * the flows' own metrics and the flow kind on every workflow log line.
+ * spans (./workflowTracing.ts), the flows' own metrics and the flow kind on
+ * every workflow log line.
  * Metrics go through the workflow's metric meter, which records nothing
  * while a history is replayed, so a restarted worker counts nothing twice;
  * the SDK adds namespace, task_queue and workflow_type to each of them.
@@ -21,48 +22,50 @@ import {
   type WorkflowOutboundCallsInterceptor,
   type GetLogAttributesInput,
 } from '@temporalio/workflow';
+import { OpenTelemetryInternalsInterceptor } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import { answerReachesStage, flowKindOf, FUNNEL, outcomeOf } from './flows';
+import { TracingInbound, TracingOutbound } from './workflowTracing';
 
 const flowsStarted = metricMeter.createCounter('flowgate_flows_started', '1', 'Flows started, by kind (a run continued as new is the same flow)');
 const flowsEnded = metricMeter.createCounter('flowgate_flows_ended', '1', 'Flows ended, by kind and outcome');
 const stagesReached = metricMeter.createCounter('flowgate_flow_stage_reached', '1', 'Flows that reached a stage of their funnel, by kind and stage');
 const refusals = metricMeter.createCounter('flowgate_flow_refusals', '1', 'Updates a flow refused, by kind, update and failure type');
 
+/**
+ * Watches a handler's promise and hands back the same promise: the handler
+ * completes in the very microtask it did without interceptors, so commands
+ * keep their order and histories recorded before these metrics still replay.
+ */
+function observed<T>(promise: Promise<T>, onValue: (value: T) => unknown, onError: (err: unknown) => unknown): Promise<T> {
+  promise.then(onValue, onError);
+  return promise;
+}
+
 class FlowMetrics implements WorkflowInboundCallsInterceptor {
   private readonly kind = flowKindOf(workflowInfo().workflowType);
   /** Stages reached in this run: a repeated update (a reloaded page) is one person reaching it once. */
   private readonly reached = new Set<string>();
 
-  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+  execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
     const kind = this.kind;
     if (!workflowInfo().continuedFromExecutionRunId) {
       flowsStarted.add(1, { flow_kind: kind });
       stagesReached.add(1, { flow_kind: kind, stage: 'started' });
     }
-    try {
-      const result = await next(input);
+    return observed(next(input), (result) => {
       const outcome = outcomeOf(result);
       flowsEnded.add(1, { flow_kind: kind, outcome });
       log.info('flow ended', { outcome });
-      return result;
-    } catch (err) {
-      if (err instanceof ContinueAsNew) throw err;
+    }, (err) => {
+      if (err instanceof ContinueAsNew) return;
       const outcome = isCancellation(err) ? 'cancelled' : 'failed';
       flowsEnded.add(1, { flow_kind: kind, outcome });
       log.warn('flow ended', { outcome });
-      throw err;
-    }
+    });
   }
 
-  async handleUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'handleUpdate'>): Promise<unknown> {
-    try {
-      const answer = await next(input);
-      if (answerReachesStage(answer)) this.reach(input.name);
-      return answer;
-    } catch (err) {
-      this.refused(input.name, err);
-      throw err;
-    }
+  handleUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'handleUpdate'>): Promise<unknown> {
+    return observed(next(input), (answer) => answerReachesStage(answer) && this.reach(input.name), (err) => this.refused(input.name, err));
   }
 
   validateUpdate(input: UpdateInput, next: Next<WorkflowInboundCallsInterceptor, 'validateUpdate'>): void {
@@ -74,9 +77,8 @@ class FlowMetrics implements WorkflowInboundCallsInterceptor {
     }
   }
 
-  async handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
-    await next(input);
-    this.reach(input.signalName);
+  handleSignal(input: SignalInput, next: Next<WorkflowInboundCallsInterceptor, 'handleSignal'>): Promise<void> {
+    return observed(next(input), () => this.reach(input.signalName), () => undefined);
   }
 
   private reach(message: string): void {
@@ -99,6 +101,7 @@ class FlowLogAttributes implements WorkflowOutboundCallsInterceptor {
 }
 
 export const interceptors = (): WorkflowInterceptors => ({
-  inbound: [new FlowMetrics()],
-  outbound: [new FlowLogAttributes()],
+  inbound: [new TracingInbound(), new FlowMetrics()],
+  outbound: [new TracingOutbound(), new FlowLogAttributes()],
+  internals: [new OpenTelemetryInternalsInterceptor()],
 });
