@@ -12,6 +12,7 @@ import { ConfigError, loadConfig } from '../src/config';
 import { connectTemporal } from '../src/deps';
 import { BUILT_BUNDLE, workflowBundle } from '../src/bundle';
 import { installRuntime } from '../src/worker';
+import { workerSinks } from '../src/telemetry/worker';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   let replayed = 0;
   try {
     const histories = client.workflow.list({ query }).intoHistories();
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, sinks: workerSinks() }, histories)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
     }

@@ -6,6 +6,7 @@ import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { installRuntime } from '../../src/worker';
 import { workflowBundle } from '../../src/bundle';
+import { workerSinks } from '../../src/telemetry/worker';
 
 /**
  * Recorded workflow histories live in test/fixtures/histories/<flow>/, with
@@ -100,7 +101,7 @@ export async function replayFailures(histories: { file: string; history: unknown
   const failures: string[] = [];
   let replayed = 0;
   // One worker for all histories: replaying them one by one would load the bundle each time.
-  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()) }, replays)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()), sinks: workerSinks() }, replays)) {
     replayed++;
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
   }
