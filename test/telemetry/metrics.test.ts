@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type http from 'node:http';
+import path from 'node:path';
 import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { freePort } from '../support/ports';
@@ -102,5 +104,19 @@ describe('the metrics endpoint', () => {
 
   it('answers only /metrics', async () => {
     expect((await fetch(metricsUrl.replace('/metrics', '/'))).status).toBe(404);
+  });
+
+  it('has every series the Grafana dashboard charts (deploy/grafana/flowgate.json)', async () => {
+    const root = path.resolve(__dirname, '..', '..');
+    const dashboard = JSON.parse(fs.readFileSync(path.join(root, 'deploy/grafana/flowgate.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+    const charted = new Set(dashboard.panels.flatMap((p) => p.targets ?? []).flatMap((t) => t.expr.match(/\b(?:flowgate|temporal)_[a-z_]+/g) ?? []));
+    expect(charted.size).toBeGreaterThan(10);
+    const page = await (await fetch(metricsUrl)).text();
+    const onPage = new Set(parsePrometheus(page).map((s) => s.name).concat([...page.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1])));
+    // Workflow-side counters reach the page with their first count (a flow that ended, say); their names are those the interceptor declares.
+    const declared = fs.readFileSync(path.join(root, 'src/telemetry/workflowInterceptors.ts'), 'utf8');
+    const workflowSide = new Set([...declared.matchAll(/createCounter\('([a-z_]+)'/g)].map((m) => `${m[1]}_total`));
+    expect(workflowSide.size).toBe(4);
+    expect([...charted].filter((name) => !onPage.has(name) && !workflowSide.has(name))).toEqual([]);
   });
 });
