@@ -76,7 +76,7 @@ export interface Config {
   /** How long an API request waits for a workflow's answer before it says "try again in a moment". */
   updateDeadlineMs: number;
   telemetry: {
-    /** METRICS_ADDRESS: where this process serves /metrics; unset: the process's default (9464 the worker and `npm start`, 9465 the API). */
+    /** METRICS_ADDRESS: where this process serves /metrics; unset: 127.0.0.1:9464 for `npm start`, none for a worker or API process alone. */
     metricsAddress?: { host: string; port: number } | 'off';
     /** Where spans are posted (OTLP/HTTP); none: no tracing. */
     tracesUrl?: string;

@@ -81,7 +81,9 @@ async function main(): Promise<void> {
   await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   await temporal.connection.close();
   const worker = await createWorker(deps, servers.temporal);
-  const metrics = config.telemetry.metricsAddress === 'off' ? undefined : await serveMetrics(config.telemetry.metricsAddress ?? { host: '127.0.0.1', port: 9464 });
+  // Only where asked for: several workers may share a host, and each needs a port of its own.
+  const address = config.telemetry.metricsAddress;
+  const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -35,8 +35,9 @@ async function main(): Promise<void> {
   const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
   const deps = createDeps(config, db, servers.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
-  const metricsAddress = config.telemetry.metricsAddress ?? { host: '127.0.0.1', port: 9465 };
-  const metrics = metricsAddress === 'off' ? undefined : await serveMetrics(metricsAddress);
+  // Only where asked for: several API processes may share a host, and each needs a port of its own.
+  const address = config.telemetry.metricsAddress;
+  const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
   log.info({ url: config.publicUrl }, 'API listening');
   const stop = async () => {
     await close(server);
