@@ -24,7 +24,11 @@ export type Flow = (typeof FLOWS)[number];
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** What a flow's workflow code is: its folder, and the shared modules workflow code may import. */
-const SHARED_WORKFLOW_FILES = ['src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts'];
+const SHARED_WORKFLOW_FILES = [
+  'src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts',
+  // The workflow interceptors run inside every workflow (src/bundle.ts bundles them): they are workflow code too.
+  'src/telemetry/workflowInterceptors.ts', 'src/telemetry/workflowTracing.ts', 'src/telemetry/flows.ts',
+];
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
