@@ -36,6 +36,7 @@ export async function startServiceProcess(smtpUrl: string, extraEnv: Record<stri
     TEMPORAL_UI_PORT: String(ui),
     SMTP_URL: smtpUrl,
     LOG_LEVEL: 'warn',
+    METRICS_ADDRESS: 'off',
     ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef',
     ...extraEnv,
   };

@@ -13,6 +13,7 @@ import { connectTemporal } from '../src/deps';
 import { BUILT_BUNDLE, workflowBundle } from '../src/bundle';
 import { installRuntime } from '../src/worker';
 import { payloadDataConverter } from '../src/shared/codec';
+import { workerSinks } from '../src/telemetry/worker';
 
 function option(name: string, fallback: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   try {
     const histories = client.workflow.list({ query }).intoHistories();
     // Encrypted payloads are opened with the workers' keys (PAYLOAD_KEYS); histories from before encryption pass as they are.
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, dataConverter: payloadDataConverter(config.payloadKeys) }, histories)) {
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, dataConverter: payloadDataConverter(config.payloadKeys), sinks: workerSinks() }, histories)) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
     }

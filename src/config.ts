@@ -82,6 +82,12 @@ export interface Config {
   updateDeadlineMs: number;
   /** Whether the API serves its rendered reference at /reference. */
   apiReference: boolean;
+  telemetry: {
+    /** METRICS_ADDRESS: where this process serves /metrics; unset: 127.0.0.1:9464 for `npm start`, none for a worker or API process alone. */
+    metricsAddress?: { host: string; port: number } | 'off';
+    /** Where spans are posted (OTLP/HTTP); none: no tracing. */
+    tracesUrl?: string;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -353,7 +359,28 @@ export function loadConfig(env: Env = process.env): Config {
     termsOfServiceVersion: tosVersion,
     updateDeadlineMs: duration(env, 'UPDATE_DEADLINE', '10s'),
     apiReference: onOff(env, 'API_REFERENCE', !production),
+    telemetry: { metricsAddress: metricsAddress(env), tracesUrl: tracesUrl(env) },
   };
+}
+
+/** `host:port`, `[v6]:port` or a port alone (on the loopback interface: metrics are for the operator's scraper, not the public). */
+function metricsAddress(env: Env): { host: string; port: number } | 'off' | undefined {
+  const raw = env.METRICS_ADDRESS;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'off') return 'off';
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(raw);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError('METRICS_ADDRESS', `"${raw}" is not host:port, a port, or off`);
+  return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/** OpenTelemetry's own variables: the traces endpoint as given, or the base endpoint with /v1/traces. */
+function tracesUrl(env: Env): string | undefined {
+  const [name, value] = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    ? ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT]
+    : ['OTEL_EXPORTER_OTLP_ENDPOINT', env.OTEL_EXPORTER_OTLP_ENDPOINT ? env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '') + '/v1/traces' : ''];
+  if (!value) return undefined;
+  url(env, name, value, ['http:', 'https:']);
+  return value;
 }
 
 /** `npm run worker` and `npm run api` run against servers of their own: all three must be named. */

@@ -8,6 +8,7 @@ import { Config, ConfigError, redact } from './config';
 import { createDb, Db } from './shared/db';
 import { Mailer } from './shared/mail';
 import { PublicKeySigner, TokenSigner } from './shared/tokens';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { ALL_SEARCH_ATTRIBUTES } from './shared/searchAttributes';
 import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 
@@ -71,7 +72,8 @@ export async function connectTemporal(to: string | TemporalTarget, namespace: st
     await connection.close();
     throw new ConfigError('TEMPORAL_NAMESPACE', `namespace "${namespace}" is not usable at ${address} (${firstLine(err)})`);
   }
-  return new Client({ connection, namespace, dataConverter });
+  // Updates and starts carry the caller's trace context to the workflow (a no-op while tracing is off).
+  return new Client({ connection, namespace, dataConverter, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } });
 }
 
 export async function checkSmtp(smtpUrl: string): Promise<void> {

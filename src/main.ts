@@ -8,6 +8,8 @@ import { codecUiEndpoint } from './api/codec';
 import { close, listen } from './api/server';
 import { exitOnConfigError } from './shutdown';
 import { payloadDataConverter } from './shared/codec';
+import { serveMetrics } from './telemetry/metrics';
+import { startTracing, stopTracing } from './telemetry/tracing';
 
 /**
  * `npm start`: the whole service. Every server whose variable is unset is
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown(0));
 
   try {
+    startTracing(config.telemetry);
+    cleanups.push({ run: () => stopTracing() });
     // The dev server's Web UI decodes the flows' encrypted payloads through the API's codec endpoint.
     stack = await startEmbeddedStack(config, { temporalUi: process.env.TEMPORAL_UI !== '0', codecEndpoint: codecUiEndpoint(config) });
     // Reachability first: a wrong address should fail in seconds, before any work.
@@ -74,6 +78,10 @@ async function main(): Promise<void> {
     });
     const server = await listen(createApp({ ...deps, temporal }), config.port);
     cleanups.push({ what: 'stopping the API', run: () => close(server) });
+    // One process, one metrics page: the API's, the worker's and the SDK runtime's.
+    const metricsAddress = config.telemetry.metricsAddress ?? { host: '127.0.0.1', port: 9464 };
+    const metrics = metricsAddress === 'off' ? undefined : await serveMetrics(metricsAddress);
+    if (metrics) cleanups.push({ run: () => close(metrics) });
     running.catch((err) => {
       process.stderr.write(`flowgate: worker stopped: ${String(err?.message ?? err).split('\n')[0]}\n`);
       void shutdown(1);
@@ -84,6 +92,7 @@ async function main(): Promise<void> {
       `  API:              ${config.publicUrl}  (health: ${config.publicUrl}/readyz)`,
       `  Temporal Web UI:  ${stack.temporalUiUrl ?? '(external Temporal at ' + stack.temporalAddress + ')'}`,
       `  Mail inbox:       ${stack.mailInboxUrl ?? '(external SMTP server)'}`,
+      `  Metrics:          ${metricsAddress === 'off' ? '(off)' : `http://${metricsAddress.host.includes(':') ? `[${metricsAddress.host}]` : metricsAddress.host}:${metricsAddress.port}/metrics`}`,
       `  Data:             ${config.dataDir}`,
       `Press Ctrl-C to stop.`,
     ];

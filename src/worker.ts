@@ -8,6 +8,9 @@ import { exitOnConfigError } from './shutdown';
 import { workflowBundle } from './bundle';
 import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 import { payloadDataConverter } from './shared/codec';
+import { freeLoopbackPort, serveMetrics, setRuntimeMetricsUrl } from './telemetry/metrics';
+import { workerInterceptors, workerSinks } from './telemetry/worker';
+import { startTracing, stopTracing } from './telemetry/tracing';
 
 let runtimeInstalled = false;
 
@@ -15,20 +18,27 @@ let runtimeInstalled = false;
  * Once per process, before the first worker: the SDK logs through pino (the
  * SDK core's warnings included, instead of straight to stderr), and the
  * process owns its signals (shutdown drains the worker before servers stop).
+ * With `metricsPort`, the runtime's Prometheus exporter listens on that
+ * loopback port; the process's /metrics page includes it.
  */
-export function installRuntime(): void {
+export function installRuntime(metricsPort?: number): void {
   if (runtimeInstalled) return;
+  const prometheus = metricsPort ? { bindAddress: `127.0.0.1:${metricsPort}`, countersTotalSuffix: true, useSecondsForDurations: true } : undefined;
   Runtime.install({
     logger: temporalLogger(),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(prometheus ? { metrics: { prometheus } } : {}),
+    },
     shutdownSignals: [],
   });
   runtimeInstalled = true;
+  if (metricsPort) setRuntimeMetricsUrl(`http://127.0.0.1:${metricsPort}/metrics`);
 }
 
 /** A worker on the configured task queue running every flow's workflows and activities. */
 export async function createWorker(deps: Deps, to: string | TemporalTarget): Promise<Worker> {
-  installRuntime();
+  installRuntime(runtimeInstalled || deps.config.telemetry.metricsAddress === 'off' ? undefined : await freeLoopbackPort());
   const target = asTarget(to);
   let connection: NativeConnection;
   try {
@@ -44,6 +54,8 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     activities: createActivities(deps),
     // Payloads (and failure messages) are encrypted before they reach Temporal's history.
     dataConverter: payloadDataConverter(deps.config.payloadKeys),
+    interceptors: workerInterceptors(),
+    sinks: workerSinks(),
     ...workerDeployment(deps.config),
   });
 }
@@ -65,12 +77,16 @@ function workerDeployment(config: Deps['config']): Pick<WorkerOptions, 'workerDe
 async function main(): Promise<void> {
   const config = loadConfig();
   const servers = ownServers(config, 'worker');
+  startTracing(config.telemetry);
   const db = await connectDb(servers.databaseUrl);
   const deps = createDeps(config, db, servers.smtpUrl);
   const temporal = await connectTemporal(servers.temporal, config.temporal.namespace);
   await registerSearchAttributes(temporal.connection as Connection, config.temporal.namespace);
   await temporal.connection.close();
   const worker = await createWorker(deps, servers.temporal);
+  // Only where asked for: several workers may share a host, and each needs a port of its own.
+  const address = config.telemetry.metricsAddress;
+  const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -80,6 +96,8 @@ async function main(): Promise<void> {
   await worker.connection?.close();
   await db.$disconnect();
   deps.mailer.close();
+  metrics?.close();
+  await stopTracing();
 }
 
 if (require.main === module) main().catch(exitOnConfigError);

@@ -40,6 +40,10 @@ describe('npm start', () => {
       expect(await fetch(`http://localhost:${ports.port}/healthz`).then((r) => r.json())).toEqual({ status: 'ok' });
       await waitForStatus(`http://localhost:${ports.ui}/`, 200);
       await waitForStatus(`http://localhost:${ports.inbox}/email`, 200);
+      // One metrics page for the whole process: the API's series and the SDK runtime's beside them.
+      const metrics = await fetch(`http://127.0.0.1:${ports.metrics}/metrics`).then((r) => r.text());
+      expect(metrics).toContain('flowgate_http_requests_total{method="GET",route="/readyz",status="200"}');
+      expect(metrics).toContain('temporal_num_pollers');
       // The development secret is generated once and kept for the next start.
       expect(fs.readFileSync(path.join(dataDir, 'token-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
       servers = descendants(run.child.pid!).map((p) => p.pid).filter((p) => p !== run.child.pid);
@@ -54,13 +58,14 @@ describe('npm start', () => {
     expect(result.code).toBe(0);
     expect(result.output).toContain(`http://localhost:${ports.ui}`);
     expect(result.output).toContain(`http://localhost:${ports.inbox}`);
+    expect(result.output).toContain(`Metrics:          http://127.0.0.1:${ports.metrics}/metrics`);
     // It says what it does while it stops, in order: the API and the worker before the servers they use.
     const order = ['stopping the API', 'stopping the worker', 'stopping the mail inbox', 'stopping the Temporal dev server', 'stopping PostgreSQL', 'flowgate stopped'];
     const at = order.map((line) => result.output.indexOf(line));
     expect(at.every((i) => i >= 0)).toBe(true);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
     expect(await waitGone(servers, 3000)).toEqual([]);
-    for (const p of [ports.port, ports.pg, ports.temporal, ports.smtp]) expect(await isListening(p)).toBe(false);
+    for (const p of [ports.port, ports.pg, ports.temporal, ports.smtp, ports.metrics]) expect(await isListening(p)).toBe(false);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }, 180_000);
 

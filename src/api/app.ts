@@ -15,6 +15,7 @@ import { invitationPages } from './invitation/pages';
 import { billingRemoteRoutes, zulipAnswers } from './billing/remotes';
 import { billingPages } from './billing/pages';
 import { codecEndpoint } from './codec';
+import { countRefusals, observeRequests } from '../telemetry/http';
 
 export type { ApiDeps };
 
@@ -23,12 +24,14 @@ export function createApp(deps: ApiDeps): Koa {
   // Only the entries the configured proxies appended count: the left-most ones are whatever the client wrote.
   const app = new Koa({ proxy: deps.config.trustProxyHops > 0, maxIpsCount: deps.config.trustProxyHops });
   app.silent = true; // errors are answered and logged by errorHandler
+  app.use(observeRequests());
   // Every page names the product (APP_NAME), error pages too.
   app.use(async (ctx, next) => {
     ctx.state.appName = deps.config.appName;
     await next();
   });
   app.use(errorHandler(renderError));
+  app.use(countRefusals);
   app.use(cookiePolicy(deps.config));
   app.use(zulipAnswers);
   // Before the body parser: codec requests carry payloads larger than its limit, and read their own body.

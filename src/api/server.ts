@@ -6,6 +6,8 @@ import { createApp } from './app';
 import { log } from '../shared/log';
 import { exitOnConfigError } from '../shutdown';
 import { payloadDataConverter } from '../shared/codec';
+import { serveMetrics } from '../telemetry/metrics';
+import { startTracing, stopTracing } from '../telemetry/tracing';
 
 /** Listens on `port`; a port in use is a configuration error naming PORT. */
 export function listen(app: Koa, port: number): Promise<http.Server> {
@@ -29,16 +31,22 @@ export function close(server: http.Server): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfig();
   const servers = ownServers(config, 'API');
+  startTracing(config.telemetry);
   const db = await connectDb(servers.databaseUrl);
   const temporal = await connectTemporal(servers.temporal, config.temporal.namespace, payloadDataConverter(config.payloadKeys));
   const deps = createDeps(config, db, servers.smtpUrl);
   const server = await listen(createApp({ ...deps, temporal }), config.port);
+  // Only where asked for: several API processes may share a host, and each needs a port of its own.
+  const address = config.telemetry.metricsAddress;
+  const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
   log.info({ url: config.publicUrl }, 'API listening');
   const stop = async () => {
     await close(server);
+    if (metrics) await close(metrics);
     await temporal.connection.close();
     await db.$disconnect();
     deps.mailer.close();
+    await stopTracing();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pino from 'pino';
 import type { Logger as TemporalLogger, LogLevel, LogMetadata } from '@temporalio/common';
 
@@ -7,6 +8,13 @@ let destination: { write(line: string): unknown } = process.stdout;
 export function redirectLogs(to: { write(line: string): unknown }): void {
   destination = to;
 }
+
+/**
+ * Fields every line logged within a piece of work carries: an activity's
+ * workflow ID, run ID and flow kind, a request's trace ID (set by
+ * src/telemetry), so the service's own lines join the SDK's.
+ */
+export const logContext = new AsyncLocalStorage<Record<string, string>>();
 
 /**
  * One logger for the process. Fields that may carry secrets are redacted
@@ -23,6 +31,7 @@ export const log = pino(
       censor: '[redacted]',
     },
     base: undefined,
+    mixin: () => logContext.getStore() ?? {},
   },
   { write: (line: string) => destination.write(line) },
 );

@@ -3,6 +3,7 @@ import nodemailer, { Transporter } from 'nodemailer';
 import escapeHtml from 'escape-html';
 import { z } from 'zod';
 import type { Db } from './db';
+import { mailsFailed, mailsSent } from '../telemetry/metrics';
 import { isUniqueViolation } from './db';
 
 /**
@@ -99,19 +100,25 @@ export class Mailer {
     const sent = await this.db.sentEmail.findUnique({ where: { messageId } });
     if (sent) return { messageId, alreadySent: true };
     const { text, html } = renderEmail(email);
-    await this.transport.sendMail({
-      from: this.from,
-      to: email.to,
-      subject: email.subject,
-      text,
-      html,
-      messageId,
-      headers: {
-        'X-Flowgate-Kind': email.kind,
-        ...(email.unsubscribe ? { 'List-Unsubscribe': `<${email.unsubscribe.url}>` } : {}),
-        ...(email.unsubscribe?.oneClick ? { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
-      },
-    });
+    try {
+      await this.transport.sendMail({
+        from: this.from,
+        to: email.to,
+        subject: email.subject,
+        text,
+        html,
+        messageId,
+        headers: {
+          'X-Flowgate-Kind': email.kind,
+          ...(email.unsubscribe ? { 'List-Unsubscribe': `<${email.unsubscribe.url}>` } : {}),
+          ...(email.unsubscribe?.oneClick ? { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } : {}),
+        },
+      });
+    } catch (err) {
+      mailsFailed.inc({ kind: email.kind });
+      throw err;
+    }
+    mailsSent.inc({ kind: email.kind });
     await this.recordSent({ messageId, kind: email.kind, recipient: email.to.toLowerCase(), subject: email.subject });
     return { messageId, alreadySent: false };
   }

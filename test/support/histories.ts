@@ -8,6 +8,7 @@ import { installRuntime } from '../../src/worker';
 import { workflowBundle } from '../../src/bundle';
 import { loadConfig } from '../../src/config';
 import { decodeJsonHistory, EncryptionCodec, payloadDataConverter } from '../../src/shared/codec';
+import { workerSinks } from '../../src/telemetry/worker';
 
 /**
  * Recorded workflow histories live in test/fixtures/histories/<flow>/, with
@@ -25,7 +26,11 @@ export type Flow = (typeof FLOWS)[number];
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** What a flow's workflow code is: its folder, and the shared modules workflow code may import. */
-const SHARED_WORKFLOW_FILES = ['src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts'];
+const SHARED_WORKFLOW_FILES = [
+  'src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts',
+  // The workflow interceptors run inside every workflow (src/bundle.ts bundles them): they are workflow code too.
+  'src/telemetry/workflowInterceptors.ts', 'src/telemetry/workflowTracing.ts', 'src/telemetry/flows.ts',
+];
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -109,7 +114,7 @@ export async function replayFailures(histories: { file: string; history: unknown
   // One worker for all histories: replaying them one by one would load the bundle each time.
   // With the service's data converter, as the worker and the deploy gate replay: encrypted histories open, plain ones pass.
   const dataConverter = payloadDataConverter(loadConfig().payloadKeys);
-  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()), dataConverter }, replays)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()), dataConverter, sinks: workerSinks() }, replays)) {
     replayed++;
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message.split('\n')[0]}`);
   }

@@ -44,12 +44,12 @@ export async function waitForStatus(url: string, status: number, timeoutMs = 30_
 
 /** Ports and environment for one embedded stack: every server started by src/main.ts itself. */
 export async function startEnv(dataDir: string) {
-  const [port, pg, temporal, ui, smtp, inbox] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [port, pg, temporal, ui, smtp, inbox, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   return {
-    ports: { port, pg, temporal, ui, smtp, inbox },
+    ports: { port, pg, temporal, ui, smtp, inbox, metrics },
     env: {
       DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(pg), TEMPORAL_PORT: String(temporal),
-      TEMPORAL_UI_PORT: String(ui), MAIL_SMTP_PORT: String(smtp), MAIL_UI_PORT: String(inbox),
+      TEMPORAL_UI_PORT: String(ui), MAIL_SMTP_PORT: String(smtp), MAIL_UI_PORT: String(inbox), METRICS_ADDRESS: String(metrics),
       DATABASE_URL: undefined, TEMPORAL_ADDRESS: undefined, SMTP_URL: undefined, TOKEN_SECRET: undefined, PUBLIC_URL: undefined,
       ADMIN_TOKEN: undefined, PAYLOAD_KEYS: undefined, PAYLOAD_KEY_ID: undefined,
     },
