@@ -65,9 +65,11 @@ function plainPlaces(payloadHolder: unknown, at = ''): string[] {
   const record = payloadHolder as Record<string, unknown>;
   const metadata = record.metadata as Record<string, string> | undefined;
   if (metadata && typeof metadata.encoding === 'string') return unb64(metadata.encoding) === ENCRYPTED_ENCODING ? [] : [at];
-  return Object.entries(record).flatMap(([k, v]) => plainPlaces(v, `${at}.${k}`));
+  // The trace context header (a W3C trace and span id, README: what stays visible): Temporal's codecs do not see headers.
+  return Object.entries(record).flatMap(([k, v]) => (k === TRACE_HEADER ? [] : plainPlaces(v, `${at}.${k}`)));
 }
 
+const TRACE_HEADER = '_tracer-data';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s = '') => Buffer.from(s, 'base64').toString('utf8');
 
