@@ -41,6 +41,11 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     taskQueue: deps.config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createActivities(deps),
+    // Explicit bounds: the SDK's default cache grows with the heap limit, so memory grew with every waiting flow.
+    maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
+    maxConcurrentWorkflowTaskExecutions: deps.config.worker.maxConcurrentWorkflowTasks,
+    maxConcurrentActivityTaskExecutions: deps.config.worker.maxConcurrentActivities,
+    maxConcurrentLocalActivityExecutions: deps.config.worker.maxConcurrentActivities,
     ...workerDeployment(deps.config),
   });
 }
