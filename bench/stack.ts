@@ -15,6 +15,8 @@ export interface ServiceProcess {
   temporalAddress: string;
   dataDir: string;
   env: Record<string, string>;
+  /** What the service has printed (its warnings and errors at LOG_LEVEL=warn). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startServiceProcess(smtpUrl: string, extraEnv: Record<stri
     temporalAddress: `127.0.0.1:${temporal}`,
     dataDir,
     env,
+    output: () => output,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGINT');
