@@ -141,7 +141,8 @@ const DEFAULT_MAX_CACHED_WORKFLOWS = 1000;
 function workerLimits(env: Env): Config['worker'] {
   const maxCachedWorkflows = count(env, 'WORKER_MAX_CACHED_WORKFLOWS', DEFAULT_MAX_CACHED_WORKFLOWS);
   if (maxCachedWorkflows === 1) throw new ConfigError('WORKER_MAX_CACHED_WORKFLOWS', '"1" is too small: 0 (no cache) or at least 2');
-  const maxConcurrentWorkflowTasks = count(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 40);
+  // A small cache alone lowers the default, which may not exceed it.
+  const maxConcurrentWorkflowTasks = count(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', maxCachedWorkflows > 0 ? Math.max(2, Math.min(40, maxCachedWorkflows)) : 40);
   const maxConcurrentActivities = count(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 100);
   if (maxConcurrentWorkflowTasks < 2) throw new ConfigError('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 'must be at least 2');
   if (maxCachedWorkflows > 0 && maxConcurrentWorkflowTasks > maxCachedWorkflows) {

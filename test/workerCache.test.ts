@@ -3,6 +3,32 @@
 import { startService, TestService } from './support/service';
 import { linkIn, uniqueEmail, waitForEmail } from './support/mailbox';
 import { PageClient } from './support/pageClient';
+import { ConfigError, loadConfig } from '../src/config';
+
+describe('the worker bounds from the environment', () => {
+  const base = { TOKEN_SECRET: 'c'.repeat(40), DATA_DIR: '/tmp/flowgate-config-test' };
+  const problem = (env: Record<string, string>) => {
+    try {
+      loadConfig({ ...base, ...env });
+      return undefined;
+    } catch (err) {
+      if (err instanceof ConfigError) return err.variable;
+      throw err;
+    }
+  };
+
+  it('caches 1,000 flows unless told otherwise, and a smaller cache lowers the workflow task slots with it', () => {
+    expect(loadConfig(base).worker).toEqual({ maxCachedWorkflows: 1000, maxConcurrentWorkflowTasks: 40, maxConcurrentActivities: 100 });
+    expect(loadConfig({ ...base, WORKER_MAX_CACHED_WORKFLOWS: '10' }).worker.maxConcurrentWorkflowTasks).toBe(10);
+  });
+
+  it('names the variable of a bound the SDK would not take', () => {
+    expect(problem({ WORKER_MAX_CACHED_WORKFLOWS: '1' })).toBe('WORKER_MAX_CACHED_WORKFLOWS');
+    expect(problem({ WORKER_MAX_CACHED_WORKFLOWS: 'many' })).toBe('WORKER_MAX_CACHED_WORKFLOWS');
+    expect(problem({ WORKER_MAX_CACHED_WORKFLOWS: '5', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '9' })).toBe('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS');
+    expect(problem({ WORKER_MAX_CONCURRENT_ACTIVITIES: '0' })).toBe('WORKER_MAX_CONCURRENT_ACTIVITIES');
+  });
+});
 
 describe('a worker with a workflow cache smaller than the flows waiting', () => {
   let service: TestService;
