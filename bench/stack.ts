@@ -15,6 +15,8 @@ export interface ServiceProcess {
   temporalAddress: string;
   dataDir: string;
   env: Record<string, string>;
+  /** What the service has printed (its warnings and errors at LOG_LEVEL=warn). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ export interface ServiceProcess {
  * PostgreSQL and Temporal dev server), in a throw-away data directory, with
  * mail going to `smtpUrl`.
  */
-export async function startServiceProcess(smtpUrl: string, extraEnv: Record<string, string> = {}): Promise<ServiceProcess> {
+export async function startServiceProcess(smtpUrl: string, extraEnv: Record<string, string> = {}, options: { cpuProfileDir?: string } = {}): Promise<ServiceProcess> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-'));
   fs.chmodSync(dataDir, 0o755);
   const [port, pg, temporal, ui] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -42,7 +44,9 @@ export async function startServiceProcess(smtpUrl: string, extraEnv: Record<stri
   };
   const childEnv = { ...process.env, ...env };
   for (const v of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TOKEN_SECRET']) if (!(v in extraEnv)) delete childEnv[v];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // With a profile directory, the service writes a V8 CPU profile there when it stops.
+  const profile = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
@@ -58,6 +62,7 @@ export async function startServiceProcess(smtpUrl: string, extraEnv: Record<stri
     temporalAddress: `127.0.0.1:${temporal}`,
     dataDir,
     env,
+    output: () => output,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGINT');

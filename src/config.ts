@@ -43,6 +43,8 @@ export interface Config {
     /** The Worker Deployment version this worker is (WORKER_DEPLOYMENT_NAME, WORKER_BUILD_ID); none: unversioned. */
     workerDeployment?: { deploymentName: string; buildId: string };
   };
+  /** The worker's bounds: workflows kept in memory between their tasks, workflow and activity tasks run at once. */
+  worker: { maxCachedWorkflows: number; maxConcurrentWorkflowTasks: number; maxConcurrentActivities: number };
   embedded: { postgresPort: number; smtpPort: number; mailUiPort: number };
   smtpUrl?: string;
   /** The product's name in every mail and page (Toucan's deployment says "Toucan"). */
@@ -139,6 +141,28 @@ function workerDeployment(env: Env): { deploymentName: string; buildId: string }
     if (!/^[A-Za-z0-9._-]{1,100}$/.test(value)) throw new ConfigError(name, `"${value}" must be 1 to 100 letters, digits, dots, dashes or underscores`);
   }
   return { deploymentName, buildId };
+}
+
+/**
+ * A waiting flow costs its worker memory only while it is cached (about a
+ * quarter of a MiB each); an evicted one replays its short history when a
+ * timer or a click wakes it. 1,000 keeps a 1 to 2 GiB worker well inside its
+ * memory however many flows wait. The SDK's own default grows with the heap limit instead.
+ */
+const DEFAULT_MAX_CACHED_WORKFLOWS = 1000;
+
+function workerLimits(env: Env): Config['worker'] {
+  const maxCachedWorkflows = count(env, 'WORKER_MAX_CACHED_WORKFLOWS', DEFAULT_MAX_CACHED_WORKFLOWS);
+  if (maxCachedWorkflows === 1) throw new ConfigError('WORKER_MAX_CACHED_WORKFLOWS', '"1" is too small: 0 (no cache) or at least 2');
+  // A small cache alone lowers the default, which may not exceed it.
+  const maxConcurrentWorkflowTasks = count(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', maxCachedWorkflows > 0 ? Math.max(2, Math.min(40, maxCachedWorkflows)) : 40);
+  const maxConcurrentActivities = count(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 100);
+  if (maxConcurrentWorkflowTasks < 2) throw new ConfigError('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 'must be at least 2');
+  if (maxCachedWorkflows > 0 && maxConcurrentWorkflowTasks > maxCachedWorkflows) {
+    throw new ConfigError('WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', `must not exceed WORKER_MAX_CACHED_WORKFLOWS (${maxCachedWorkflows})`);
+  }
+  if (maxConcurrentActivities < 1) throw new ConfigError('WORKER_MAX_CONCURRENT_ACTIVITIES', 'must be at least 1');
+  return { maxCachedWorkflows, maxConcurrentWorkflowTasks, maxConcurrentActivities };
 }
 
 /** Every secret has one minimum length, the one TOKEN_SECRET has always had. */
@@ -316,6 +340,7 @@ export function loadConfig(env: Env = process.env): Config {
       uiPort: port(env, 'TEMPORAL_UI_PORT', 8233),
       workerDeployment: workerDeployment(env),
     },
+    worker: workerLimits(env),
     embedded: {
       postgresPort: port(env, 'EMBEDDED_PG_PORT', 5433),
       smtpPort: port(env, 'MAIL_SMTP_PORT', 1025),

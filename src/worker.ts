@@ -56,6 +56,11 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     dataConverter: payloadDataConverter(deps.config.payloadKeys),
     interceptors: workerInterceptors(),
     sinks: workerSinks(),
+    // Explicit bounds: the SDK's default cache grows with the heap limit, so memory grew with every waiting flow.
+    maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
+    maxConcurrentWorkflowTaskExecutions: deps.config.worker.maxConcurrentWorkflowTasks,
+    maxConcurrentActivityTaskExecutions: deps.config.worker.maxConcurrentActivities,
+    maxConcurrentLocalActivityExecutions: deps.config.worker.maxConcurrentActivities,
     ...workerDeployment(deps.config),
   });
 }

@@ -113,8 +113,21 @@ export function keyOf(kind: string, ...parts: (string | number)[]): string {
  */
 async function keyed<T>(deps: FlowDeps, failures: FailureTable, workflowId: string, key: string | undefined, send: (updateId?: string) => Promise<T>): Promise<T> {
   if (!key) return withinDeadline(deps, () => answered(failures, () => send()));
+  // The key is sent at once: Temporal answers an update ID it knows with that update's outcome, so
+  // a success (this one's or an earlier one's) costs one call. Only a failure needs the key's history:
+  // unknown under the key, it was this call's refusal by the validator; kept under it, it may be an
+  // earlier request's, so the next suffix is tried (at worst this request's refusal comes twice).
   let lastFailure: unknown;
-  for (let attempt = 0; attempt < KEYED_ATTEMPTS; attempt++) {
+  try {
+    return await withinDeadline(deps, () => send(key));
+  } catch (err) {
+    if (!(err instanceof WorkflowUpdateFailedError)) return answered(failures, () => Promise.reject(err));
+    const kept = await withinDeadline(deps, () => outcomeOf<T>(deps, workflowId, key));
+    if (kept.state === 'none') return answered(failures, () => Promise.reject(err));
+    if (kept.state === 'succeeded') return kept.value;
+    lastFailure = kept.error;
+  }
+  for (let attempt = 1; attempt < KEYED_ATTEMPTS; attempt++) {
     const updateId = attempt ? `${key}#${attempt}` : key;
     const earlier = await withinDeadline(deps, () => outcomeOf<T>(deps, workflowId, updateId));
     if (earlier.state === 'none') return withinDeadline(deps, () => answered(failures, () => send(updateId)));

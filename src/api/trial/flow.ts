@@ -4,7 +4,7 @@ import type { ApiDeps } from '../../deps';
 import { z } from 'zod';
 import { FlowRefusal, HttpError, plainText } from '../http';
 import { keyOf, startOrUpdate, updateFlow } from '../flows';
-import { hashPassword, passwordProblem } from '../../shared/auth';
+import { hashPassword, issueAccessToken, passwordProblem, signIn } from '../../shared/auth';
 import { passwordResetMailTimes, readPasswordResetToken, readTrialInfos, readVerificationToken, registrationMailTimes, trialLinkDead, trialUsername } from '../../domain/trial';
 import {
   chooseNewPasswordUpdate,
@@ -64,6 +64,14 @@ export function trialFlow(deps: ApiDeps) {
     return hashPassword(password);
   }
 
+  async function createWithHash(token: string, password: string, firstName?: string, lastName?: string) {
+    const { email, tokenHash } = readVerificationToken(signer, token);
+    const passwordHash = await checkedPasswordHash(password);
+    // Keyed by the link: a retried "Create my account" gets the account the first one created.
+    const created = await onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), createTrialAccountUpdate, [{ tokenHash, passwordHash, firstName, lastName }], linkEnded, keyOf('create-trial-account', tokenHash)));
+    return { created, passwordHash };
+  }
+
   return {
     /**
      * Register (again): the address's trial decides between a verification
@@ -104,10 +112,21 @@ export function trialFlow(deps: ApiDeps) {
     },
 
     async createAccount(token: string, password: string, firstName?: string, lastName?: string) {
-      const { email, tokenHash } = readVerificationToken(signer, token);
-      const passwordHash = await checkedPasswordHash(password);
-      // Keyed by the link: a retried "Create my account" gets the account the first one created.
-      return onLink(() => updateFlow(deps, TrialFailure, trialWorkflowId(email), createTrialAccountUpdate, [{ tokenHash, passwordHash, firstName, lastName }], linkEnded, keyOf('create-trial-account', tokenHash)));
+      return (await createWithHash(token, password, firstName, lastName)).created;
+    },
+
+    /**
+     * Creates the account and signs its creator in. An account that holds the
+     * very hash this request computed (argon2id salts every hash) proves the
+     * password without a second argon2id run; otherwise (a repeated post,
+     * answered with the first one's account) it is checked as any sign-in is.
+     */
+    async createAccountAndSignIn(token: string, password: string, firstName: string | undefined, lastName: string | undefined, client: string) {
+      const { created, passwordHash } = await createWithHash(token, password, firstName, lastName);
+      const account = await db.account.findUnique({ where: { id: created.accountId }, select: { id: true, passwordHash: true, sessionGeneration: true } });
+      if (account?.passwordHash === passwordHash) return { created, accessToken: issueAccessToken(signer, account) };
+      const session = await signIn(db, signer, created.username, password, client);
+      return { created, accessToken: session.outcome === 'signed_in' ? session.accessToken : undefined };
     },
 
     async extend(username: string, days: number) {

@@ -39,12 +39,11 @@ export function trialPages(deps: ApiDeps): Router {
     const weak = passwordProblem(body.password);
     if (weak) return again(weak);
     try {
-      const created = await flow.createAccount(body.token, body.password, body.firstname, body.lastname);
       // Created means signed in: the next click opens the app, not a login form. Signed in with the
       // password just posted, so a repeated post (answered with the first one's account) proves it too.
-      const session = await signIn(db, signer, created.username, body.password, ctx.ip);
-      if (session.outcome === 'signed_in') startSession(ctx, session.accessToken);
-      render(ctx, views.trialReadyPage({ ...created, signedIn: session.outcome === 'signed_in' }));
+      const { created, accessToken } = await flow.createAccountAndSignIn(body.token, body.password, body.firstname, body.lastname, ctx.ip);
+      if (accessToken) startSession(ctx, accessToken);
+      render(ctx, views.trialReadyPage({ ...created, signedIn: accessToken !== undefined }));
     } catch (err) {
       if (err instanceof FlowRefusal && err.is(TrialFailure.accountExists)) return again(err.reason);
       throw err;
