@@ -39,7 +39,7 @@ describe('billing login workflow on the time-skipping server', () => {
     const identity = await seedRealmUser(deps);
     await withWorker(async () => {
       const handle = await startLogin(env.client, taskQueue, identity);
-      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.1' }] });
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.77' }] });
       const link = linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http');
       expect((await handle.describe()).typedSearchAttributes.get(ExpiresAt)!.getTime()).toBeGreaterThan(Date.now() + 23 * 3600_000);
       await expect(handle.executeUpdate(endLoginUpdate, { args: [{ reason: ' ' }] })).rejects.toMatchObject({ cause: { message: 'Give a "reason" for the record.' } });

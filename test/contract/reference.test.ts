@@ -69,7 +69,11 @@ describe('the API reference', () => {
   });
 
   it('is served in development, and in production only when API_REFERENCE=on', () => {
-    const base = { TOKEN_SECRET: 'reference-secret-0123456789abcdef0123456', DATA_DIR: path.join(os.tmpdir(), 'flowgate-reference-test') };
+    const base = {
+      TOKEN_SECRET: 'reference-secret-0123456789abcdef0123456',
+      PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+      DATA_DIR: path.join(os.tmpdir(), 'flowgate-reference-test'),
+    };
     expect(loadConfig(base).apiReference).toBe(true);
     expect(loadConfig({ ...base, NODE_ENV: 'production' }).apiReference).toBe(false);
     expect(loadConfig({ ...base, NODE_ENV: 'production', API_REFERENCE: 'on' }).apiReference).toBe(true);

@@ -149,13 +149,13 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
       case 'awaiting_account_creation':
         return { step: 'Link opened: waiting for the account to be created', waitingFor: `${email} to choose a password`, until: linkExpires, operatorActions: [END] };
       case 'trial_running':
-        return { step: 'Trial running', waitingFor: 'the end of the trial (a reminder is mailed before it)', until: { at: trialEndsAt, then: 'access is revoked' }, operatorActions: [EXTEND, COMPLETE, END] };
+        return { step: `Trial of ${email} running`, waitingFor: 'the end of the trial (a reminder is mailed before it)', until: { at: trialEndsAt, then: 'access is revoked' }, operatorActions: [EXTEND, COMPLETE, END] };
       case 'trial_expired':
-        return { step: 'Trial expired: access revoked', waitingFor: 'an operator to extend or convert it', until: { at: expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR, then: 'the flow ends' }, operatorActions: [EXTEND, COMPLETE, END] };
+        return { step: `Trial of ${email} expired: access revoked`, waitingFor: 'an operator to extend or convert it', until: { at: expiredAt + EXPIRED_TRIAL_REVIVABLE_FOR, then: 'the flow ends' }, operatorActions: [EXTEND, COMPLETE, END] };
       case 'welcome_back':
         return { step: 'The address already has an account: a "welcome back" mail instead of a trial' };
       case 'converted':
-        return { step: 'Converted to a paid account' };
+        return { step: `Trial of ${email} converted to a paid account` };
       default:
         return { step: endedByOperator ? 'Ended by an operator before the account was created' : 'Ended unverified: the link was not used in time' };
     }
