@@ -56,6 +56,10 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     dataConverter: payloadDataConverter(deps.config.payloadKeys),
     interceptors: workerInterceptors(),
     sinks: workerSinks(),
+    // A stop (SIGTERM) drains in bounded time, before `docker compose stop` or Kubernetes kill the process:
+    // activities still running after 5 s are cancelled, and the worker exits by 8 s; their retries run elsewhere.
+    shutdownGraceTime: '5s',
+    shutdownForceTime: '8s',
     // Explicit bounds: the SDK's default cache grows with the heap limit, so memory grew with every waiting flow.
     maxCachedWorkflows: deps.config.worker.maxCachedWorkflows,
     maxConcurrentWorkflowTaskExecutions: deps.config.worker.maxConcurrentWorkflowTasks,
