@@ -45,7 +45,25 @@ export interface Answer {
  * One HTTP call as a patient client makes it: while a process is down
  * (connection refused, 5xx) it waits and tries again, up to two minutes.
  */
-export async function call(ctx: FlowContext, method: string, url: string, options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Answer> {
+export interface RequestOptions {
+  json?: unknown;
+  form?: Record<string, string>;
+  headers?: Record<string, string>;
+}
+
+/** A JSON or form body with its content type, and the caller's headers. */
+export function requestBody(options: RequestOptions): Pick<RequestInit, 'headers' | 'body'> {
+  return {
+    headers: {
+      ...(options.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(options.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      ...options.headers,
+    },
+    body: options.json !== undefined ? JSON.stringify(options.json) : options.form ? new URLSearchParams(options.form) : undefined,
+  };
+}
+
+export async function call(ctx: FlowContext, method: string, url: string, options: RequestOptions = {}): Promise<Answer> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     const sentAt = Date.now();
@@ -53,12 +71,7 @@ export async function call(ctx: FlowContext, method: string, url: string, option
       const res = await fetch(ctx.route ? ctx.route(url) : url, {
         method,
         redirect: 'manual',
-        headers: {
-          ...(options.json !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(options.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-          ...options.headers,
-        },
-        body: options.json !== undefined ? JSON.stringify(options.json) : options.form ? new URLSearchParams(options.form) : undefined,
+        ...requestBody(options),
         signal: AbortSignal.timeout(30_000),
       });
       const text = await res.text();

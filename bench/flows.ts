@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import type { SmtpSink, SinkMessage } from './smtpSink';
 import { PageClient, PageResponse } from '../test/support/pageClient';
+import { requestBody, RequestOptions } from './chaosFlows';
 
 export type Steps = Record<string, number[]>;
 
@@ -38,23 +39,14 @@ export function page(request: () => Promise<PageResponse>): Promise<PageResponse
   return patiently(request);
 }
 
-export async function http(method: string, url: string, options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any; text: string }> {
+export async function http(method: string, url: string, options: RequestOptions = {}): Promise<{ status: number; body: any; text: string }> {
   const res = await patiently(() => once(method, url, options));
   if (res.status >= 400) throw new Error(`${method} ${url} -> ${res.status}: ${res.text.slice(0, 300)}`);
   return res;
 }
 
-async function once(method: string, url: string, options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any; text: string; retryAfter: number }> {
-  const res = await fetch(url, {
-    method,
-    redirect: 'manual',
-    headers: {
-      ...(options.json !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...(options.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-      ...options.headers,
-    },
-    body: options.json !== undefined ? JSON.stringify(options.json) : options.form ? new URLSearchParams(options.form) : undefined,
-  });
+async function once(method: string, url: string, options: RequestOptions = {}): Promise<{ status: number; body: any; text: string; retryAfter: number }> {
+  const res = await fetch(url, { method, redirect: 'manual', ...requestBody(options) });
   const text = await res.text();
   let body: unknown;
   try {
