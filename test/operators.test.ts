@@ -108,7 +108,11 @@ describe('the Temporal Web UI of the npm start stack', () => {
         await page.keyboard.type(story.send.data);
       }
       await page.screenshot({ path: path.join(SHOTS, `${name}-update.png`) });
-      if (story.send) await dialog.getByRole('button', { name: 'Submit' }).click();
+      if (story.send) {
+        await dialog.getByRole('button', { name: 'Submit' }).click();
+        // The UI closes the dialog once the server has accepted the update; closing the page sooner drops the request.
+        await page.getByRole('dialog', { name: 'Send an Update' }).waitFor({ state: 'hidden', timeout: 30_000 });
+      }
     } finally {
       await page.close();
     }
