@@ -10,7 +10,7 @@ import ms from 'ms';
 import { Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../src/config';
 import { connectTemporal } from '../src/deps';
-import { BUILT_BUNDLE, workflowBundle } from '../src/bundle';
+import { BUILT_BUNDLE, tracedBundleFile, workflowBundle } from '../src/bundle';
 import { installRuntime } from '../src/worker';
 import { payloadDataConverter } from '../src/shared/codec';
 import { workerSinks } from '../src/telemetry/worker';
@@ -30,10 +30,13 @@ async function main(): Promise<void> {
   const client = await connectTemporal(config.temporal.target ?? `127.0.0.1:${config.temporal.port}`, config.temporal.namespace);
   installRuntime();
   const query = `TaskQueue = '${taskQueue.replace(/'/g, '')}' AND (ExecutionStatus = 'Running' OR StartTime > '${new Date(Date.now() - sinceMs).toISOString()}')`;
-  // What is about to be deployed: --bundle, else WORKFLOW_BUNDLE, else the build's bundle, else the sources.
-  const file = option('bundle', '') || process.env.WORKFLOW_BUNDLE || (fs.existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : '');
-  if (file && !fs.existsSync(file)) throw new ConfigError(option('bundle', '') ? '--bundle' : 'WORKFLOW_BUNDLE', `${file} does not exist (npm run build writes ${path.relative(process.cwd(), BUILT_BUNDLE)})`);
-  const bundle = file ? { codePath: file } : await workflowBundle();
+  // What is about to be deployed: --bundle, else WORKFLOW_BUNDLE, else the build's bundle, else the sources;
+  // the traced kind where the workers export traces, as they run it.
+  const tracing = Boolean(config.telemetry.tracesUrl);
+  const plain = option('bundle', '') || process.env.WORKFLOW_BUNDLE || (fs.existsSync(BUILT_BUNDLE) ? BUILT_BUNDLE : '');
+  const file = plain && (tracing && !option('bundle', '') ? tracedBundleFile(plain) : plain);
+  if (file && !fs.existsSync(file)) throw new ConfigError(option('bundle', '') ? '--bundle' : 'WORKFLOW_BUNDLE', `${file} does not exist (npm run build writes ${path.relative(process.cwd(), BUILT_BUNDLE)} and its traced twin)`);
+  const bundle = file ? { codePath: file } : await workflowBundle({ tracing });
   const against = file ? path.relative(process.cwd(), file) || file : 'the workflow sources';
   const failures: string[] = [];
   let replayed = 0;

@@ -50,7 +50,8 @@ export async function createWorker(deps: Deps, to: string | TemporalTarget): Pro
     connection,
     namespace: deps.config.temporal.namespace,
     taskQueue: deps.config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(),
+    // Spans inside the workflows only where traces go somewhere: they cost every cached workflow memory.
+    workflowBundle: await workflowBundle({ tracing: Boolean(deps.config.telemetry.tracesUrl) }),
     activities: createActivities(deps),
     // Payloads (and failure messages) are encrypted before they reach Temporal's history.
     dataConverter: payloadDataConverter(deps.config.payloadKeys),

@@ -9,6 +9,7 @@ import { temporal } from '@temporalio/proto';
 import { createTimeSkippingEnv } from './support/timeSkipping';
 import { allHistories, checksumOf, flowChecksum, FLOWS, HISTORY_DIR, readManifest, recording, replayFailures, unrecordedFlows } from './support/histories';
 import { recordBillingHistories } from './billing/record';
+import { workflowBundle } from '../src/bundle';
 import { recordInvitationHistories } from './invitations/record';
 import { recordTrialHistories } from './trial/record';
 
@@ -43,6 +44,11 @@ describe('recorded workflow histories', () => {
     const replayable = histories.filter((h) => !UNPATCHED.test(h.file));
     expect(replayable.length).toBeGreaterThan(30);
     expect(await replayFailures(replayable)).toEqual([]);
+  });
+
+  it('replays every history with the traced bundle too: spans inside the workflows change no command', async () => {
+    const replayable = histories.filter((h) => !UNPATCHED.test(h.file));
+    expect(await replayFailures(replayable, await workflowBundle({ tracing: true }))).toEqual([]);
   });
 
   it('detects the runs of a version whose change was not patched as incompatible', async () => {

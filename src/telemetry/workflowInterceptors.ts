@@ -1,7 +1,9 @@
 /**
  * Workflow interceptors (bundled with the workflow code, see src/bundle.ts):
- * spans (./workflowTracing.ts), the flows' own metrics and the flow kind on
- * every workflow log line.
+ * the flows' own metrics and the flow kind on every workflow log line. Spans
+ * are in ./workflowTracingInterceptors.ts, bundled only where traces are
+ * exported: OpenTelemetry inside the sandbox costs every cached workflow
+ * memory and every workflow task CPU.
  * Metrics go through the workflow's metric meter, which records nothing
  * while a history is replayed, so a restarted worker counts nothing twice;
  * the SDK adds namespace, task_queue and workflow_type to each of them.
@@ -22,9 +24,7 @@ import {
   type WorkflowOutboundCallsInterceptor,
   type GetLogAttributesInput,
 } from '@temporalio/workflow';
-import { OpenTelemetryInternalsInterceptor } from '@temporalio/interceptors-opentelemetry/lib/workflow';
 import { answerReachesStage, flowKindOf, FUNNEL, outcomeOf } from './flows';
-import { TracingInbound, TracingOutbound } from './workflowTracing';
 
 const flowsStarted = metricMeter.createCounter('flowgate_flows_started', '1', 'Flows started, by kind (a run continued as new is the same flow)');
 const flowsEnded = metricMeter.createCounter('flowgate_flows_ended', '1', 'Flows ended, by kind and outcome');
@@ -101,7 +101,6 @@ class FlowLogAttributes implements WorkflowOutboundCallsInterceptor {
 }
 
 export const interceptors = (): WorkflowInterceptors => ({
-  inbound: [new TracingInbound(), new FlowMetrics()],
-  outbound: [new TracingOutbound(), new FlowLogAttributes()],
-  internals: [new OpenTelemetryInternalsInterceptor()],
+  inbound: [new FlowMetrics()],
+  outbound: [new FlowLogAttributes()],
 });

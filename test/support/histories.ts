@@ -29,7 +29,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const SHARED_WORKFLOW_FILES = [
   'src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts',
   // The workflow interceptors run inside every workflow (src/bundle.ts bundles them): they are workflow code too.
-  'src/telemetry/workflowInterceptors.ts', 'src/telemetry/workflowTracing.ts', 'src/telemetry/flows.ts',
+  'src/telemetry/workflowInterceptors.ts', 'src/telemetry/workflowTracingInterceptors.ts', 'src/telemetry/workflowTracing.ts', 'src/telemetry/flows.ts',
 ];
 
 function filesUnder(dir: string): string[] {

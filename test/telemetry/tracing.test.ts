@@ -1,8 +1,10 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import { startService, TestService } from '../support/service';
 import { uniqueEmail, waitForEmail } from '../support/mailbox';
 import { freePort } from '../support/ports';
 import { close } from '../../src/api/server';
+import { tracedBundleFile } from '../../src/bundle';
 import { flushTraces, startTracing, stopTracing } from '../../src/telemetry/tracing';
 
 /** A span as OTLP/JSON carries it. */
@@ -40,8 +42,10 @@ const receiver = otlpReceiver();
 beforeAll(async () => {
   const port = await freePort();
   await new Promise<void>((resolve) => receiver.server.listen(port, '127.0.0.1', resolve));
-  startTracing({ tracesUrl: `http://127.0.0.1:${port}/v1/traces` });
-  svc = await startService();
+  const tracesUrl = `http://127.0.0.1:${port}/v1/traces`;
+  startTracing({ tracesUrl });
+  // The worker runs the traced bundle where traces are exported.
+  svc = await startService({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: tracesUrl });
 });
 afterAll(async () => {
   await svc?.stop();
@@ -98,5 +102,19 @@ describe('tracing', () => {
     const [span] = await traceWith(['GET /readyz']);
     expect(span.traceId).toBe(traceId);
     expect(span.parentSpanId).toBe('00f067aa0ba902b7');
+  });
+});
+
+describe('the workflow bundles', () => {
+  // The suite's global setup wrote both, as `npm run build` does.
+  const plain = fs.readFileSync(process.env.WORKFLOW_BUNDLE!, 'utf8');
+  const traced = fs.readFileSync(tracedBundleFile(process.env.WORKFLOW_BUNDLE!), 'utf8');
+  const openTelemetryModules = (code: string) => code.match(/"\.\/node_modules\/@(opentelemetry|temporalio\/interceptors-opentelemetry)\/[^"]+"/g) ?? [];
+
+  it('leave OpenTelemetry out of the plain bundle, which a worker exporting no traces runs', () => {
+    expect(openTelemetryModules(plain)).toEqual([]);
+    expect(openTelemetryModules(traced).length).toBeGreaterThan(10);
+    // Both carry the flows' metrics.
+    for (const code of [plain, traced]) expect(code).toContain('flowgate_flows_started');
   });
 });
