@@ -46,10 +46,12 @@ export type Reservation = { allowed: true } | { allowed: false; retryAfterSecond
  * counts this attempt as a failure. Attempts on the same keys are taken one
  * at a time (advisory locks), so simultaneous guesses cannot all slip through.
  */
-export async function reserveSignInAttempt(db: Db, login: string, client: string, now = new Date()): Promise<Reservation> {
+export async function reserveSignInAttempt(db: Db, login: string, client: string, at?: Date): Promise<Reservation> {
   const applicable = rules(login, client);
   return db.$transaction(async (tx) => {
     for (const key of applicable.map((r) => r.key).sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+    // The attempt's time is when its turn comes, so the failures it reads are all older than it.
+    const now = at ?? new Date();
     const rows = new Map((await tx.signInThrottle.findMany({ where: { key: { in: applicable.map((r) => r.key) } } })).map((r) => [r.key, r]));
     let waitMs = 0;
     const failures = new Map<string, number>();
@@ -65,7 +67,8 @@ export async function reserveSignInAttempt(db: Db, login: string, client: string
       await tx.signInThrottle.upsert({ where: { key: rule.key }, create: { key: rule.key, ...data }, update: data });
     }
     return { allowed: true as const };
-  });
+    // A burst queues for the locks and for the pool's connections: it waits its turn rather than failing after Prisma's 2 s default.
+  }, { maxWait: 15_000, timeout: 15_000 });
 }
 
 /** After a right password: the attempt counted in advance is taken back, and the name-and-client count cleared. */
