@@ -20,6 +20,7 @@ import { countDuplicates, DRIVERS, FlowContext, FlowOutcome, repeatedMails, sett
 import { SmtpSink } from '../../bench/smtpSink';
 import { pool } from '../../bench/stack';
 import { freePort } from '../support/ports';
+import { parsePrometheus, Sample, total } from '../telemetry/prometheus';
 import { Cluster, runLogged, Victim } from './stack';
 import { ROOT, TEMPORAL_SERVER_VERSION } from './tools';
 
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
     failures.push(...repeated.map((m) => `mail "${m.subject}" received ${m.copies} times (${m.why})`));
     failures.push(...unexpected5xx.map((e) => `HTTP ${e.status} from ${e.url} while every process was up`));
     if (missingAttributes.length) failures.push(`search attributes not registered: ${missingAttributes.map((k) => k.name).join(', ')}`);
+    failures.push(...(await checkMetricsPages(cluster)));
     const kills = cluster.windows.map((w) => w.victim);
     for (const victim of ['worker', 'api', 'temporal', 'postgres']) if (!kills.includes(victim as Victim)) failures.push(`${victim} was not killed`);
 
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
       `test:cluster: ${checks.length - bad.length}/${flows} flows as designed (${byKind}) through ${cluster.plan.replicas.api} APIs and ${cluster.plan.replicas.worker} workers ` +
       `on Temporal ${TEMPORAL_SERVER_VERSION} (${build}) with mutual TLS; SIGKILLed ${kills.join(', ')}; ` +
       `${Object.values(duplicates).reduce((a, b) => a + b, 0)} duplicate rows, ${repeated.length} of ${byId.size} mails repeated; ` +
-      `TLS misconfigurations named their variable; ${replayed} executions replayed by the deploy gate; docker-compose.yml matched; ${Math.round((Date.now() - started) / 1000)} s`;
+      `TLS misconfigurations named their variable; metrics served by every process; ${replayed} executions replayed by the deploy gate; docker-compose.yml matched; ${Math.round((Date.now() - started) / 1000)} s`;
     await temporal.connection.close();
     await db.$disconnect();
     // As `docker compose stop` does: SIGTERM, and SIGKILL 10 s later.
@@ -178,6 +180,28 @@ async function main(): Promise<void> {
   if (!args.keep) for (const entry of fs.readdirSync(DATA_DIR)) if (entry !== 'logs') fs.rmSync(path.join(DATA_DIR, entry), { recursive: true, force: true });
   process.stdout.write(summary + '\n');
   process.exit(0);
+}
+
+/** Every worker and API serves its Prometheus page, as compose's METRICS_ADDRESS asks; the workers' carry the SDK runtime's metrics. */
+async function checkMetricsPages(cluster: Cluster): Promise<string[]> {
+  const problems: string[] = [];
+  const pages: Record<'worker' | 'api', Sample[][]> = { worker: [], api: [] };
+  for (const kind of ['worker', 'api'] as const) {
+    for (const url of cluster.metricsUrls[kind]) {
+      const res = await fetch(url).catch((err: Error) => err);
+      if (res instanceof Error || res.status !== 200) {
+        problems.push(`${kind} metrics at ${url}: ${res instanceof Error ? res.message : `HTTP ${res.status}`}`);
+        continue;
+      }
+      pages[kind].push(parsePrometheus(await res.text()));
+    }
+  }
+  if (problems.length) return problems;
+  if (!pages.worker.every((p) => p.some((s) => s.name === 'temporal_num_pollers'))) problems.push("a worker's metrics lack the SDK runtime's");
+  // Counters start again with a process killed during the run: the sums over each kind are what the flows must show.
+  if (pages.worker.reduce((n, p) => n + total(p, 'flowgate_flows_started_total'), 0) === 0) problems.push("the workers' metrics count no flow started");
+  if (pages.api.reduce((n, p) => n + total(p, 'flowgate_http_requests_total'), 0) === 0) problems.push("the APIs' metrics count no request");
+  return problems;
 }
 
 void main();

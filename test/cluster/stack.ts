@@ -86,6 +86,8 @@ export class Cluster {
   temporalEnv!: Record<string, string>;
   adminEnv!: Record<string, string>;
   apiUrls: string[] = [];
+  /** Each process's Prometheus page: the compose file gives every container 0.0.0.0:9464; on one host each needs a port of its own. */
+  readonly metricsUrls: { worker: string[]; api: string[] } = { worker: [], api: [] };
   private pg?: EmbeddedPostgresHandle;
   private pgPort = 0;
   private temporal?: ChildProcess;
@@ -158,6 +160,9 @@ export class Cluster {
 
     const apiPorts = await Promise.all(Array.from({ length: this.plan.replicas.api }, () => freePort()));
     this.apiUrls = apiPorts.map((p) => `http://localhost:${p}`);
+    for (const kind of ['worker', 'api'] as const) {
+      for (let i = 0; i < this.plan.replicas[kind]; i++) this.metricsUrls[kind].push(`http://127.0.0.1:${await freePort()}/metrics`);
+    }
     this.appEnv = {
       NODE_ENV: 'production',
       DATABASE_URL: this.pg!.url,
@@ -178,6 +183,8 @@ export class Cluster {
       LOG_LEVEL: 'warn',
       // Each billing flow comes from its own X-Forwarded-For address: the per-IP mail limit is not under test here.
       TRUST_PROXY: '1',
+      // Set per process below; the migrate job and the deploy gate serve none.
+      METRICS_ADDRESS: 'off',
       ...this.options.appEnv,
     };
     assertSameVariables('the app', this.plan.appVariables, this.appEnv, TEST_ONLY.app);
@@ -212,7 +219,8 @@ export class Cluster {
   private async startApp(kind: 'worker' | 'api', index: number): Promise<void> {
     if (this.stopped) return;
     const [command, ...args] = this.plan.commands[kind];
-    const env = kind === 'api' ? { ...this.appEnv, PORT: new URL(this.apiUrls[index]).port } : this.appEnv;
+    const metrics = { METRICS_ADDRESS: new URL(this.metricsUrls[kind][index]).host };
+    const env = kind === 'api' ? { ...this.appEnv, ...metrics, PORT: new URL(this.apiUrls[index]).port } : { ...this.appEnv, ...metrics };
     const log = fs.openSync(this.log(`${kind}-${index + 1}`), 'a');
     // Watched like the servers, so that nothing is left running if this process dies.
     const child = spawnServer(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', log, log] });
