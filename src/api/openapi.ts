@@ -6,6 +6,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31, RouteConfig } from '@asteasolutio
 import { z } from 'zod';
 import { version } from '../../package.json';
 import { Contract, Credential, ok, Operation } from './contract';
+import { codecContract } from './codec';
 import { healthContract } from './health';
 import { accountsContract, invitationContract } from './invitation/contract';
 import { billingContract } from './billing/contract';
@@ -50,7 +51,7 @@ const openApiContract: Contract = {
 };
 
 /** Every flow's contract, in the order the document lists them. */
-export const CONTRACTS: Contract[] = [accountsContract, invitationContract, trialContract, billingContract, healthContract, openApiContract];
+export const CONTRACTS: Contract[] = [accountsContract, invitationContract, trialContract, billingContract, codecContract, healthContract, openApiContract];
 
 /** `/team/:id` as OpenAPI writes it: `/team/{id}`. */
 export function openApiPath(routerPath: string): string {
@@ -156,7 +157,7 @@ export function openApiDocument(): OpenApiDocument {
       title: 'flowgate',
       version,
       description:
-        'Durable, email-driven flows: team invitations (Synapse-style `/repo/v1`, `/auth/v1`), free trials (Toucan-style `/api/trial`) and the self-hosted billing login (Zulip\'s `/api/v1/remotes/server`). ' +
+        'Durable, email-driven flows: team invitations (Synapse-style `/repo/v1`, `/auth/v1`), free trials (Toucan-style `/api/trial`) and the self-hosted billing login (Zulip\'s `/api/v1/remotes/server`); for operators, Temporal\'s remote codec (`/codec`). ' +
         'Errors are `{"reason": "...", "code"?: "..."}` (Zulip\'s endpoints answer in Zulip\'s shape, `{"result": "error", "msg", "code"}`); limits answer 429 with `Retry-After`; ' +
         'a request that reaches a workflow whose steps cannot run right now answers 503 with `Retry-After` (or 409 `try_again`), and the same request can be sent again.',
       license: { name: 'MIT', identifier: 'MIT' },

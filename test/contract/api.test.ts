@@ -3,14 +3,15 @@
 // from mails, ids, credentials), and every answer is checked against the
 // OpenAPI document: status, the headers that matter, the body, no field or
 // status it does not list; and against the example itself, so the examples
-// say what the service answers. Every JSON route the app registers is
-// documented.
+// say what the service answers. Every JSON route the app answers is
+// documented, the routers' and the codec endpoint's.
 import crypto from 'node:crypto';
 import type Router from '@koa/router';
 import { createApp } from '../../src/api/app';
 import { asPages } from '../../src/api/http';
 import type { Credential } from '../../src/api/contract';
 import { CONTRACTS, formFields, openApiJson } from '../../src/api/openapi';
+import { KEY_ID_METADATA } from '../../src/shared/codec';
 import { TokenSigner } from '../../src/shared/tokens';
 import { RESENDS_PER_DAY } from '../../src/workflows/invitation/messages';
 import { Answered, ContractChecker } from '../support/contract';
@@ -348,21 +349,58 @@ describe('the API, replayed from its OpenAPI document', () => {
     await replay(BILLING, 'badNextPage', { ...asServer, body: { realm: { uuid: realm.uuid } } });
   });
 
+  it('the codec endpoint: encode, decode, refusals, CORS', async () => {
+    const ENCODE = 'POST /codec/encode';
+    const DECODE = 'POST /codec/decode';
+    const [origin] = service.config.codecCorsOrigins;
+    const namespace = service.config.temporal.namespace;
+    const plain = OPERATIONS.get(ENCODE)!.examples.encoded.body;
+    // The documented payloads are sealed under a key this service does not have: its own sealed ones stand in.
+    const sealed = (await replay(ENCODE, 'encoded')).body;
+    expect((await replay(DECODE, 'decoded', { body: sealed })).body).toEqual(plain);
+    await replay(DECODE, 'plain');
+    const fromUi = await replay(DECODE, 'fromWebUi', { headers: { Origin: origin, 'X-Namespace': namespace }, body: sealed });
+    expect([fromUi.headers.get('access-control-allow-origin'), fromUi.body]).toEqual([origin, plain]);
+    for (const route of [ENCODE, DECODE]) {
+      await replay(route, 'noKey');
+      await replay(route, 'wrongKey');
+    }
+    await replay(DECODE, 'unknownKey');
+    const ownKey = Buffer.from(service.config.payloadKeys.current).toString('base64');
+    const altered = OPERATIONS.get(DECODE)!.examples.altered.body as { payloads: { metadata: Record<string, string> }[] };
+    await replay(DECODE, 'altered', { body: { payloads: altered.payloads.map((p) => ({ ...p, metadata: { ...p.metadata, [KEY_ID_METADATA]: ownKey } })) } });
+    await replay(ENCODE, 'otherOrigin');
+    await replay(ENCODE, 'otherNamespace');
+    await replay(ENCODE, 'notPayloads');
+    await replay(ENCODE, 'notBase64');
+    await replay(ENCODE, 'notJson');
+    await replay(ENCODE, 'tooLarge', { body: { payloads: [{ data: 'A'.repeat(5 * 1024 * 1024) }] } });
+    for (const route of ['OPTIONS /codec/encode', 'OPTIONS /codec/decode']) {
+      const preflight = await replay(route, 'preflight', { headers: { Origin: origin } });
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
+      await replay(route, 'otherOrigin');
+    }
+  });
+
   it('replayed every documented example', () => {
     const documented = CONTRACTS.flatMap(({ operations }) => Object.entries(operations).flatMap(([route, op]) => Object.keys(op.examples).map((name) => `${route} ${name}`)));
     expect(documented.filter((example) => !replayed.has(example))).toEqual([]);
     expect(replayed.size).toBe(documented.length);
   });
 
-  it('documents every JSON route the app registers, and no other', () => {
+  it('documents every JSON route the app answers, and no other', () => {
     const app = createApp({ ...service.deps, temporal: service.temporal });
     const registered: string[] = [];
-    for (const { router } of app.middleware as Array<{ router?: Router }>) {
+    for (const middleware of app.middleware as Array<{ router?: Router; jsonRoutes?: string[] }>) {
+      // Middleware that answers routes of its own, ahead of the routers (the codec endpoint), names them.
+      registered.push(...(middleware.jsonRoutes ?? []));
+      const { router } = middleware;
       // Pages answer in HTML; src/api/pages.ts renders them.
       if (!router || router.stack.some((layer) => layer.stack.includes(asPages))) continue;
       for (const layer of router.stack) for (const method of layer.methods) if (method !== 'HEAD' && method !== 'OPTIONS') registered.push(`${method} ${layer.path}`);
     }
     expect(registered.length).toBeGreaterThan(20);
+    expect(registered).toEqual(expect.arrayContaining(['POST /codec/encode', 'POST /codec/decode']));
     expect(registered.sort()).toEqual([...OPERATIONS.keys()].sort());
   });
 });

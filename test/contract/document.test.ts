@@ -35,7 +35,7 @@ describe('the OpenAPI document', () => {
     const problems: string[] = [];
     for (const { tag, operations } of CONTRACTS) {
       for (const [route, op] of Object.entries(operations)) {
-        if (!/^(GET|POST|PUT|DELETE|PATCH) \/\S*$/.test(route)) problems.push(`${tag}: "${route}" is not "METHOD /path"`);
+        if (!/^(GET|POST|PUT|DELETE|PATCH|OPTIONS) \/\S*$/.test(route)) problems.push(`${tag}: "${route}" is not "METHOD /path"`);
         if (!Object.values(op.examples).some((e) => e.status < 300)) problems.push(`${route}: no example of a success`);
         for (const [name, example] of Object.entries(op.examples)) {
           if (!op.answers[example.status]) problems.push(`${route} ${name}: status ${example.status} is not among the answers`);
