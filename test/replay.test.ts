@@ -7,7 +7,7 @@ import path from 'node:path';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
 import { createTimeSkippingEnv } from './support/timeSkipping';
-import { allHistories, checksumOf, flowChecksum, FLOWS, HISTORY_DIR, readManifest, recording, replayFailures, unrecordedFlows } from './support/histories';
+import { allHistories, checksumOf, flowChecksum, FLOWS, HISTORY_DIR, readManifest, recording, replayFailures, SHARED_WORKFLOW_FILES, unrecordedFlows } from './support/histories';
 import { recordBillingHistories } from './billing/record';
 import { workflowBundle } from '../src/bundle';
 import { recordInvitationHistories } from './invitations/record';
@@ -73,6 +73,18 @@ describe('recorded workflow histories', () => {
     }
   });
 
+  it('counts every source module of the workflow bundles as workflow code', async () => {
+    const modules = new Set<string>();
+    for (const bundle of [await workflowBundle(), await workflowBundle({ tracing: true })]) {
+      const code = 'codePath' in bundle ? fs.readFileSync(bundle.codePath, 'utf8') : bundle.code;
+      // webpack names each module it holds by its path: ./src/….ts, or ./dist/src/….js for the built bundle.
+      for (const [, file] of code.matchAll(/\/\*{3}\/ "\.\/(?:dist\/)?(src\/[^"]+)\.[jt]s"/g)) modules.add(file);
+    }
+    expect(modules.size).toBeGreaterThan(10);
+    const covered = (file: string) => file.startsWith('src/workflows/') || SHARED_WORKFLOW_FILES.includes(`${file}.ts`);
+    expect([...modules].filter((m) => !covered(m))).toEqual([]);
+  });
+
   it.each([
     ['billing-email-search-attribute', 'billing/before-email-search-attribute'],
     ['billing-confirm-login-waits', 'billing/before-confirm-login-waits'],
@@ -83,6 +95,33 @@ describe('recorded workflow histories', () => {
     const withoutPatch = await bundleWithout(patch);
     const failures = await replayFailures(before, withoutPatch);
     expect(failures).toHaveLength(before.length);
+    for (const failure of failures) expect(failure).toMatch(/nondeterminism/i);
+  }, 120_000);
+});
+
+/** Every patch id the workflow code asks `patched()` about. */
+function patchIds(): string[] {
+  const dir = path.resolve(__dirname, '..', 'src', 'workflows');
+  const ids = new Set<string>();
+  for (const file of fs.readdirSync(dir, { recursive: true }) as string[]) {
+    if (!file.endsWith('.ts')) continue;
+    const text = fs.readFileSync(path.join(dir, file), 'utf8');
+    for (const [, constant, id] of text.matchAll(/const (\w+) = '([a-z0-9-]+)';/g)) if (text.includes(`patched(${constant})`)) ids.add(id);
+  }
+  return [...ids].sort();
+}
+
+describe('every patch', () => {
+  const ids = patchIds();
+  it('is found in the workflow code', () => {
+    expect(ids.length).toBeGreaterThanOrEqual(8);
+  });
+
+  // A patch no history needs could be removed unnoticed, breaking the runs it was written for.
+  it.each(ids)('%s: some recorded history replays with it and fails without it', async (patch) => {
+    const replayable = allHistories().filter((h) => !UNPATCHED.test(h.file));
+    const failures = await replayFailures(replayable, await bundleWithout(patch));
+    expect(failures.length).toBeGreaterThan(0);
     for (const failure of failures) expect(failure).toMatch(/nondeterminism/i);
   }, 120_000);
 });

@@ -25,12 +25,23 @@ export const FLOWS = ['billing', 'invitation', 'trial'] as const;
 export type Flow = (typeof FLOWS)[number];
 
 const ROOT = path.resolve(__dirname, '..', '..');
-/** What a flow's workflow code is: its folder, and the shared modules workflow code may import. */
-const SHARED_WORKFLOW_FILES = [
-  'src/shared/failures.ts', 'src/shared/searchAttributes.ts', 'src/workflows/index.ts', 'src/workflows/versioning.ts',
+/**
+ * What a flow's workflow code is: its folder, every file beside the flows'
+ * folders in src/workflows, and the modules outside it that the bundle holds
+ * (a test checks this list against the bundle's own module list).
+ */
+export const SHARED_WORKFLOW_FILES = [
+  'src/shared/failures.ts', 'src/shared/failureConverter.ts', 'src/shared/searchAttributes.ts',
   // The workflow interceptors run inside every workflow (src/bundle.ts bundles them): they are workflow code too.
   'src/telemetry/workflowInterceptors.ts', 'src/telemetry/workflowTracingInterceptors.ts', 'src/telemetry/workflowTracing.ts', 'src/telemetry/flows.ts',
 ];
+
+const WORKFLOWS_DIR = path.join(ROOT, 'src', 'workflows');
+
+/** The files of src/workflows outside the flows' folders, shared by every flow. */
+function workflowsTopLevel(): string[] {
+  return fs.readdirSync(WORKFLOWS_DIR, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(WORKFLOWS_DIR, e.name));
+}
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -46,7 +57,7 @@ export function checksumOf(root: string, files: string[]): string {
 
 /** The checksum of a flow's workflow code: it changes with any change to what its workflows run. */
 export function flowChecksum(flow: string): string {
-  return checksumOf(ROOT, [...filesUnder(path.join(ROOT, 'src', 'workflows', flow)), ...SHARED_WORKFLOW_FILES.map((f) => path.join(ROOT, f))]);
+  return checksumOf(ROOT, [...filesUnder(path.join(WORKFLOWS_DIR, flow)), ...workflowsTopLevel(), ...SHARED_WORKFLOW_FILES.map((f) => path.join(ROOT, f))]);
 }
 
 export type Manifest = Record<string, { recordedWith: string }>;
