@@ -6,10 +6,12 @@ import {
   currentUpdateInfo,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { RetryPolicy } from '@temporalio/common';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, ExpiresAt, FlowStep } from '../../shared/searchAttributes';
 import { described, narrate, Narration, timer } from '../narration';
@@ -29,19 +31,21 @@ import {
   requestConfirmationEmailUpdate,
 } from './messages';
 
-const { sendConfirmationEmail, claimConfirmation, recordConfirmedBillingUser, recordBillingLogin } = proxyActivities<
-  ReturnType<typeof createBillingActivities>
->({
-  startToCloseTimeout: '30s',
-  // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
-  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] },
-});
+type BillingActivities = ReturnType<typeof createBillingActivities>;
+// A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
+const clickRetry: RetryPolicy = { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] };
+const { sendConfirmationEmail } = proxyActivities<BillingActivities>({ startToCloseTimeout: '30s', retry: clickRetry });
+const clickSteps = proxyActivities<BillingActivities>({ startToCloseTimeout: '30s', retry: clickRetry });
+// The short database steps of a click run as local activities: in the worker, inside the workflow task.
+const localClickSteps = proxyLocalActivities<BillingActivities>({ startToCloseTimeout: '10s', retry: clickRetry });
 
 // Changes to the command sequence, each behind its patch so runs started before it replay.
 const EMAIL_SEARCH_ATTRIBUTE = 'billing-email-search-attribute';
 const CONFIRM_LOGIN_WAITS = 'billing-confirm-login-waits';
 const OUTCOME_AFTER_HANDLERS = 'billing-outcome-after-handlers';
 const EXPIRES_AT_PER_MAIL = 'billing-expires-at-per-mail';
+const LOCAL_CLICK_STEPS = 'billing-local-click-steps';
+const databaseSteps = () => (patched(LOCAL_CLICK_STEPS) ? localClickSteps : clickSteps);
 
 /** Runs started before the rename carry the type `billingLogin`: the same workflow answers them. */
 export { billingLoginWorkflow as billingLogin };
@@ -157,11 +161,11 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       try {
         // The run and the update (keyed by the link) make a retried claim recognise its own earlier success,
         // while a later login's run finds the link used.
-        const claim = await described(claimConfirmation, 'claim the confirmation link', { keyHash, claimId: `${workflowInfo().runId}/${currentUpdateInfo()!.id}` });
+        const claim = await described(databaseSteps().claimConfirmation, 'claim the confirmation link', { keyHash, claimId: `${workflowInfo().runId}/${currentUpdateInfo()!.id}` });
         if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
         // Several links may be out: whichever is used first creates the billing user, later ones find it.
         identity = { ...identity, email: claim.email };
-        billingUserId = await described(recordConfirmedBillingUser, `record the confirmed billing user ${claim.email}`, { identity });
+        billingUserId = await described(databaseSteps().recordConfirmedBillingUser, `record the confirmed billing user ${claim.email}`, { identity });
         loginDeadline = Date.now() + input.loginTtlMs;
         if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
         return { outcome: 'confirmed', identity, billingUserId };
@@ -182,7 +186,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         await condition(() => confirmationsInFlight === 0);
         if (step !== 'awaiting_login') throw notAwaitingLogin();
       }
-      billingUserId = await described(recordBillingLogin, 'record the login (name, release emails, terms of service)', { identity, ...details });
+      billingUserId = await described(databaseSteps().recordBillingLogin, 'record the login (name, release emails, terms of service)', { identity, ...details });
       setStep('logged_in');
       return { billingUserId, identity };
     },

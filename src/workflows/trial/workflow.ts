@@ -4,6 +4,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  log,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -321,6 +322,17 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
    * address has an account (from this trial or another flow). A resend asked
    * while the trial waited is moot once the account exists.
    */
+  /**
+   * The mail loop runs as long as the run: only a mail its activity gave up on
+   * (a non-retryable failure) ends it early, which the operator must see;
+   * the trial itself goes on.
+   */
+  function mailsStopped(error: unknown): void {
+    // The failure's type only: its message may carry the address.
+    const cause = error instanceof ActivityFailure ? error.cause : error;
+    log.error('trial mails stopped: a mail failed for good', { failure: cause instanceof ApplicationFailure ? cause.type : (cause as Error)?.name, mailsHandled });
+  }
+
   async function sendRequestedMails(): Promise<void> {
     for (;;) {
       await condition(() => firstRequest + mailsHandled < mailRequests.length);
@@ -388,11 +400,11 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   narrate(narration());
 
   if (resume) {
-    sendRequestedMails().catch(() => undefined); // it runs as long as the workflow; its failures are the activities' retries
+    void sendRequestedMails().catch(mailsStopped);
   } else {
     const registration = await described(registrationSteps().recordTrialRegistration, `record the registration of ${email}`, { email, ...names, tokenNonce, tokenExpiresAt: iso(tokenExpiresAt) });
     tokenHash = registration.tokenHash;
-    sendRequestedMails().catch(() => undefined);
+    void sendRequestedMails().catch(mailsStopped);
 
     if (registration.accountExists) {
       // An account already exists for the address: "welcome back" instead of a trial.
