@@ -1,5 +1,6 @@
 // Deployment settings an attacker profits from: weak secrets, a client-chosen
-// IP address behind a proxy, one key shared with a third party.
+// IP address behind a proxy, one key shared with a third party, ports of the
+// compose topology open beyond the host.
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { loadConfig, ConfigError } from '../../src/config';
 import { TokenSigner } from '../../src/shared/tokens';
@@ -8,6 +9,7 @@ import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { PageClient } from '../support/pageClient';
 import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helpers';
 import { PASSWORD } from '../invitations/helpers';
+import { exposedBeyondLoopback, readComposeServices } from '../support/compose';
 
 const strong = 'p'.repeat(40);
 
@@ -114,5 +116,32 @@ describe('the trial embed token', () => {
     // Nothing the embedding party holds can sign the service's own tokens.
     expect(JSON.stringify(jwks)).not.toContain(process.env.TOKEN_SECRET!);
     expect(() => new TokenSigner(process.env.TOKEN_SECRET!).parseAndVerify('trial_embed', embed.body.token)).toThrow();
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const services = readComposeServices();
+
+  it('publishes every port on 127.0.0.1 only', () => {
+    expect(exposedBeyondLoopback(services)).toEqual([]);
+  });
+
+  // Each of these skips every API check: workflow updates straight to Temporal, or every mailed token.
+  it.each([
+    ['Temporal gRPC', 'temporalio/server:'],
+    ['the Temporal Web UI', 'temporalio/ui:'],
+    ['the mail catcher', 'axllent/mailpit:'],
+  ])('does not publish %s on any other interface', (_what, image) => {
+    const found = Object.entries(services).filter(([, s]) => s.image?.startsWith(image));
+    expect(found.map(([name]) => name)).toHaveLength(1);
+    expect(exposedBeyondLoopback(Object.fromEntries(found))).toEqual([]);
+  });
+
+  it('counts every form compose publishes beyond loopback', () => {
+    const loopback = ['127.0.0.1:7233:7233', '127.0.0.1:3000-3001:3000/tcp', { target: 8080, published: 8233, host_ip: '127.0.0.1' }];
+    const open = ['7233:7233', '7233', 8025, '0.0.0.0:8233:8080', '[::]:8025:8025', '192.0.2.10:1025:1025/tcp', { target: 7233, published: 7233 }, { target: 8080, host_ip: '0.0.0.0' }];
+    expect(exposedBeyondLoopback({ safe: { ports: loopback } })).toEqual([]);
+    expect(exposedBeyondLoopback({ open: { ports: open } })).toHaveLength(open.length);
+    expect(exposedBeyondLoopback({ host: { network_mode: 'host' } })).toEqual(["host uses the host's network"]);
   });
 });

@@ -1,15 +1,12 @@
 // What docker-compose.yml runs, read from the file, so that test:cluster
 // runs the same commands and scripts with the same variables.
-import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { ComposeService, exposedBeyondLoopback, readComposeServices } from '../support/compose';
 import { ROOT, TEMPORAL_SERVER_VERSION } from './tools';
 
-interface Service {
-  image?: string;
+interface Service extends ComposeService {
   command?: string[] | string;
   environment?: Record<string, string>;
-  ports?: string[];
   deploy?: { replicas?: number };
 }
 
@@ -35,8 +32,7 @@ export const TEST_ONLY = {
 };
 
 export function readCompose(file = path.join(ROOT, 'docker-compose.yml')): ComposePlan {
-  const doc = parse(fs.readFileSync(file, 'utf8'), { merge: true }) as { services: Record<string, Service> };
-  const services = doc.services;
+  const services = readComposeServices<Service>(file);
   const service = (name: string) => {
     const s = services[name];
     if (!s) throw new Error(`docker-compose.yml has no service "${name}"`);
@@ -47,9 +43,8 @@ export function readCompose(file = path.join(ROOT, 'docker-compose.yml')): Compo
     if (!Array.isArray(c)) throw new Error(`docker-compose.yml: ${name}.command must be a list`);
     return c;
   };
-  const problems: string[] = [];
+  const problems = exposedBeyondLoopback(services);
   for (const [name, s] of Object.entries(services)) {
-    for (const p of s.ports ?? []) if (!String(p).startsWith('127.0.0.1:')) problems.push(`${name} publishes ${p} on every interface`);
     if (s.image?.startsWith('temporalio/auto-setup')) problems.push(`${name} uses the deprecated temporalio/auto-setup image`);
     if (/^temporalio\/(server|admin-tools):/.test(s.image ?? '') && !s.image!.endsWith(`:${TEMPORAL_SERVER_VERSION}`)) {
       problems.push(`${name} runs ${s.image}, the test runs Temporal ${TEMPORAL_SERVER_VERSION}`);
