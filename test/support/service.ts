@@ -1,12 +1,12 @@
-import type http from 'node:http';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { loadConfig, Config } from '../../src/config';
 import { connectDb, connectTemporal, createDeps, Deps } from '../../src/deps';
 import { createWorker } from '../../src/worker';
 import { createApp } from '../../src/api/app';
-import { close, listen } from '../../src/api/server';
-import { freePort } from './ports';
+import { close } from '../../src/api/server';
 import { payloadDataConverter } from '../../src/shared/codec';
 
 export interface TestService {
@@ -28,8 +28,14 @@ export interface TestService {
  * share workers. `env` overrides configuration, e.g. a short TTL.
  */
 export async function startService(env: Record<string, string> = {}): Promise<TestService> {
-  // A test may choose the port, when another server must know the API's address before it starts.
-  const port = env.PORT ? Number(env.PORT) : await freePort();
+  // Bound before anything is built on its address: a port chosen, freed and bound later can be
+  // taken in between by another test file's process. A test may choose the port, when another
+  // server must know the API's address before it starts.
+  const server = http.createServer();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(env.PORT ? Number(env.PORT) : 0, () => resolve((server.address() as AddressInfo).port));
+  });
   const taskQueue = `test-${process.pid}-${port}`;
   const config = loadConfig({
     ...process.env,
@@ -51,7 +57,7 @@ export async function startService(env: Record<string, string> = {}): Promise<Te
     await worker.connection?.close();
     worker = running = undefined;
   };
-  const server: http.Server = await listen(createApp({ ...deps, temporal }), port);
+  server.on('request', createApp({ ...deps, temporal }).callback());
   return {
     baseUrl: config.publicUrl,
     config,
