@@ -126,8 +126,14 @@ describe('every patch', () => {
   }, 120_000);
 });
 
-/** Today's workflow code with one patch taken out (its new branch always taken), bundled. */
-async function bundleWithout(patch: string) {
+const bundlesWithout = new Map<string, ReturnType<typeof bundleWithoutPatch>>();
+/** Today's workflow code with one patch taken out (its new branch always taken), bundled once per patch. */
+function bundleWithout(patch: string) {
+  if (!bundlesWithout.has(patch)) bundlesWithout.set(patch, bundleWithoutPatch(patch));
+  return bundlesWithout.get(patch)!;
+}
+
+async function bundleWithoutPatch(patch: string) {
   const root = path.resolve(__dirname, '..');
   const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-unpatched-'));
   for (const dir of ['src/workflows', 'src/shared', 'src/activities', 'src/domain', 'src/generated']) fs.cpSync(path.join(root, dir), path.join(copy, dir), { recursive: true });

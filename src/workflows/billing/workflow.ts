@@ -34,8 +34,8 @@ import {
 type BillingActivities = ReturnType<typeof createBillingActivities>;
 // A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
 const clickRetry: RetryPolicy = { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] };
-const { sendConfirmationEmail } = proxyActivities<BillingActivities>({ startToCloseTimeout: '30s', retry: clickRetry });
 const clickSteps = proxyActivities<BillingActivities>({ startToCloseTimeout: '30s', retry: clickRetry });
+const { sendConfirmationEmail } = clickSteps;
 // The short database steps of a click run as local activities: in the worker, inside the workflow task.
 const localClickSteps = proxyLocalActivities<BillingActivities>({ startToCloseTimeout: '10s', retry: clickRetry });
 
