@@ -5,8 +5,8 @@ import { checkSmtp, connectDb, connectTemporal, createDeps, migrateDatabase, reg
 import { createWorker } from './worker';
 import { createApp } from './api/app';
 import { codecUiEndpoint } from './api/codec';
-import { close, listen } from './api/server';
-import { exitOnConfigError } from './shutdown';
+import { listen } from './api/server';
+import { close, exitOnConfigError } from './shutdown';
 import { payloadDataConverter } from './shared/codec';
 import { serveMetrics } from './telemetry/metrics';
 import { startTracing, stopTracing } from './telemetry/tracing';

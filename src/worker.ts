@@ -4,7 +4,7 @@ import type { Connection } from '@temporalio/client';
 import { connectDb, connectTemporal, createDeps, Deps, registerSearchAttributes } from './deps';
 import { createActivities } from './activities';
 import { log, temporalLogger } from './shared/log';
-import { exitOnConfigError } from './shutdown';
+import { close, exitOnConfigError, stopOnSignal } from './shutdown';
 import { workflowBundle } from './bundle';
 import { asTarget, connectionError, connectionOptions, TemporalTarget } from './temporalEnv';
 import { payloadDataConverter } from './shared/codec';
@@ -13,6 +13,12 @@ import { workerInterceptors, workerSinks } from './telemetry/worker';
 import { startTracing, stopTracing } from './telemetry/tracing';
 
 let runtimeInstalled = false;
+/**
+ * Within the 10 s a supervisor waits between SIGTERM and SIGKILL: past the
+ * SDK's force time (8 s), an activity that ignores its cancellation would
+ * still hold the worker.
+ */
+const WORKER_STOP_DEADLINE_MS = 9_000;
 
 /**
  * Once per process, before the first worker: the SDK logs through pino (the
@@ -97,17 +103,23 @@ async function main(): Promise<void> {
   // Only where asked for: several workers may share a host, and each needs a port of its own.
   const address = config.telemetry.metricsAddress;
   const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
-  const stop = () => worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   log.info({ taskQueue: config.temporal.taskQueue }, 'worker running');
-  await worker.run();
-  // The worker does not close the connection it was given, and an open one keeps the process alive after SIGTERM.
-  await worker.connection?.close();
-  await db.$disconnect();
-  deps.mailer.close();
-  metrics?.close();
-  await stopTracing();
+  const running = worker.run();
+  stopOnSignal('worker', async () => {
+    worker.shutdown();
+    await running;
+    // The worker does not close the connection it was given.
+    await worker.connection?.close();
+    await db.$disconnect();
+    deps.mailer.close();
+    if (metrics) await close(metrics);
+    await stopTracing();
+  }, WORKER_STOP_DEADLINE_MS, () => {
+    const status = worker.getStatus();
+    return { activities: status.numInFlightActivities, workflowActivations: status.numInFlightWorkflowActivations };
+  });
+  // Ends only after a stop (then the handler above exits), or with the worker's fatal error.
+  await running;
 }
 
 if (require.main === module) main().catch(exitOnConfigError);

@@ -57,8 +57,8 @@ describe('the Temporal Web UI of the npm start stack', () => {
   afterAll(async () => {
     process.env.MAIL_INBOX_URL = inboxBefore;
     await browser?.close();
-    await connection?.close();
-    if (run) {
+    await connection?.close().catch(() => undefined);
+    if (run && run.child.exitCode === null && run.child.signalCode === null) {
       process.kill(-run.child.pid!, 'SIGINT');
       await run.exited;
     }
@@ -178,5 +178,19 @@ describe('the Temporal Web UI of the npm start stack', () => {
     });
     // Sent from the UI: the login ends, and its confirmation link with it.
     expect(await client.workflow.getHandle(billingLoginWorkflowId(identity)).result()).toEqual({ outcome: 'expired', billingUserId: null });
+  });
+
+  it('stops on Ctrl-C within 5 s after the flows above, in order', async () => {
+    await connection.close();
+    const signalled = Date.now();
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group.
+    process.kill(-run.child.pid!, 'SIGINT');
+    const result = await run.exited;
+    expect(Date.now() - signalled).toBeLessThan(5000);
+    expect(result.code).toBe(0);
+    const order = ['stopping the API', 'stopping the worker', 'stopping the Temporal dev server', 'stopping PostgreSQL', 'flowgate stopped'];
+    const at = order.map((line) => result.output.indexOf(line));
+    expect(at.every((i) => i >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 });

@@ -4,10 +4,12 @@ import { ConfigError, loadConfig, ownServers } from '../config';
 import { connectDb, connectTemporal, createDeps } from '../deps';
 import { createApp } from './app';
 import { log } from '../shared/log';
-import { exitOnConfigError } from '../shutdown';
+import { close, exitOnConfigError, stopOnSignal } from '../shutdown';
 import { payloadDataConverter } from '../shared/codec';
 import { serveMetrics } from '../telemetry/metrics';
 import { startTracing, stopTracing } from '../telemetry/tracing';
+
+const API_STOP_DEADLINE_MS = 9_000;
 
 /** Listens on `port`; a port in use is a configuration error naming PORT. */
 export function listen(app: Koa, port: number): Promise<http.Server> {
@@ -17,13 +19,6 @@ export function listen(app: Koa, port: number): Promise<http.Server> {
       reject(err.code === 'EADDRINUSE' ? new ConfigError('PORT', `port ${port} is already in use`) : err),
     );
     server.listen(port, () => resolve(server));
-  });
-}
-
-export function close(server: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
   });
 }
 
@@ -40,16 +35,20 @@ async function main(): Promise<void> {
   const address = config.telemetry.metricsAddress;
   const metrics = address && address !== 'off' ? await serveMetrics(address) : undefined;
   log.info({ url: config.publicUrl }, 'API listening');
-  const stop = async () => {
+  let requests = 0;
+  server.on('request', (_req, res: http.ServerResponse) => {
+    requests++;
+    res.once('close', () => requests--);
+  });
+  // Requests in flight finish (each within its update deadline), within the 10 s before a supervisor's SIGKILL.
+  stopOnSignal('API', async () => {
     await close(server);
     if (metrics) await close(metrics);
     await temporal.connection.close();
     await db.$disconnect();
     deps.mailer.close();
     await stopTracing();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  }, API_STOP_DEADLINE_MS, () => ({ requests }));
 }
 
 if (require.main === module) main().catch(exitOnConfigError);

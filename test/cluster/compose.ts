@@ -1,6 +1,8 @@
 // What docker-compose.yml runs, read from the file, so that test:cluster
 // runs the same commands and scripts with the same variables.
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { resolveTemporalCli } from '../../src/dev/temporal';
 import { ComposeService, exposedBeyondLoopback, readComposeServices } from '../support/compose';
 import { ROOT, TEMPORAL_SERVER_VERSION } from './tools';
 
@@ -50,6 +52,9 @@ export function readCompose(file = path.join(ROOT, 'docker-compose.yml')): Compo
       problems.push(`${name} runs ${s.image}, the test runs Temporal ${TEMPORAL_SERVER_VERSION}`);
     }
   }
+  // The Web UI the operators test drives is the one the Temporal CLI bundles: compose runs that same version.
+  const ui = uiVersionTested();
+  if (ui && service('temporal-ui').image !== `temporalio/ui:${ui}`) problems.push(`temporal-ui runs ${service('temporal-ui').image}, the tests run the Web UI ${ui}`);
   const appEnv = Object.keys(service('api').environment ?? {});
   for (const name of ['migrate', 'worker']) {
     const keys = Object.keys(service(name).environment ?? {});
@@ -75,4 +80,14 @@ export function assertSameVariables(what: string, compose: string[], test: Recor
   if (missing.length || extra.length) {
     throw new Error(`${what}: docker-compose.yml and test:cluster differ (${[...missing.map((k) => `only compose sets ${k}`), ...extra.map((k) => `only the test sets ${k}`)].join(', ')})`);
   }
+}
+
+/** The Web UI version bundled with the Temporal CLI the tests run ("temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)"). */
+function uiVersionTested(): string | undefined {
+  const cli = resolveTemporalCli();
+  if (!cli) return undefined;
+  const out = spawnSync(cli, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  const version = /\bUI (\d+\.\d+\.\d+)\b/.exec(out)?.[1];
+  if (!version) throw new Error(`${cli} --version did not name its Web UI: ${JSON.stringify(out.trim())}`);
+  return version;
 }

@@ -165,8 +165,12 @@ async function main(): Promise<void> {
     await temporal.connection.close();
     await db.$disconnect();
     // As `docker compose stop` does: SIGTERM, and SIGKILL 10 s later.
-    const stuck = await cluster.stop();
-    failures.push(...stuck.map((name) => `${name} did not exit within 10 s of SIGTERM`));
+    const ended = await cluster.stop();
+    for (const p of ended) {
+      if (!p.exited) failures.push(`${p.name} did not exit within 10 s of SIGTERM`);
+      else if (p.code !== 0) failures.push(`${p.name} exited with code ${p.code} ${p.ms} ms after SIGTERM: it cut work short (see its log)`);
+    }
+    summary = summary.replace(/; (\d+ s)$/, `; stopped in ${Math.max(...ended.map((p) => p.ms))} ms at most; $1`);
   } catch (err) {
     failures.push(`the run stopped: ${(err as Error)?.message ?? err}`);
   } finally {

@@ -56,13 +56,21 @@ async function serverPort(taken: string[]): Promise<number> {
   }
 }
 
-/** SIGTERM, then SIGKILL if it has not exited within `graceMs` (docker stop's 10 s); resolves to whether it exited by itself. */
-function terminate(child: ChildProcess | undefined, graceMs = 10_000): Promise<boolean> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+export interface Stopped {
+  /** Whether it exited by itself before the SIGKILL. */
+  exited: boolean;
+  code: number | null;
+  ms: number;
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs` (docker stop's 10 s). */
+function terminate(child: ChildProcess | undefined, graceMs = 10_000): Promise<Stopped> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ exited: true, code: child?.exitCode ?? null, ms: 0 });
+  const started = Date.now();
   return new Promise((resolve) => {
     let forced = false;
     const timer = setTimeout(() => ((forced = true), child.kill('SIGKILL')), graceMs);
-    child.once('exit', () => (clearTimeout(timer), resolve(!forced)));
+    child.once('exit', (code) => (clearTimeout(timer), resolve({ exited: !forced, code, ms: Date.now() - started })));
     child.kill('SIGTERM');
   });
 }
@@ -276,13 +284,13 @@ export class Cluster {
     return this.windows.some((w) => at >= w.from - 50 && sentAt <= (w.to ?? Infinity) + graceMs);
   }
 
-  /** Stops the app, then the servers; returns the app processes that did not exit on SIGTERM within 10 s. */
-  async stop(): Promise<string[]> {
+  /** Stops the app, then the servers; returns how each app process ended after its SIGTERM. */
+  async stop(): Promise<(Stopped & { name: string })[]> {
     this.stopped = true;
     const app = [...this.apis.map((c, i) => [`api ${i + 1}`, c] as const), ...this.workers.map((c, i) => [`worker ${i + 1}`, c] as const)];
-    const exited = await Promise.all(app.map(([, c]) => terminate(c)));
+    const ended = await Promise.all(app.map(([, c]) => terminate(c)));
     await terminate(this.temporal, 15_000);
     await this.pg?.stop();
-    return app.filter((_, i) => !exited[i]).map(([name]) => name);
+    return app.map(([name], i) => ({ name, ...ended[i] }));
   }
 }

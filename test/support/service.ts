@@ -6,7 +6,7 @@ import { loadConfig, Config } from '../../src/config';
 import { connectDb, connectTemporal, createDeps, Deps } from '../../src/deps';
 import { createWorker } from '../../src/worker';
 import { createApp } from '../../src/api/app';
-import { close } from '../../src/api/server';
+import { close } from '../../src/shutdown';
 import { payloadDataConverter } from '../../src/shared/codec';
 
 export interface TestService {

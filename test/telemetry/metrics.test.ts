@@ -5,7 +5,7 @@ import { startService, TestService } from '../support/service';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { freePort } from '../support/ports';
 import { serveMetrics } from '../../src/telemetry/metrics';
-import { close } from '../../src/api/server';
+import { close } from '../../src/shutdown';
 import { parsePrometheus, Sample, total } from './prometheus';
 import { MAILS_PER_HOUR } from '../../src/workflows/trial/messages';
 

@@ -23,7 +23,7 @@ function run(entry: string, env: Record<string, string>) {
 }
 
 afterAll(async () => {
-  for (const { child } of children) child.kill('SIGTERM');
+  for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   await Promise.all(children.map((c) => c.exited));
 });
 
@@ -60,6 +60,14 @@ describe('metrics of the worker and the API run apart', () => {
     expect(total(worker, 'flowgate_http_requests_total')).toBe(0);
     // The API process runs no worker: no SDK runtime metrics there.
     expect(api.some((s) => s.name.startsWith('temporal_'))).toBe(false);
+  });
+
+  it('stop on SIGTERM within their deadline, with nothing cut short', async () => {
+    expect(children).toHaveLength(2);
+    const signalled = Date.now();
+    for (const { child } of children) child.kill('SIGTERM');
+    expect(await Promise.all(children.map((c) => c.exited))).toEqual([0, 0]);
+    expect(Date.now() - signalled).toBeLessThan(9000);
   });
 
   it('reads METRICS_ADDRESS as host:port, a port, or off, and names it when it is neither', () => {

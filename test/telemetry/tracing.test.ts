@@ -3,7 +3,7 @@ import http from 'node:http';
 import { startService, TestService } from '../support/service';
 import { uniqueEmail, waitForEmail } from '../support/mailbox';
 import { freePort } from '../support/ports';
-import { close } from '../../src/api/server';
+import { close } from '../../src/shutdown';
 import { tracedBundleFile } from '../../src/bundle';
 import { flushTraces, startTracing, stopTracing } from '../../src/telemetry/tracing';
 
