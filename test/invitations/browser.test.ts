@@ -115,33 +115,6 @@ describe('invitation pages in Chromium', () => {
     }
   });
 
-  it('signed in with another address: the invited address gets a confirmation link that binds the account', async () => {
-    const other = await signUp(api, service.baseUrl, 'browser-other');
-    const invited = uniqueEmail('browser-owner');
-    const link = await inviteToNewTeam('Browser Band', invited);
-    const page = await browser.newPage();
-    try {
-      await page.goto(link);
-      await Promise.all([page.waitForNavigation(), page.click('#existing-account')]);
-      await page.fill('#username', other.email);
-      await page.fill('#password', PASSWORD);
-      await submit(page, 'Sign in');
-      expect(await heading(page)).toBe('Confirm it is you');
-      expect(await page.textContent('#verification-mailed')).toContain(invited);
-      await expectAccessible(page);
-
-      await page.goto(linkIn(await waitForEmail(invited, 'Confirm your invitation to Browser Band'), `${service.baseUrl}/join/verify/`));
-      expect(await heading(page)).toBe('Confirm the invitation');
-      await expectAccessible(page);
-      await submit(page, 'Accept invitation');
-      expect(await heading(page)).toBe('Browser Band');
-      await submit(page, 'Join');
-      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
-    } finally {
-      await page.close();
-    }
-  });
-
   it('shows a clear page for a tampered or withdrawn link, never a stack trace', async () => {
     const email = uniqueEmail('browser-withdrawn');
     const link = await inviteToNewTeam('Browser Withdrawn', email);
@@ -232,6 +205,32 @@ describe('invitation pages with the keyboard alone', () => {
       await tabTo(page, 'a[href^="/join/team/"]');
       await pressAndWait(page, 'Enter');
       expect(await heading(page)).toBe('Keyboard Guild');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('signed in with another address: the invited address gets a confirmation link that binds the account, with the keyboard alone', async () => {
+    const other = await signUp(api, service.baseUrl, 'keyboard-other');
+    const invited = uniqueEmail('keyboard-owner');
+    const page = await openedInvitation('Keyboard Band', invited);
+    try {
+      await follow(page, '#existing-account', 'Enter', 'Sign in');
+      await typeInto(page, '#username', other.email);
+      await typeInto(page, '#password', PASSWORD);
+      await pressAndWait(page, 'Enter');
+      await expectPage(page, 'Confirm it is you');
+      expect(await page.textContent('#verification-mailed')).toContain(invited);
+
+      await page.goto(linkIn(await waitForEmail(invited, 'Confirm your invitation to Keyboard Band'), `${service.baseUrl}/join/verify/`));
+      await expectPage(page, 'Confirm the invitation');
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Enter');
+      expect(await heading(page)).toBe('Keyboard Band');
+      await tabTo(page, 'button:not(.secondary)');
+      await pressAndWait(page, 'Space');
+      expect(await page.textContent('#membership')).toContain('You are a member of this team.');
+      await expectAccessible(page);
     } finally {
       await page.close();
     }

@@ -123,7 +123,7 @@ describe('free trial in a browser', () => {
 });
 
 describe('"welcome back" for a known address, in a browser', () => {
-  it('follows the reset link of the mail, sets a new password once, and logs in with it', async () => {
+  it('follows the reset link of the mail, sets a new password once, and logs in with it, with the keyboard alone', async () => {
     const email = uniqueEmail('returning');
     await svc.db.account.create({ data: { email, username: email, passwordHash: await hashPassword('Old-pass-123') } });
     const registered = await fetch(`${svc.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email }) });
@@ -131,33 +131,34 @@ describe('"welcome back" for a known address, in a browser', () => {
     const welcome = await waitForEmail(email, /Welcome back/);
 
     const page = await browser.newPage();
-    await page.goto(linkIn(welcome, `${svc.baseUrl}/trial/password-reset`));
-    expect(await page.textContent('h1')).toBe('Reset your password');
-    await expectAccessible(page);
-    await page.fill('#username', email);
-    await page.click('button[type=submit]');
-    expect(await page.textContent('h1')).toBe('Check your inbox');
-    await expectAccessible(page);
+    try {
+      await page.goto(linkIn(welcome, `${svc.baseUrl}/trial/password-reset`));
+      await expectPage(page, 'Reset your password');
+      await typeInto(page, '#username', email);
+      await pressAndWait(page, 'Enter');
+      await expectPage(page, 'Check your inbox');
 
-    const resetLink = linkIn(await waitForEmail(email, 'Choose a new password'), `${svc.baseUrl}/trial/password-reset/new?token=`);
-    await page.goto(resetLink);
-    expect(await page.inputValue('#username')).toBe(email);
-    await expectAccessible(page);
-    await page.fill('#password', 'New-pass-456');
-    await page.fill('#confirmation', 'New-pass-456');
-    await page.click('button[type=submit]');
-    expect(await page.textContent('h1')).toBe('Password changed');
-    await expectAccessible(page);
+      const resetLink = linkIn(await waitForEmail(email, 'Choose a new password'), `${svc.baseUrl}/trial/password-reset/new?token=`);
+      await page.goto(resetLink);
+      await expectPage(page, 'Choose a new password');
+      expect(await page.inputValue('#username')).toBe(email);
+      await typeInto(page, '#password', 'New-pass-456');
+      await typeInto(page, '#confirmation', 'New-pass-456');
+      await tabTo(page, 'button[type=submit]');
+      await pressAndWait(page, 'Space');
+      await expectPage(page, 'Password changed');
 
-    await page.goto(resetLink);
-    expect(await page.textContent('h1')).toBe('This link was already used');
+      await page.goto(resetLink);
+      await expectPage(page, 'This link was already used');
 
-    await page.goto(`${svc.baseUrl}/login`);
-    await page.fill('#username', email);
-    await page.fill('#password', 'New-pass-456');
-    await page.click('button[type=submit]');
-    expect(await page.textContent('h1')).toBe('Your account');
-    await page.close();
+      await page.goto(`${svc.baseUrl}/login`);
+      await typeInto(page, '#username', email);
+      await typeInto(page, '#password', 'New-pass-456');
+      await pressAndWait(page, 'Enter');
+      expect(await page.textContent('h1')).toBe('Your account');
+    } finally {
+      await page.close();
+    }
   });
 });
 
