@@ -110,6 +110,8 @@ const trial: Driver = {
   async run(ctx, id) {
     const email = `chaos-trial-${id}@example.test`;
     const abandon = ctx.random() < 0.2;
+    // Some trial users forget their password: registering again mails "welcome back" with the reset link.
+    const reset = takesOtherPath(id);
     await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/register`, { json: { username: email } });
     const mail = await ctx.sink.next(email, 180_000, /[Vv]erify/);
     if (!abandon) {
@@ -119,7 +121,9 @@ const trial: Driver = {
       const created = await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/creation`, { json: { token, password: 'Chaos-pass-1!' }, headers: service });
       // 410 after a retried request means the first attempt created it.
       if (created.status !== 201 && created.status !== 410) throw new Error(`creation answered ${created.status}: ${created.text}`);
+      if (reset) await resetPassword(ctx, email, id);
     }
+    const password = reset ? RESET_PASSWORD : 'Chaos-pass-1!';
     return {
       kind: 'trial',
       async check(temporal) {
@@ -131,11 +135,42 @@ const trial: Driver = {
           return { ok: result === 'unverified', detail: `trial ${email} (abandoned): ${result}` };
         }
         const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`, { headers: { 'X-Service-Token': ctx.serviceToken }, signal: AbortSignal.timeout(10_000) }).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
-        return { ok: infos?.status === 'active', detail: `trial ${email} (completed): status ${infos?.status}` };
+        // The trial user signs in with the password of the last reset (or the first one).
+        const login = await fetch(`${ctx.baseUrl}/api/trial/login`, { method: 'POST', ...requestBody({ json: { username: email, password } }), signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0);
+        return { ok: infos?.status === 'active' && login === 200, detail: `trial ${email} (completed${reset ? ', password reset' : ''}): status ${infos?.status}, sign-in ${login}` };
       },
     };
   },
 };
+
+const RESET_PASSWORD = 'Chaos-reset-2!';
+
+/** The "welcome back" mail's reset link, the request form, the mailed link, the new password: pages, as a person uses them. */
+async function resetPassword(ctx: FlowContext, email: string, id: string): Promise<void> {
+  await call(ctx, 'POST', `${ctx.baseUrl}/api/trial/register`, { json: { username: email } });
+  const welcome = await ctx.sink.next(email, 180_000, /Welcome back/);
+  const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': clientAddress(id, 9) }, ctx.route);
+  const form = await retryPage(() => browser.get(firstLink(welcome, `${ctx.baseUrl}/trial/password-reset`)));
+  const sent = await retryPage(() => browser.submit(form, { username: email }));
+  if (sent.h1 !== 'Check your inbox') throw new Error(`password reset request answered ${sent.status}: ${sent.h1}`);
+  const mail = await ctx.sink.next(email, 180_000, /Choose a new password/);
+  const chooser = await retryPage(() => browser.get(firstLink(mail, `${ctx.baseUrl}/trial/password-reset/new`)));
+  if (chooser.h1 === 'This link was already used') return; // a retried request had set it
+  const changed = await retryPage(() => browser.submit(chooser, { password: RESET_PASSWORD, confirmation: RESET_PASSWORD }));
+  // A cut-off request may have set it already: the link then says so.
+  if (changed.h1 !== 'Password changed' && changed.h1 !== 'This link was already used') throw new Error(`new password answered ${changed.status}: ${changed.h1}`);
+}
+
+/** Every third flow of a kind takes the kind's other path (a password reset, a legacy login): flows are numbered in turn over the drivers. */
+function takesOtherPath(id: string): boolean {
+  return Math.floor(Number(id.split('-').pop()) / DRIVERS.length) % 3 === 1;
+}
+
+/** Each flow its own client address: the per-address limits are not under test here. */
+function clientAddress(id: string, last: number): string {
+  const n = Number(id.replace(/\D/g, ''));
+  return `10.${(n >> 8) & 255}.${n & 255}.${last}`;
+}
 
 export const DRIVERS: Driver[] = [trial];
 
@@ -206,9 +241,12 @@ const billing: Driver = {
   name: 'billing-login',
   duplicateQueries: {
     realmBillingUsers: `SELECT "realmId", "userUuid" FROM "RemoteRealmBillingUser" GROUP BY 1, 2 HAVING count(*) > 1`,
+    serverBillingUsers: `SELECT "serverId", email FROM "RemoteServerBillingUser" GROUP BY 1, 2 HAVING count(*) > 1`,
   },
   async run(ctx, id) {
     const abandon = ctx.random() < 0.2;
+    // Some server admins log in the legacy way: the server's UUID and key on our own page, then their email confirmed.
+    const legacy = takesOtherPath(id);
     const uuid = crypto.randomUUID();
     const key = crypto.randomBytes(32).toString('hex');
     const realm = { uuid: crypto.randomUUID(), host: `chaos-${id}.example.test`, name: `Chaos ${id}` };
@@ -217,11 +255,30 @@ const billing: Driver = {
     await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/register`, { form: { zulip_org_id: uuid, zulip_org_key: key, hostname: realm.host, contact_email: `chaos-server-${id}@example.test` } });
     await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/analytics`, { form: { realm_counts: '[]', installation_counts: '[]', realms: JSON.stringify([realm]) }, headers: auth });
     const user = { uuid: crypto.randomUUID(), email: `chaos-billing-${id}@example.test`, full_name: 'Chaos Biller' };
+    const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': clientAddress(id, 7) }, ctx.route);
+    if (legacy) {
+      const login = await retryPage(() => browser.get('/serverlogin/'));
+      const emailForm = await retryPage(() => browser.submit(login, { zulip_org_id: uuid, zulip_org_key: key }));
+      await retryPage(() => browser.submit(emailForm, { email: user.email }));
+      if (!abandon) {
+        const mail = await ctx.sink.next(user.email, 180_000, /Confirm email/);
+        // The emailed link is the confirm-login page, and works again until it expires: a retry after a kill opens it again.
+        const confirm = await retryPage(async () => browser.follow(await browser.get(firstLink(mail, `${ctx.baseUrl}/serverlogin/do_confirm/`))));
+        const done = await retryPage(() => browser.submit(confirm, { full_name: 'Chaos Biller', tos_consent: 'on' }));
+        if (done.status !== 302 && done.status !== 303) throw new Error(`legacy login answered ${done.status}: ${done.h1}`);
+      }
+      return {
+        kind: 'billing-login',
+        async check(_temporal, db) {
+          const users = await db.$queryRawUnsafe<{ n: bigint }[]>(`SELECT count(*)::bigint AS n FROM "RemoteServerBillingUser" u JOIN "RemoteZulipServer" s ON s.id = u."serverId" WHERE s.uuid = $1 AND u.email = $2 AND u."lastLogin" IS NOT NULL`, uuid, user.email);
+          const n = Number(users[0].n);
+          return { ok: abandon ? n === 0 : n === 1, detail: `legacy server login ${user.email} (${abandon ? 'abandoned' : 'completed'}): logged-in server billing users ${n}` };
+        },
+      };
+    }
     const access = await call(ctx, 'POST', `${ctx.baseUrl}/api/v1/remotes/server/billing`, { form: { user: JSON.stringify(user), realm: JSON.stringify({ uuid: realm.uuid }), uri_scheme: 'https://' }, headers: auth });
     const url = (access.body as { billing_access_url?: string })?.billing_access_url;
     if (!url) throw new Error(`billing answered ${access.status}: ${access.text}`);
-    // Each flow its own client address: the per-IP mail limit is not under test here.
-    const browser = new PageClient(ctx.baseUrl, { 'X-Forwarded-For': `10.${(Number(id.replace(/\D/g, '')) >> 8) & 255}.${Number(id.replace(/\D/g, '')) & 255}.7` }, ctx.route);
     await retryPage(() => browser.get(url));
     await retryPage(() => browser.post(new URL(url).pathname + '/confirm/', { email: user.email }));
     if (!abandon) {
