@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { Answer, Contract } from '../contract';
 import { RemoteServerFailure } from '../../domain/billing';
-import { analyticsUpload, billingRequest, serverRegistration } from './remotes';
+import { analyticsUpload, billingRequest, serverRegistration } from './routes';
 
 const SERVER_UUID = '6cb4ea8e-5b44-4f45-9f26-2d0a0c9d2f51';
 const SERVER_KEY = '3f1d0b3c9a7e4f2b8c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b';
