@@ -20,12 +20,17 @@ export interface FlowFailure {
 
 export type FailureTable = Record<string, FlowFailure>;
 
+/** One entry of a failure table: the failure type Temporal records, and the API's answer (status, code, and what else it says). */
+export function failure(type: string, status: number, code: string, also: Pick<FlowFailure, 'retryAfterSeconds' | 'title'> = {}): FlowFailure {
+  return { type, status, code, ...also };
+}
+
 /**
  * A run that is finishing (its outcome decided, its last handlers running)
  * refuses new requests with this: the API waits until it has closed and
  * sends the same request again, which starts a new run.
  */
-export const FlowEnding: FlowFailure = { type: 'FlowEnding', status: 409, code: 'flow_ending' };
+export const FlowEnding = failure('FlowEnding', 409, 'flow_ending');
 
 /** The refusal to throw from a validator, an update handler or an activity. Non-retryable: retrying changes nothing. */
 export function refusal(failure: FlowFailure, message: string): ApplicationFailure {

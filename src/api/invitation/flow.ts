@@ -30,7 +30,6 @@ import {
   joinTeamUpdate,
   MembershipInvitation,
   registrationNamesQuery,
-  RegistrationFailure,
   requestInviteeVerificationUpdate,
   requestRegistrationLinkUpdate,
   resendInvitationUpdate,
@@ -172,7 +171,7 @@ export function invitationFlow(deps: ApiDeps) {
       }
       await startOrUpdate(
         deps,
-        RegistrationFailure,
+        InvitationFailure,
         {
           workflowType: 'accountEmailValidationWorkflow',
           workflowId: emailValidationWorkflowId(email),
@@ -224,9 +223,9 @@ export function invitationFlow(deps: ApiDeps) {
       if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
         // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
         await waitAtMost(deps.temporal.workflow.getHandle(workflowId).result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
-        throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: RegistrationFailure.accountExists.code });
+        throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: InvitationFailure.accountExists.code });
       }
-      if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: RegistrationFailure.usernameTaken.code });
+      if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: InvitationFailure.usernameTaken.code });
       const invitationId = carriedInvitationId(setup.encodedMembershipInvtnSignedToken);
       const account = {
         username,
@@ -238,7 +237,7 @@ export function invitationFlow(deps: ApiDeps) {
       };
       // The flow binds the carried invitation itself once the account exists, so the binding does not depend on this request finishing.
       // Keyed by the validation token and username: a retried sign-up is the same one, and answers with the account it made.
-      return updateFlow(deps, RegistrationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'), keyOf('create-account', validated.hmac, username));
+      return updateFlow(deps, InvitationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'), keyOf('create-account', validated.hmac, username));
     },
   };
 }

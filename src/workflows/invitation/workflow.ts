@@ -36,7 +36,6 @@ import {
   MembershipInvitation,
   REGISTRATION_MAILS_PER_DAY,
   registrationNamesQuery,
-  RegistrationFailure,
   RESENDS_PER_DAY,
   resendInvitationUpdate,
   requestInviteeVerificationUpdate,
@@ -89,7 +88,7 @@ function refuse(failure: FlowFailure, message: string): never {
  * activities, by what they meant then: replaying such a run must refuse the
  * same way.
  */
-const LEGACY_ACTIVITY_REFUSALS: Record<string, FlowFailure> = { Conflict: RegistrationFailure.accountExists, TooMany: InvitationFailure.limitReached };
+const LEGACY_ACTIVITY_REFUSALS: Record<string, FlowFailure> = { Conflict: InvitationFailure.accountExists, TooMany: InvitationFailure.limitReached };
 
 /** An activity's own refusal thrown as a failure (as older runs recorded it) becomes the update's refusal. */
 function asRefusal(err: unknown): unknown {
@@ -376,7 +375,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       validator: (_request) => {
         if (ending) refuse(FlowEnding, 'This registration is ending; ask again in a moment.');
         if (mailTimes.filter((t) => t > Date.now() - DAY_MS).length >= REGISTRATION_MAILS_PER_DAY) {
-          refuse(RegistrationFailure.limitReached, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
+          refuse(InvitationFailure.registrationLimitReached, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
         }
       },
     },
@@ -388,11 +387,11 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       // A retry of a request cut off mid-way answers once the first attempt has
       // finished, carried invitation included, so a sign-in right after finds it bound.
       while (creating) await condition(() => !creating);
-      if (accountId !== undefined) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
+      if (accountId !== undefined) refuse(InvitationFailure.accountExists, 'An account has already been created with this email validation.');
       creating = true;
       try {
         const created = await described(databaseSteps().createValidatedAccount, `create the account of ${input.email}`, { ...account, email: input.email });
-        if ('refused' in created) refuse(RegistrationFailure[created.refused], created.message);
+        if ('refused' in created) refuse(InvitationFailure[created.refused], created.message);
         accountId = created.accountId;
         // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
         const invitation = invitationId === undefined ? undefined : await bindCarriedInvitation(invitationId, created.accountId);
@@ -406,7 +405,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     {
       description: 'The account form behind the link: creates the account, binding the invitation it carries.',
       validator: (_account) => {
-        if (accountId !== undefined && !creating) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
+        if (accountId !== undefined && !creating) refuse(InvitationFailure.accountExists, 'An account has already been created with this email validation.');
         // The last link has lapsed and the flow is ending: its outcome ("lapsed") stays true.
         if (ending) refuse(FlowEnding, 'This registration has ended.');
       },

@@ -28,7 +28,6 @@ import {
   MAILS_PER_HOUR,
   NewPassword,
   PASSWORD_RESET_TTL_MS,
-  PasswordResetFailure,
   PasswordResetInput,
   PasswordResetStep,
   requestPasswordResetUpdate,
@@ -490,7 +489,7 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
       validator: () => {
         if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
         if (requests.filter((t) => t > Date.now() - HOUR).length >= MAILS_PER_HOUR) {
-          throw refusal(PasswordResetFailure.throttled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
+          throw refusal(TrialFailure.passwordResetThrottled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
         }
       },
     },
@@ -500,7 +499,7 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
     chooseNewPasswordUpdate,
     async ({ accountId, passwordFingerprint, passwordHash }) => {
       const changed = await described(localInRequest.recordNewPassword, 'record the new password and end earlier sessions', { accountId, passwordFingerprint, passwordHash });
-      if (!changed.username) throw refusal(PasswordResetFailure.linkUsed, 'This password-reset link was already used.');
+      if (!changed.username) throw refusal(TrialFailure.resetLinkUsed, 'This password-reset link was already used.');
       step = 'password_changed';
       return { username: changed.username };
     },
