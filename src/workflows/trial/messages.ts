@@ -92,6 +92,10 @@ export const TrialFailure = {
   passwordResetThrottled: failure('PasswordResetThrottled', 429, 'too_many_mails', { retryAfterSeconds: 3600 }),
   /** The password is no longer the one the reset link was issued for: the link was used. */
   resetLinkUsed: failure('PasswordResetLinkUsed', 410, 'token_used'),
+  /** An embed token asked for with another user's access token, for an app not theirs, or once the trial has expired. */
+  notYours: failure('TrialEmbedNotYours', 403, 'not_yours'),
+  unknownApp: failure('TrialUnknownApp', 404, 'unknown_app'),
+  trialExpired: failure('TrialExpired', 403, 'trial_expired'),
 } satisfies FailureTable;
 
 /** Register (again): asks for a mail, a verification mail while the trial waits for it, else "welcome back". */
