@@ -53,24 +53,24 @@ const VIEWS: Record<string, Page[]> = {
   'trial.newPasswordPage': [trial.newPasswordPage(csrf, { token: TOKEN, username: 'ada@example.com' }), trial.newPasswordPage(csrf, { token: TOKEN, username: 'ada@example.com', error: 'The two passwords differ.' }, 400)],
   'trial.passwordChangedPage': [trial.passwordChangedPage()],
 
-  'invitation.invitationLanding': [invitation.invitationLanding(TOKEN, opened(null)), invitation.invitationLanding(TOKEN, opened(8))],
-  'invitation.registerForm': [invitation.registerForm(csrf, TOKEN, 'grace@example.com'), invitation.registerForm(csrf, TOKEN, 'grace@example.com', 'Too many registration emails today.', 429)],
-  'invitation.checkYourEmail': [invitation.checkYourEmail('grace@example.com', 86_400_000)],
-  'invitation.signInForm': [invitation.signInForm(csrf, '/join/sign-in'), invitation.signInForm(csrf, '/join/sign-in', 'Wrong username or password.', 401)],
-  'invitation.accountForm': [
-    invitation.accountForm(csrf, TOKEN, 'grace@example.com', '1.0'),
-    invitation.accountForm(csrf, TOKEN, 'grace@example.com', '1.0', { reason: 'password: Password must be at least 8 characters.', values: { firstName: 'Grace', lastName: 'Hopper', username: 'grace' }, status: 400 }),
+  'invitation.invitationPage': [invitation.invitationPage(TOKEN, opened(null)), invitation.invitationPage(TOKEN, opened(8))],
+  'invitation.registerPage': [invitation.registerPage(csrf, TOKEN, 'grace@example.com'), invitation.registerPage(csrf, TOKEN, 'grace@example.com', 'Too many registration emails today.', 429)],
+  'invitation.checkEmailPage': [invitation.checkEmailPage('grace@example.com', 86_400_000)],
+  'invitation.signInPage': [invitation.signInPage(csrf, '/join/sign-in'), invitation.signInPage(csrf, '/join/sign-in', 'Wrong username or password.', 401)],
+  'invitation.newAccountPage': [
+    invitation.newAccountPage(csrf, TOKEN, 'grace@example.com', '1.0'),
+    invitation.newAccountPage(csrf, TOKEN, 'grace@example.com', '1.0', { reason: 'password: Password must be at least 8 characters.', values: { firstName: 'Grace', lastName: 'Hopper', username: 'grace' }, status: 400 }),
   ],
-  'invitation.verificationMailed': [invitation.verificationMailed('grace@example.com', true, 2), invitation.verificationMailed('grace@example.com', false, 2), invitation.verificationMailed('grace@example.com', true, 1)],
-  'invitation.unsubscribeForm': [invitation.unsubscribeForm(csrf, TOKEN, 'grace@example.com')],
-  'invitation.unsubscribed': [invitation.unsubscribed('grace@example.com')],
-  'invitation.confirmVerification': [invitation.confirmVerification(csrf, TOKEN, 'Crew', 'grace', true), invitation.confirmVerification(csrf, TOKEN, 'Crew', 'grace', false)],
+  'invitation.verificationMailedPage': [invitation.verificationMailedPage('grace@example.com', true, 2), invitation.verificationMailedPage('grace@example.com', false, 2), invitation.verificationMailedPage('grace@example.com', true, 1)],
+  'invitation.unsubscribePage': [invitation.unsubscribePage(csrf, TOKEN, 'grace@example.com')],
+  'invitation.unsubscribedPage': [invitation.unsubscribedPage('grace@example.com')],
+  'invitation.confirmVerificationPage': [invitation.confirmVerificationPage(csrf, TOKEN, 'Crew', 'grace', true), invitation.confirmVerificationPage(csrf, TOKEN, 'Crew', 'grace', false)],
   'invitation.teamPage': [
     invitation.teamPage(csrf, { team, isMember: false, invitation: { id: 12, message: 'Come and help us' }, members, joined: false }),
     invitation.teamPage(csrf, { team, isMember: true, invitation: null, members, joined: true }),
     invitation.teamPage(csrf, { team, isMember: false, invitation: null, members, joined: false }),
   ],
-  'invitation.teamList': [invitation.teamList(csrf, [team], [{ id: 6, name: 'Guild' }]), invitation.teamList(csrf, [], [])],
+  'invitation.teamsPage': [invitation.teamsPage(csrf, [team], [{ id: 6, name: 'Guild' }]), invitation.teamsPage(csrf, [], [])],
 
   'billing.emailFormPage': [billing.emailFormPage(csrf, { action: '/remote-billing-login/x/confirm/', email: user.email, about: billing.identityAbout(realmIdentity, organization) })],
   'billing.checkEmailPage': [billing.checkEmailPage(user.email, 86_400_000, false), billing.checkEmailPage(user.email, 86_400_000, true)],
@@ -143,6 +143,10 @@ describe('every page the flows render', () => {
         .map(([name]) => `${module}.${name}`),
     );
     expect(exported.filter((view) => !(view in VIEWS) && !FRAGMENTS.includes(view))).toEqual([]);
+  });
+
+  it('names every view as every flow does: `…Page`', () => {
+    expect(Object.keys(VIEWS).filter((view) => !view.endsWith('Page'))).toEqual([]);
   });
 
   it('passes axe-core (WCAG 2.1 A and AA) in Chromium, with a language, a title and a visible focus on every control', async () => {

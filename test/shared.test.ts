@@ -3,10 +3,12 @@ import http from 'node:http';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
 import { loadConfig } from '../src/config';
 import { connectDb, createDeps, Deps } from '../src/deps';
 import { errorHandler, HttpError, asPages } from '../src/api/http';
 import { csrfField, form, html, render, renderError, requireCsrf } from '../src/api/pages';
+import { failure, RecordedRefusals, Refusal, refusal, refused, unlessRefused } from '../src/shared/failures';
 import { TokenSigner } from '../src/shared/tokens';
 import { Mailer, messageIdFor } from '../src/shared/mail';
 import type { Db } from '../src/shared/db';
@@ -219,5 +221,25 @@ describe('readiness when a dependency is down', () => {
     } finally {
       await service.stop().catch(() => undefined);
     }
+  });
+});
+
+describe('refusals as values', () => {
+  const Table = { limitReached: failure('LimitReached', 429, 'limit_reached'), gone: failure('Gone', 409, 'gone') };
+  const recorded: RecordedRefusals = { failedAs: { TooMany: Table.limitReached }, returned: ({ refused: message }) => refusal(Table.limitReached, message) };
+  const failedStep = (type: string) => new ActivityFailure('failed', 'step', 'step-1', RetryState.NON_RETRYABLE_FAILURE, undefined, ApplicationFailure.create({ type, message: `${type} today`, nonRetryable: true }));
+
+  it("raises an activity's refusal as its table's entry, and passes an answer through", async () => {
+    await expect(unlessRefused(Promise.resolve(refused(Table.gone, 'It is gone.')), Table)).rejects.toMatchObject({ type: 'Gone', message: 'It is gone.', nonRetryable: true });
+    expect(await unlessRefused(Promise.resolve({ id: 7 }), Table)).toEqual({ id: 7 });
+    expect(await unlessRefused(Promise.resolve(undefined as void | Refusal), Table)).toBeUndefined();
+  });
+
+  it('reads what earlier runs recorded: a refusal as the step\'s failure, or a value of the step\'s own', async () => {
+    await expect(unlessRefused(Promise.reject(failedStep('TooMany')), Table, recorded)).rejects.toMatchObject({ type: 'LimitReached', message: 'TooMany today' });
+    await expect(unlessRefused(Promise.resolve({ refused: 'Too many today.' } as Refusal), Table, recorded)).rejects.toMatchObject({ type: 'LimitReached', message: 'Too many today.' });
+    // A failure no table names is a fault: it stays what it was.
+    const fault = failedStep('DatabaseDown');
+    await expect(unlessRefused(Promise.reject(fault), Table, recorded)).rejects.toBe(fault);
   });
 });

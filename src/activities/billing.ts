@@ -1,46 +1,52 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
+import { isRefusal, Refusal, refused } from '../shared/failures';
 import { hashKey } from '../shared/tokens';
 import { CONFIRMATION_KEY, confirmationLimitReached, confirmationSingleUse } from '../domain/billing';
-import type { BillingIdentity, LoginConfirmation } from '../workflows/billing/messages';
+import { BillingFailure, type BillingIdentity, type LoginConfirmation } from '../workflows/billing/messages';
 
+/**
+ * Side effects of the billing login. A server or organization deregistered
+ * under a login in progress, or a limit reached, is a refusal, not a fault:
+ * it comes back as a value.
+ */
 export function createBillingActivities({ config, db, mailer, signer }: Deps) {
-  async function serverId(uuid: string): Promise<number> {
+  const loginEnded = (message: string) => refused(BillingFailure.billingUserNotFound, message);
+
+  async function serverId(uuid: string): Promise<number | Refusal> {
     const server = await db.remoteZulipServer.findUnique({ where: { uuid } });
-    if (!server) throw ApplicationFailure.nonRetryable(`Server ${uuid} is not registered.`, 'BillingUserNotFound');
-    return server.id;
+    return server ? server.id : loginEnded(`Server ${uuid} is not registered.`);
   }
 
-  async function realmId(uuid: string): Promise<number> {
+  async function realmId(uuid: string): Promise<number | Refusal> {
     const realm = await db.remoteRealm.findUnique({ where: { uuid } });
-    if (!realm) throw ApplicationFailure.nonRetryable(`Organization ${uuid} is not registered.`, 'BillingUserNotFound');
-    return realm.id;
+    return realm ? realm.id : loginEnded(`Organization ${uuid} is not registered.`);
   }
 
   return {
     /**
      * Mails a single-use confirmation link. The key is a MAC over the
      * workflow run and the mail's sequence number, so a retry stores and
-     * mails the same link instead of a second one. A daily limit reached is
-     * a refusal, not a fault: it comes back as a value.
+     * mails the same link instead of a second one; refused once a daily
+     * limit is reached.
      */
-    async sendConfirmationEmail(input: { workflowId: string; runId: string; identity: BillingIdentity; email: string; ip: string; sequence: number; expiresAt: number }): Promise<{ refused?: string }> {
+    async sendConfirmationEmail(input: { workflowId: string; runId: string; identity: BillingIdentity; email: string; ip: string; sequence: number; expiresAt: number }): Promise<Refusal | void> {
       const { workflowId, runId } = input;
       const key = signer.sign(CONFIRMATION_KEY, { workflowId, runId, sequence: input.sequence }).hmac;
       const email = input.email.trim().toLowerCase();
       const keyHash = hashKey(key);
       const server = await serverId(input.identity.serverUuid);
-      let refused: string | undefined;
+      if (isRefusal(server)) return server;
+      let limit: string | undefined;
       try {
-        refused = await db.$transaction(async (tx) => {
+        limit = await db.$transaction(async (tx) => {
           // A retried activity finds its own row: the limits were checked when it was stored.
           if (await tx.billingConfirmation.findUnique({ where: { keyHash } })) return undefined;
           // One request at a time per IP address and per server (always in this order), so two at once cannot both take the last mail.
           await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-ip:${input.ip}`}))`;
           await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`billing-confirmation-server:${server}`}))`;
-          const limit = await confirmationLimitReached(tx, input.ip, server);
-          if (limit) return limit;
+          const reached = await confirmationLimitReached(tx, input.ip, server);
+          if (reached) return reached;
           await tx.billingConfirmation.create({
             data: { keyHash, workflowId, runId, sequence: input.sequence, login: { ...input.identity }, email, serverId: server, ip: input.ip, expiresAt: new Date(input.expiresAt) },
           });
@@ -49,7 +55,7 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
       }
-      if (refused) return { refused };
+      if (limit) return refused(BillingFailure.confirmationLimitReached, limit);
       const path = input.identity.kind === 'realm' ? 'remote-billing-login' : 'serverlogin';
       const hours = Math.round(config.ttl.billingConfirmation / 3600_000);
       await mailer.send({
@@ -68,7 +74,6 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
         action: { label: 'Confirm and log in', url: `${config.publicUrl}/${path}/do_confirm/${key}` },
         footer: 'If you did not ask for this, you can ignore this email.',
       });
-      return {};
     },
 
     /**
@@ -93,10 +98,11 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
     },
 
     /** Creates the billing user on first confirmation; a later confirmation finds the same one. */
-    async recordConfirmedBillingUser({ identity }: { identity: BillingIdentity }): Promise<number> {
+    async recordConfirmedBillingUser({ identity }: { identity: BillingIdentity }): Promise<number | Refusal> {
       const email = identity.email.toLowerCase();
       if (identity.kind === 'realm') {
         const realm = await realmId(identity.realmUuid!);
+        if (isRefusal(realm)) return realm;
         const user = await db.remoteRealmBillingUser.upsert({
           where: { realmId_userUuid: { realmId: realm, userUuid: identity.userUuid! } },
           create: { realmId: realm, userUuid: identity.userUuid!, email, fullName: identity.fullName },
@@ -105,6 +111,7 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
         return user.id;
       }
       const server = await serverId(identity.serverUuid);
+      if (isRefusal(server)) return server;
       const user = await db.remoteServerBillingUser.upsert({
         where: { serverId_email: { serverId: server, email } },
         create: { serverId: server, email, fullName: identity.fullName },
@@ -114,7 +121,7 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
     },
 
     /** The confirm-login form: details, release-email choices, accepted terms, time of login. */
-    async recordBillingLogin(input: { identity: BillingIdentity } & LoginConfirmation): Promise<number> {
+    async recordBillingLogin(input: { identity: BillingIdentity } & LoginConfirmation): Promise<number | Refusal> {
       const { identity } = input;
       const data = {
         fullName: input.fullName,
@@ -125,14 +132,17 @@ export function createBillingActivities({ config, db, mailer, signer }: Deps) {
       };
       if (identity.kind === 'realm') {
         const realm = await realmId(identity.realmUuid!);
+        if (isRefusal(realm)) return realm;
         const where = { realmId_userUuid: { realmId: realm, userUuid: identity.userUuid! } };
         const user = await db.remoteRealmBillingUser.findUnique({ where });
-        if (!user) throw ApplicationFailure.nonRetryable('No billing user for this login.', 'BillingUserNotFound');
+        if (!user) return loginEnded('No billing user for this login.');
         return (await db.remoteRealmBillingUser.update({ where, data })).id;
       }
-      const where = { serverId_email: { serverId: await serverId(identity.serverUuid), email: identity.email.toLowerCase() } };
+      const server = await serverId(identity.serverUuid);
+      if (isRefusal(server)) return server;
+      const where = { serverId_email: { serverId: server, email: identity.email.toLowerCase() } };
       const user = await db.remoteServerBillingUser.findUnique({ where });
-      if (!user) throw ApplicationFailure.nonRetryable('No billing user for this login.', 'BillingUserNotFound');
+      if (!user) return loginEnded('No billing user for this login.');
       return (await db.remoteServerBillingUser.update({ where, data })).id;
     },
   };

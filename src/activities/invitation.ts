@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
+import { isRefusal, Refusal, refused } from '../shared/failures';
 import { TokenSigner } from '../shared/tokens';
 import { LinkKind, mailableEndpoint } from '../shared/links';
 import {
@@ -22,7 +23,7 @@ import {
   signNotificationUnsubscribe,
   verifyInvitationToken,
 } from '../domain/invitation';
-import type { BoundVia, InvitationInput, MembershipInvitation, NewAccount, ValidationEmailRequest } from '../workflows/invitation/messages';
+import { type BoundVia, InvitationFailure, type InvitationInput, type MembershipInvitation, type NewAccount, type ValidationEmailRequest } from '../workflows/invitation/messages';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -72,7 +73,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
      * cannot pass a cap together; a retry finds its own row. Over a cap is a
      * refusal, not a fault: it comes back as a value.
      */
-    async recordInvitation(input: InvitationInput): Promise<MembershipInvitation | { refused: string }> {
+    async recordInvitation(input: InvitationInput): Promise<MembershipInvitation | Refusal> {
       const existing = await findInvitation(db, input.invitationId);
       if (existing) return invitationToApi(existing);
       const { limits } = config;
@@ -92,7 +93,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
             : byTeam >= limits.invitationsPerTeamPerDay ? `This team has sent the most invitations allowed in a day (${limits.invitationsPerTeamPerDay}).`
             : toInvitee >= limits.invitationsPerInviteePerDay ? 'This address has received the most invitations allowed in a day.'
             : undefined;
-          if (reached) return { refused: `${reached} Try again tomorrow.` };
+          if (reached) return refused(InvitationFailure.limitReached, `${reached} Try again tomorrow.`);
           return tx.membershipInvitation.create({
             data: {
               id: input.invitationId,
@@ -105,7 +106,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
             },
           });
         });
-        return 'refused' in row ? row : invitationToApi(row);
+        return isRefusal(row) ? row : invitationToApi(row);
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         return invitationToApi((await findInvitation(db, input.invitationId))!);
@@ -253,7 +254,7 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
     },
 
     /** The account for a validated address; an address or username already taken comes back as a refusal value. */
-    async createValidatedAccount(account: NewAccount & { email: string }): Promise<{ accountId: number } | { refused: 'accountExists' | 'usernameTaken'; message: string }> {
+    async createValidatedAccount(account: NewAccount & { email: string }): Promise<{ accountId: number } | Refusal> {
       const username = account.username.toLowerCase();
       try {
         const created = await db.account.create({
@@ -266,8 +267,8 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
       const byEmail = await db.account.findUnique({ where: { email: account.email } });
       // A retry of this very activity finds its own row.
       if (byEmail && byEmail.username === username && byEmail.passwordHash === account.passwordHash) return { accountId: byEmail.id };
-      if (byEmail) return { refused: 'accountExists', message: 'An account already exists for this email address.' };
-      return { refused: 'usernameTaken', message: `The username "${username}" is already taken.` };
+      if (byEmail) return refused(InvitationFailure.accountExists, 'An account already exists for this email address.');
+      return refused(InvitationFailure.usernameTaken, `The username "${username}" is already taken.`);
     },
   };
 }

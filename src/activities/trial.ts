@@ -1,7 +1,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
 import { isUniqueViolation } from '../shared/db';
+import { Refusal, refused } from '../shared/failures';
 import { passwordFingerprint, passwordResetToken, TrialMail, verificationToken } from '../domain/trial';
+import { TrialFailure } from '../workflows/trial/messages';
 
 /** Side effects of the free-trial flow. Each may run more than once: writes are upserts or guarded, mails have stable keys. */
 export function createTrialActivities({ config, db, mailer, signer }: Deps) {
@@ -103,7 +105,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
     firstName: string;
     lastName: string;
     trialEndsAt: string;
-  }): Promise<{ accountId: number } | { refused: 'account_exists' }> {
+  }): Promise<{ accountId: number } | Refusal> {
     // The usual case writes straight away; the registration is read only when the writes are refused.
     try {
       return await db.$transaction(async (tx) => {
@@ -124,7 +126,7 @@ export function createTrialActivities({ config, db, mailer, signer }: Deps) {
       // A retry after the writes were committed finds the account this trial already made.
       if (trial.accountId !== null) return { accountId: trial.accountId };
       if (err instanceof NoRegistration) throw err;
-      return { refused: 'account_exists' };
+      return refused(TrialFailure.accountExists, 'An account with this address already exists: log in instead.');
     }
   }
 

@@ -12,7 +12,7 @@ import { trialPages } from './trial/pages';
 import { accountRoutes } from './invitation/accounts';
 import { invitationRoutes } from './invitation/routes';
 import { invitationPages } from './invitation/pages';
-import { billingRemoteRoutes, zulipAnswers } from './billing/remotes';
+import { billingRoutes, zulipAnswers } from './billing/routes';
 import { billingPages } from './billing/pages';
 import { codecEndpoint } from './codec';
 import { countRefusals, observeRequests } from '../telemetry/http';
@@ -50,7 +50,7 @@ export function createApp(deps: ApiDeps): Koa {
     accountRoutes(deps),
     invitationRoutes(deps),
     invitationPages(deps),
-    billingRemoteRoutes(deps),
+    billingRoutes(deps),
     billingPages(deps),
     trialRoutes(deps),
     trialPages(deps),

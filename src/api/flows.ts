@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
-import { ActivityFailure, ApplicationFailure, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, QueryDefinition, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../config';
 import { FailureTable, FlowEnding, FlowFailure } from '../shared/failures';
 import { FlowRefusal, HttpError } from './http';
@@ -22,6 +22,9 @@ import { FlowRefusal, HttpError } from './http';
  *   account) is the same update however often it is retried, so a reload
  *   after a lost answer gets the first answer instead of a second action
  *   (see `keyed`).
+ *
+ * Reading a flow goes through here too (`queryFlow`, `flowRunning`,
+ * `flowClosed`), with the same deadline.
  */
 export interface FlowDeps {
   temporal: Client;
@@ -202,10 +205,49 @@ function refusalIn(err: unknown, failures: FailureTable): { entry: FlowFailure; 
 
 /** Waits (bounded) for a run that refused as finishing to close. */
 async function closed(deps: FlowDeps, workflowId: string): Promise<void> {
+  if (!(await flowClosed(deps, workflowId, ENDING_RUN_CLOSES_WITHIN_MS))) {
+    throw new HttpError(503, 'This request is still being processed; try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
+  }
+}
+
+/*
+ * Reading a flow without changing it: none of these adds to its history.
+ */
+
+/** Waits at most `withinMs` for the flow's current run to close (or continue as new); true once it has, or when there is none. */
+export async function flowClosed(deps: FlowDeps, workflowId: string, withinMs: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<'gave up'>((resolve) => (timer = setTimeout(() => resolve('gave up'), ENDING_RUN_CLOSES_WITHIN_MS)));
+  const gaveUp = new Promise<'gave up'>((resolve) => (timer = setTimeout(() => resolve('gave up'), withinMs)));
   // Only this run: a run that continued as new has closed too.
   const run = deps.temporal.workflow.getHandle(workflowId, undefined, { followRuns: false });
   const outcome = await Promise.race([run.result().then(() => 'closed', () => 'closed'), gaveUp]).finally(() => clearTimeout(timer));
-  if (outcome === 'gave up') throw new HttpError(503, 'This request is still being processed; try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
+  return outcome === 'closed';
+}
+
+/** Whether the flow's latest run is still running: false once it has closed, or when there is none. Within UPDATE_DEADLINE. */
+export async function flowRunning(deps: FlowDeps, workflowId: string): Promise<boolean> {
+  try {
+    const { status } = await withinDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe());
+    return status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+/**
+ * What the flow's query answers within `withinMs` (UPDATE_DEADLINE unless the
+ * page says how long it waits), for what only fills a page in: undefined
+ * when the flow cannot say in time (it has closed or never started, its
+ * worker is away, its run predates the query).
+ */
+export async function queryFlow<Ret, Args extends unknown[]>(deps: FlowDeps, workflowId: string, query: QueryDefinition<Ret, Args>, args: Args, withinMs = deps.config.updateDeadlineMs): Promise<Ret | undefined> {
+  // The SDK's overloads tell no-argument queries from the others; this one call serves both.
+  const handle = deps.temporal.workflow.getHandle(workflowId) as { query(def: QueryDefinition<Ret, Args>, ...args: Args): Promise<Ret> };
+  if (withinMs <= 0) return undefined;
+  try {
+    return await deps.temporal.connection.withDeadline(Date.now() + withinMs, () => handle.query(query, ...args));
+  } catch {
+    return undefined;
+  }
 }

@@ -159,15 +159,3 @@ export const asPages: Middleware = async (ctx, next) => {
   ctx.state.page = true;
   await next();
 };
-
-/**
- * Waits for `work` at most `withinMs`; never fails. For a request that should
- * let a flow catch up (e.g. after a restart) but must not hang on it.
- */
-export async function waitAtMost<T>(work: Promise<T>, withinMs: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work.catch(() => undefined),
-    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), withinMs))),
-  ]).finally(() => clearTimeout(timer));
-}

@@ -1,31 +1,14 @@
 // The billing portal's records and links, as the activities write them and
 // the API reads them: remote servers and realms (records no flow owns),
 // billing users, confirmation links, token formats. Nothing here speaks HTTP:
-// refusals are Zulip's, by code.
+// a refusal is an entry of the flow's failure table (BillingFailure, with
+// Zulip's codes).
 import type { Db } from '../shared/db';
 import { isUniqueViolation } from '../shared/db';
-import { FailureTable, FlowFailure, Refused } from '../shared/failures';
+import { FlowFailure, Refused } from '../shared/failures';
 import { DeadLink } from '../shared/links';
 import { hashKey, safeEqual, TokenError, TokenSigner } from '../shared/tokens';
-import type { BillingIdentity, NextPage } from '../workflows/billing/messages';
-
-/**
- * Refusals of a self-hosted server's calls, with the codes and statuses of
- * Zulip's bouncer (zerver/lib/exceptions.py, zilencer/auth.py). Zulip's
- * server acts on some codes: INVALID_ZULIP_SERVER makes it warn its admins,
- * MISSING_REMOTE_REALM makes it upload its realms and ask again.
- */
-export const RemoteServerFailure = {
-  unknownServer: { type: 'UnknownZulipServer', status: 401, code: 'INVALID_ZULIP_SERVER' },
-  wrongKey: { type: 'WrongZulipServerKey', status: 401, code: 'INVALID_ZULIP_SERVER' },
-  /** Registering a known server with another key: Zulip answers this one with 400. */
-  registrationKeyMismatch: { type: 'RegistrationKeyMismatch', status: 400, code: 'INVALID_ZULIP_SERVER' },
-  deactivated: { type: 'RemoteServerDeactivated', status: 401, code: 'REMOTE_SERVER_DEACTIVATED' },
-  missingRealm: { type: 'MissingRemoteRealm', status: 403, code: 'MISSING_REMOTE_REALM' },
-  realmOfAnotherServer: { type: 'RemoteRealmServerMismatch', status: 403, code: 'REMOTE_REALM_SERVER_MISMATCH_ERROR' },
-  /** An uploaded realm that is registered to another server. */
-  duplicateRealm: { type: 'DuplicateRealmRegistration', status: 400, code: 'BAD_REQUEST' },
-} satisfies FailureTable;
+import { BillingFailure, type BillingIdentity, type NextPage } from '../workflows/billing/messages';
 
 /** Zulip's daily limits on confirmation mails. */
 export const CONFIRMATION_MAILS_PER_IP_PER_DAY = 5;
@@ -48,14 +31,14 @@ export function serverKeyHash(key: string): string {
 }
 
 /** A server's UUID and key → the server; refused in Zulip's words, which name what its admin should do. */
-export async function authenticateServer(db: Db, uuid: string, key: string, keyMismatch: FlowFailure = RemoteServerFailure.wrongKey): Promise<Server> {
-  const unknown = () => new Refused(RemoteServerFailure.unknownServer, `Zulip server auth failure: ${uuid} is not registered -- did you run \`manage.py register_server\`?`, 'Unknown server');
+export async function authenticateServer(db: Db, uuid: string, key: string, keyMismatch: FlowFailure = BillingFailure.wrongServerKey): Promise<Server> {
+  const unknown = () => new Refused(BillingFailure.unknownServer, `Zulip server auth failure: ${uuid} is not registered -- did you run \`manage.py register_server\`?`, 'Unknown server');
   if (!UUID.test(uuid)) throw unknown();
   const server = await db.remoteZulipServer.findUnique({ where: { uuid } });
   const keyMatches = safeEqual(serverKeyHash(key), server?.apiKeyHash ?? serverKeyHash(''));
   if (!server) throw unknown();
   if (!keyMatches) throw new Refused(keyMismatch, `Zulip server auth failure: key does not match role ${uuid}`, 'Wrong server key');
-  if (server.deactivated) throw new Refused(RemoteServerFailure.deactivated, 'The mobile push notification service registration for your server has been deactivated', 'Server deactivated');
+  if (server.deactivated) throw new Refused(BillingFailure.serverDeactivated, 'The mobile push notification service registration for your server has been deactivated', 'Server deactivated');
   return server;
 }
 
@@ -66,7 +49,7 @@ export async function registerServer(
 ): Promise<{ created: boolean }> {
   const existing = await db.remoteZulipServer.findUnique({ where: { uuid: registration.uuid } });
   if (existing) {
-    await authenticateServer(db, registration.uuid, registration.key, RemoteServerFailure.registrationKeyMismatch);
+    await authenticateServer(db, registration.uuid, registration.key, BillingFailure.registrationKeyMismatch);
     await db.remoteZulipServer.update({
       where: { id: existing.id },
       data: {
@@ -128,7 +111,7 @@ export async function recordAnalyticsUpload(
       for (const realm of upload.realms) {
         const known = await tx.remoteRealm.findUnique({ where: { uuid: realm.uuid } });
         // Zulip's answer when a realm's UUID is registered to another server.
-        if (known && known.serverId !== server.id) throw new Refused(RemoteServerFailure.duplicateRealm, 'Duplicate registration detected.');
+        if (known && known.serverId !== server.id) throw new Refused(BillingFailure.duplicateRealm, 'Duplicate registration detected.');
         const data = { host: realm.host, name: realm.name };
         realms.push(known ? await tx.remoteRealm.update({ where: { id: known.id }, data }) : await tx.remoteRealm.create({ data: { ...data, uuid: realm.uuid, serverId: server.id } }));
       }
@@ -150,9 +133,9 @@ export async function recordAnalyticsUpload(
 /** The realm a billing request names, when this server has uploaded it; Zulip's refusals otherwise. */
 export async function realmOfServer(db: Db, server: Server, realmUuid: string) {
   const realm = await db.remoteRealm.findUnique({ where: { uuid: realmUuid } });
-  if (!realm) throw new Refused(RemoteServerFailure.missingRealm, 'Organization not registered');
+  if (!realm) throw new Refused(BillingFailure.missingRealm, 'Organization not registered');
   if (realm.serverId !== server.id) {
-    throw new Refused(RemoteServerFailure.realmOfAnotherServer, 'Your organization is registered to a different Zulip server. Please contact Zulip support for assistance in resolving this issue.');
+    throw new Refused(BillingFailure.realmOfAnotherServer, 'Your organization is registered to a different Zulip server. Please contact Zulip support for assistance in resolving this issue.');
   }
   return realm;
 }

@@ -116,6 +116,18 @@ export function verifyInvitationToken(signer: TokenSigner, token: unknown, id?: 
   return verified;
 }
 
+/** True when `serialized` is a genuine, unexpired MembershipInvtnSignedToken for this invitation. */
+export function holdsInvitationLink(signer: TokenSigner, serialized: string, invitationId: number): boolean {
+  if (!serialized) return false;
+  try {
+    verifyInvitationToken(signer, TokenSigner.parse(serialized), invitationId);
+    return true;
+  } catch (err) {
+    if (err instanceof TokenError) return false;
+    throw err;
+  }
+}
+
 /** Verifies an EmailValidationSignedToken, as an object or serialized (throws TokenError). */
 export function verifyEmailValidationToken(signer: TokenSigner, token: unknown): EmailValidationSignedToken {
   const value = typeof token === 'string' ? TokenSigner.parse(token) : token;

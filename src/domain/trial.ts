@@ -5,7 +5,8 @@ import type { Db } from '../shared/db';
 import { emailAddress } from '../shared/mail';
 import { DeadLink } from '../shared/links';
 import { hashKey, PublicKeySigner, TokenError, TokenSigner } from '../shared/tokens';
-import { MAILS_PER_HOUR, PASSWORD_RESET_TTL_MS } from '../workflows/trial/messages';
+import { Refused } from '../shared/failures';
+import { MAILS_PER_HOUR, PASSWORD_RESET_TTL_MS, TrialFailure } from '../workflows/trial/messages';
 
 /** Token types of this flow; the type is bound into each token's MAC. */
 export const TRIAL_VERIFICATION = 'trial_verification';
@@ -137,8 +138,6 @@ export async function readTrialHome(db: Db, accountId: number): Promise<TrialHom
 
 /* ---- the embed token ---- */
 
-export type EmbedRefusal = 'not_yours' | 'unknown_app' | 'trial_expired';
-
 /** Who embed tokens are for: the embedding party checks this audience. */
 export const EMBED_AUDIENCE = 'trial-app-embed';
 
@@ -151,13 +150,13 @@ export async function issueEmbedToken(
   deps: { db: Db; embedSigner: PublicKeySigner; ttlMs: number; issuer: string },
   request: { accountId: number; username: string; appId: number },
   now = Date.now(),
-): Promise<{ token: string; expiresAt: string } | { refused: EmbedRefusal }> {
+): Promise<{ token: string; expiresAt: string }> {
   const account = await deps.db.account.findUnique({ where: { id: request.accountId } });
-  if (!account || account.username !== request.username) return { refused: 'not_yours' };
+  if (!account || account.username !== request.username) throw new Refused(TrialFailure.notYours, 'The access token belongs to another user.');
   const app = await deps.db.app.findUnique({ where: { id: request.appId } });
-  if (!app || app.ownerAccountId !== account.id) return { refused: 'unknown_app' };
+  if (!app || app.ownerAccountId !== account.id) throw new Refused(TrialFailure.unknownApp, 'No such app for this user.');
   const infos = await readTrialInfos(deps.db, account.email, new Date(now));
-  if (app.ownerPermission === 'none' || infos?.expired) return { refused: 'trial_expired' };
+  if (app.ownerPermission === 'none' || infos?.expired) throw new Refused(TrialFailure.trialExpired, 'The free trial has expired.');
   const exp = now + deps.ttlMs;
   const token = await deps.embedSigner.sign({ app: app.id }, { subject: String(account.id), audience: EMBED_AUDIENCE, issuer: deps.issuer, expiresAt: exp });
   return { token, expiresAt: new Date(Math.floor(exp / 1000) * 1000).toISOString() };

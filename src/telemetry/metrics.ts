@@ -17,56 +17,25 @@ import { ConfigError } from '../config';
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
-export const httpRequests = new Counter({
-  name: 'flowgate_http_requests_total',
-  help: 'HTTP requests answered, by method, route template and status',
-  labelNames: ['method', 'route', 'status'] as const,
-  registers: [registry],
-});
+/** A counter of the registry: its name, what it counts, and the labels it counts by. */
+function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
 
-export const httpDuration = new Histogram({
-  name: 'flowgate_http_request_duration_seconds',
-  help: 'Time to answer an HTTP request, by method and route template',
-  labelNames: ['method', 'route'] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-  registers: [registry],
-});
+/** A histogram of the registry, in seconds: its name, what it times, its labels and buckets. */
+function histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
+  return new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+}
 
-export const refusals = new Counter({
-  name: 'flowgate_refusals_total',
-  help: "Requests a flow refused (its failure table's entry), by failure type and HTTP status",
-  labelNames: ['type', 'status'] as const,
-  registers: [registry],
-});
+const REQUEST_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export const rateLimitHits = new Counter({
-  name: 'flowgate_rate_limit_hits_total',
-  help: 'Requests answered 429 (a sign-in back-off, a daily cap on mails), by route template',
-  labelNames: ['route'] as const,
-  registers: [registry],
-});
-
-export const mailsSent = new Counter({
-  name: 'flowgate_mails_sent_total',
-  help: 'Mails the SMTP server accepted, by kind',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-});
-
-export const mailsFailed = new Counter({
-  name: 'flowgate_mails_failed_total',
-  help: 'Mails the SMTP server did not take (the activity retries them), by kind',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-});
-
-export const stepDuration = new Histogram({
-  name: 'flowgate_step_duration_seconds',
-  help: "Time of one attempt at a flow's step (an activity), by flow kind, step and outcome",
-  labelNames: ['flow_kind', 'step', 'outcome'] as const,
-  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-  registers: [registry],
-});
+export const httpRequests = counter('flowgate_http_requests_total', 'HTTP requests answered, by method, route template and status', ['method', 'route', 'status']);
+export const httpDuration = histogram('flowgate_http_request_duration_seconds', 'Time to answer an HTTP request, by method and route template', ['method', 'route'], REQUEST_BUCKETS);
+export const refusals = counter('flowgate_refusals_total', "Requests a flow refused (its failure table's entry), by failure type and HTTP status", ['type', 'status']);
+export const rateLimitHits = counter('flowgate_rate_limit_hits_total', 'Requests answered 429 (a sign-in back-off, a daily cap on mails), by route template', ['route']);
+export const mailsSent = counter('flowgate_mails_sent_total', 'Mails the SMTP server accepted, by kind', ['kind']);
+export const mailsFailed = counter('flowgate_mails_failed_total', 'Mails the SMTP server did not take (the activity retries them), by kind', ['kind']);
+export const stepDuration = histogram('flowgate_step_duration_seconds', "Time of one attempt at a flow's step (an activity), by flow kind, step and outcome", ['flow_kind', 'step', 'outcome'], [...REQUEST_BUCKETS, 30]);
 
 /** Where the SDK runtime's own exporter answers, once a worker has installed it. */
 let runtimeMetricsUrl: string | undefined;

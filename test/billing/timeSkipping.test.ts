@@ -1,9 +1,10 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WorkflowUpdateStage } from '@temporalio/client';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { createBillingActivities } from '../../src/activities/billing';
 import type { Deps } from '../../src/deps';
 import { hashKey } from '../../src/shared/tokens';
-import { billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, endLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
+import { BillingFailure, billingLoginStepQuery, confirmEmailUpdate, confirmLoginUpdate, endLoginUpdate, requestConfirmationEmailUpdate } from '../../src/workflows/billing/messages';
 import { ExpiresAt, FlowStep } from '../../src/shared/searchAttributes';
 import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { linkIn, waitForEmail, waitForEmails } from '../support/mailbox';
@@ -98,6 +99,24 @@ describe('billing login workflow on the time-skipping server', () => {
       expect((await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey('forged') }] })).outcome).toBe('unknown');
       const done = await handle.executeUpdate(confirmLoginUpdate, { args: [details] });
       expect(await handle.result()).toEqual({ outcome: 'logged_in', billingUserId: done.billingUserId });
+    });
+  });
+
+  it('an organization deregistered under a login: the click is refused as "login ended", a refusal the step returns, not its failure', async () => {
+    const identity = await seedRealmUser(deps);
+    await withWorker(async () => {
+      const handle = await startLogin(env.client, taskQueue, identity);
+      await handle.executeUpdate(requestConfirmationEmailUpdate, { args: [{ email: identity.email, ip: '192.0.2.90' }] });
+      const key = keyFromLink(linkIn(await waitForEmail(identity.email, 'Confirm email for plan management'), 'http'));
+      await deps.db.remoteRealm.delete({ where: { uuid: identity.realmUuid! } });
+      const refused = await handle.executeUpdate(confirmEmailUpdate, { args: [{ keyHash: hashKey(key) }] }).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+      // Raised by the workflow from its failure table: no step failed, so the worker logs no failure.
+      expect((refused as WorkflowUpdateFailedError).cause).toBeInstanceOf(ApplicationFailure);
+      expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: BillingFailure.billingUserNotFound.type, message: `Organization ${identity.realmUuid} is not registered.` });
+      const { events } = await handle.fetchHistory();
+      expect(events!.filter((e) => e.activityTaskFailedEventAttributes || e.markerRecordedEventAttributes?.failure)).toEqual([]);
+      expect(await handle.query(billingLoginStepQuery)).toBe('awaiting_email_confirmation');
     });
   });
 

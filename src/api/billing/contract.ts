@@ -4,8 +4,8 @@
 // them: form fields, nested objects as JSON text in a field.
 import { z } from 'zod';
 import { Answer, Contract } from '../contract';
-import { RemoteServerFailure } from '../../domain/billing';
-import { analyticsUpload, billingRequest, serverRegistration } from './remotes';
+import { analyticsUpload, billingRequest, serverRegistration } from './routes';
+import { BillingFailure } from '../../workflows/billing/messages';
 
 const SERVER_UUID = '6cb4ea8e-5b44-4f45-9f26-2d0a0c9d2f51';
 const SERVER_KEY = '3f1d0b3c9a7e4f2b8c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b';
@@ -34,8 +34,8 @@ const badRequest = zulipError('The request is not valid; the message names the f
 const serverCredential = {
   401: zulipError('No (or unreadable) Basic auth (`UNAUTHORIZED`), an unknown server UUID or a wrong key (`INVALID_ZULIP_SERVER`), a deactivated registration.', [
     'UNAUTHORIZED',
-    RemoteServerFailure.unknownServer.code,
-    RemoteServerFailure.deactivated.code,
+    BillingFailure.unknownServer.code,
+    BillingFailure.serverDeactivated.code,
   ], true),
 } satisfies Record<number, Answer>;
 
@@ -55,8 +55,8 @@ export const billingContract: Contract = {
       body: serverRegistration,
       answers: {
         200: success('Registered (`created`) or updated.', { created: z.boolean() }),
-        400: zulipError('The request is not valid, or a known server UUID came with another key (`INVALID_ZULIP_SERVER`).', ['BAD_REQUEST', RemoteServerFailure.registrationKeyMismatch.code]),
-        401: zulipError('The server registration is deactivated.', [RemoteServerFailure.deactivated.code]),
+        400: zulipError('The request is not valid, or a known server UUID came with another key (`INVALID_ZULIP_SERVER`).', ['BAD_REQUEST', BillingFailure.registrationKeyMismatch.code]),
+        401: zulipError('The server registration is deactivated.', [BillingFailure.serverDeactivated.code]),
       },
       examples: {
         registered: {
@@ -157,8 +157,8 @@ export const billingContract: Contract = {
         400: badRequest,
         ...serverCredential,
         403: zulipError('The realm is unknown (`MISSING_REMOTE_REALM`: upload the realms, then ask again) or registered to another server.', [
-          RemoteServerFailure.missingRealm.code,
-          RemoteServerFailure.realmOfAnotherServer.code,
+          BillingFailure.missingRealm.code,
+          BillingFailure.realmOfAnotherServer.code,
         ]),
       },
       examples: {

@@ -3,8 +3,7 @@
 // may start the login (a link clicked after a restart, a page reloaded), so
 // each is an Update-with-Start on the login's workflow ID.
 import type { ApiDeps } from '../../deps';
-import { FlowStart, keyOf, startOrUpdate, updateFlow } from '../flows';
-import { waitAtMost } from '../http';
+import { flowRunning, FlowStart, keyOf, queryFlow, startOrUpdate, updateFlow } from '../flows';
 import * as records from '../../domain/billing';
 import {
   BillingFailure,
@@ -22,8 +21,11 @@ import {
 /** How long a page waits for a confirmation link still being processed (e.g. while the worker restarts). */
 const PENDING_CONFIRMATION_WAIT_MS = 20_000;
 
+/** A confirmation link as the portal read it (`records.readConfirmationLink`). */
+type ConfirmationLink = Awaited<ReturnType<typeof records.readConfirmationLink>>;
+
 export function billingFlow(deps: ApiDeps) {
-  const { config, temporal } = deps;
+  const { config } = deps;
 
   /** The login's workflow; a returning billing user (email confirmed before) starts at the confirm-login step. */
   const login = async (identity: BillingIdentity, emailConfirmed: boolean, updateKey?: string): Promise<FlowStart> => ({
@@ -35,31 +37,44 @@ export function billingFlow(deps: ApiDeps) {
     ...(updateKey ? { updateKey } : {}),
   });
 
+  /** A link from the confirmation mail: the workflow uses it once; a reload of the same link is the same update, with its answer. */
+  const confirmEmail = async (identity: BillingIdentity, keyHash: string) =>
+    startOrUpdate(deps, BillingFailure, await login(identity, false, keyOf('confirm-email', keyHash)), confirmEmailUpdate, { keyHash });
+
+  /**
+   * A used confirmation link clicked again: while its login runs, the
+   * answer the first click got (a reload after a lost answer); otherwise
+   * undefined, and the link counts as used.
+   */
+  async function confirmedBefore(identity: BillingIdentity, keyHash: string) {
+    const workflowId = billingLoginWorkflowId(identity);
+    try {
+      // Only while that login runs: once it has ended, its link is spent (a realm's link is single-use, as Zulip's).
+      if (!(await flowRunning(deps, workflowId))) return undefined;
+      return await updateFlow(deps, BillingFailure, workflowId, confirmEmailUpdate, [{ keyHash }], () => new Error('ended'), keyOf('confirm-email', keyHash));
+    } catch {
+      return undefined;
+    }
+  }
+
   return {
     /** Mails a confirmation link (again); refused by Zulip's daily limits. */
     async requestConfirmation(identity: BillingIdentity, email: string, ip: string) {
       return startOrUpdate(deps, BillingFailure, await login(identity, false), requestConfirmationEmailUpdate, { email, ip });
     },
 
-    /** A link from the confirmation mail: the workflow uses it once; a reload of the same link is the same update, with its answer. */
-    async confirmEmail(identity: BillingIdentity, keyHash: string) {
-      return startOrUpdate(deps, BillingFailure, await login(identity, false, keyOf('confirm-email', keyHash)), confirmEmailUpdate, { keyHash });
-    },
-
     /**
-     * A used confirmation link clicked again: while its login runs, the
-     * answer the first click got (a reload after a lost answer); otherwise
-     * undefined, and the link counts as used.
+     * A link from the confirmation mail, as read: the workflow uses it (once,
+     * for a realm login), and the login it confirms is the answer; a dead
+     * link (unknown, expired, used) otherwise. A used link may be this very
+     * click reloaded after its answer was lost: the login still knows the
+     * first answer.
      */
-    async confirmedBefore(identity: BillingIdentity, keyHash: string) {
-      try {
-        // Only while that login runs: once it has ended, its link is spent (a realm's link is single-use, as Zulip's).
-        const { status } = await temporal.workflow.getHandle(billingLoginWorkflowId(identity)).describe();
-        if (status.name !== 'RUNNING') return undefined;
-        return await updateFlow(deps, BillingFailure, billingLoginWorkflowId(identity), confirmEmailUpdate, [{ keyHash }], () => new Error('ended'), keyOf('confirm-email', keyHash));
-      } catch {
-        return undefined;
-      }
+    async confirmByLink({ identity, keyHash, used }: ConfirmationLink): Promise<BillingIdentity> {
+      const result = used ? await confirmedBefore(identity, keyHash) : await confirmEmail(identity, keyHash);
+      if (!result) throw records.confirmationLinkDead('used');
+      if (result.outcome !== 'confirmed') throw records.confirmationLinkDead(result.outcome);
+      return result.identity;
     },
 
     /** The confirm-login form: details, release emails, terms of service; the same form posted again is the same update. */
@@ -74,13 +89,11 @@ export function billingFlow(deps: ApiDeps) {
      * at once; a flow waiting for its worker is not waited for long.
      */
     async confirmationsSettled(identity: BillingIdentity): Promise<void> {
-      const handle = temporal.workflow.getHandle(billingLoginWorkflowId(identity));
       const giveUpAt = Date.now() + PENDING_CONFIRMATION_WAIT_MS;
       // A query, polled: page views add nothing to the login's history.
-      const settled = (async () => {
-        while (Date.now() < giveUpAt && (await handle.query(confirmationsInFlightQuery)) > 0) await new Promise((r) => setTimeout(r, 100));
-      })();
-      await waitAtMost(settled, PENDING_CONFIRMATION_WAIT_MS);
+      while (((await queryFlow(deps, billingLoginWorkflowId(identity), confirmationsInFlightQuery, [], giveUpAt - Date.now())) ?? 0) > 0) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
     },
   };
 }

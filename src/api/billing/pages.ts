@@ -104,15 +104,11 @@ export function billingPages(deps: ApiDeps): Router {
     ctx.status = 303;
   }
 
-  /** A link from the confirmation mail: the workflow uses it (once, for a realm login), and its billing user exists from then on. */
+  /** A link from the confirmation mail → the login it confirms (its billing user exists from then on), while its server is active. */
   async function confirmedByLink(ctx: Context, kind: 'realm' | 'server') {
-    const { identity, keyHash, used } = await records.readConfirmationLink(db, String(ctx.params.key), kind);
-    await activeServer(identity.serverUuid);
-    // A used link may be this very click reloaded after its answer was lost: the login still knows the first answer.
-    const result = used ? await flow.confirmedBefore(identity, keyHash) : await flow.confirmEmail(identity, keyHash);
-    if (!result) throw records.confirmationLinkDead('used');
-    if (result.outcome !== 'confirmed') throw records.confirmationLinkDead(result.outcome === 'used' ? 'used' : result.outcome === 'unknown' ? 'unknown' : 'expired');
-    return result.identity;
+    const link = await records.readConfirmationLink(db, String(ctx.params.key), kind);
+    await activeServer(link.identity.serverUuid);
+    return flow.confirmByLink(link);
   }
 
   /** The access link a page's form posts to, signed again so it does not age while the page is open. */

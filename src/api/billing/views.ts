@@ -1,8 +1,8 @@
 // The billing portal's pages, each a view that returns { title, body } for the one layout.
 import { checkbox, form, html, input, Page, problem, SafeHtml } from '../pages';
-import { BillingUserView, RemoteServerFailure } from '../../domain/billing';
+import type { BillingUserView } from '../../domain/billing';
 import type { FlowFailure } from '../../shared/failures';
-import type { BillingIdentity, NextPage } from '../../workflows/billing/messages';
+import { BillingFailure, type BillingIdentity, type NextPage } from '../../workflows/billing/messages';
 
 export const TOS_REQUIRED = 'You must accept the Terms of Service to proceed.';
 
@@ -71,8 +71,8 @@ ${form(csrf, '/serverlogin/', fields, 'Continue')}`,
 
 /** The legacy login form's refusal, worded for the person at the form (the API answers in Zulip's words). */
 export function serverLoginRefusal(failure: FlowFailure, uuid: string): { error: string; status: number } {
-  if (failure === RemoteServerFailure.unknownServer) return { error: `Zulip server ${uuid} is not registered.`, status: 401 };
-  if (failure === RemoteServerFailure.deactivated) return { error: 'Your server registration has been deactivated.', status: 403 };
+  if (failure === BillingFailure.unknownServer) return { error: `Zulip server ${uuid} is not registered.`, status: 401 };
+  if (failure === BillingFailure.serverDeactivated) return { error: 'Your server registration has been deactivated.', status: 403 };
   return { error: 'The key for this server is not correct.', status: 401 };
 }
 

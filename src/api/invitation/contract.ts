@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { accountRequired, Contract, describing, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain } from '../contract';
 import type { invitationStatistics } from '../../domain/invitation';
-import { InvitationFailure, MembershipInvitation, RegistrationFailure, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
+import { InvitationFailure, MembershipInvitation, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
 import { accountSetupInfo, login, teamBody } from './accounts';
 import { invitationSubmission, inviteeVerificationToken, membershipInvtnSignedToken, notificationUnsubscribeToken, statisticsQuery } from './routes';
@@ -88,7 +88,7 @@ export const accountsContract: Contract = {
         201: ok('Accepted, the same for every address.', z.strictObject({})),
         400: invalidRequest,
         403: tokenRefused('The carried invitation token is not valid.'),
-        429: refused('The address had its registration mails for the day.', { codes: [RegistrationFailure.limitReached], retryAfter: true }),
+        429: refused('The address had its registration mails for the day.', { codes: [InvitationFailure.registrationLimitReached], retryAfter: true }),
         503: tryAgain(),
       },
       examples: {
@@ -119,7 +119,7 @@ export const accountsContract: Contract = {
         201: ok('The account exists; an access token for it.', accessToken),
         400: invalidRequest,
         403: tokenRefused('The email validation token is tampered with or expired.'),
-        409: refused('The username is taken, or the validation was used for an account already.', { codes: [RegistrationFailure.accountExists, RegistrationFailure.usernameTaken] }),
+        409: refused('The username is taken, or the validation was used for an account already.', { codes: [InvitationFailure.accountExists, InvitationFailure.usernameTaken] }),
         410: refused('The registration link has lapsed: ask for a new one.'),
         503: tryAgain(),
       },

@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
-import { HttpError, plainText, tokenRefusal, waitAtMost } from '../http';
-import { keyOf, startOrUpdate, updateFlow } from '../flows';
+import { HttpError, plainText, tokenRefusal } from '../http';
+import { flowClosed, keyOf, queryFlow, startOrUpdate, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -30,7 +30,6 @@ import {
   joinTeamUpdate,
   MembershipInvitation,
   registrationNamesQuery,
-  RegistrationFailure,
   requestInviteeVerificationUpdate,
   requestRegistrationLinkUpdate,
   resendInvitationUpdate,
@@ -88,6 +87,14 @@ export function invitationFlow(deps: ApiDeps) {
     }
   }
 
+  /** Synapse's phase 1 and 2: a verification token when the caller's email is the invited one, else a mail to the invited address. */
+  async function requestVerification(invitationId: number, accountId: number, portalEndpoint: string, closedStatus = 400): Promise<InviteeVerificationAnswer> {
+    const account = await records.findAccount(db, accountId);
+    if (!account) throw new HttpError(401, 'The signed-in account no longer exists.');
+    const request = { accountId, accountEmail: account.email, portalEndpoint, mailOnMismatch: config.inviteeVerificationPhase === 2 };
+    return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), requestInviteeVerificationUpdate, [request], () => closedInvitation(invitationId, closedStatus));
+  }
+
   return {
     /** Starts the invitation's flow (or reaches it, for a retried request) and answers once it has recorded the invitation or refused it. */
     async start(input: InvitationInput): Promise<MembershipInvitation> {
@@ -112,12 +119,22 @@ export function invitationFlow(deps: ApiDeps) {
       );
     },
 
-    /** Synapse's phase 1 and 2: a verification token when the caller's email is the invited one, else a mail to the invited address. */
-    async requestVerification(invitationId: number, accountId: number, portalEndpoint: string, closedStatus = 400): Promise<InviteeVerificationAnswer> {
-      const account = await records.findAccount(db, accountId);
-      if (!account) throw new HttpError(401, 'The signed-in account no longer exists.');
-      const request = { accountId, accountEmail: account.email, portalEndpoint, mailOnMismatch: config.inviteeVerificationPhase === 2 };
-      return updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), requestInviteeVerificationUpdate, [request], () => closedInvitation(invitationId, closedStatus));
+    requestVerification,
+
+    /**
+     * The JSON API's verification, asked by the invitee only: an account
+     * with the invited address, or whoever holds the emailed link
+     * (`heldLink`, its serialized token). Anyone else gets one answer,
+     * whatever the invitation's state or existence, and nothing is mailed or
+     * counted.
+     */
+    async requestVerificationAsInvitee(invitationId: number, accountId: number, portalEndpoint: string, heldLink: string): Promise<InviteeVerificationAnswer> {
+      const [row, account] = await Promise.all([records.findInvitation(db, invitationId), records.findAccount(db, accountId)]);
+      const isInvitee = !!row?.inviteeEmail && account?.email === row.inviteeEmail;
+      if (!row || !(isInvitee || records.holdsInvitationLink(signer, heldLink, invitationId))) {
+        throw new HttpError(403, "Only the invitee may ask for this: sign in with the invited address, or send the invitation link's token in X-Invitation-Token.");
+      }
+      return requestVerification(invitationId, accountId, portalEndpoint);
     },
 
     /** A team admin's resend: a fresh link (or notice) mailed now, within the flow's daily limit. */
@@ -172,7 +189,7 @@ export function invitationFlow(deps: ApiDeps) {
       }
       await startOrUpdate(
         deps,
-        RegistrationFailure,
+        InvitationFailure,
         {
           workflowType: 'accountEmailValidationWorkflow',
           workflowId: emailValidationWorkflowId(email),
@@ -192,8 +209,7 @@ export function invitationFlow(deps: ApiDeps) {
 
     /** The names typed when this registration link was asked for, to prefill the account form; none when its flow cannot say. */
     async registrationNames(email: string, expiresOn: string): Promise<{ firstName: string; lastName: string } | undefined> {
-      const names = await waitAtMost(deps.temporal.workflow.getHandle(emailValidationWorkflowId(email)).query(registrationNamesQuery, expiresOn), NAMES_WITHIN_MS);
-      return names ?? undefined;
+      return (await queryFlow(deps, emailValidationWorkflowId(email), registrationNamesQuery, [expiresOn], NAMES_WITHIN_MS)) ?? undefined;
     },
 
     /**
@@ -223,10 +239,10 @@ export function invitationFlow(deps: ApiDeps) {
       const existing = (await records.findAccountByEmail(db, validated.email)) ?? (await db.account.findUnique({ where: { username } }));
       if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
         // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
-        await waitAtMost(deps.temporal.workflow.getHandle(workflowId).result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
-        throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: RegistrationFailure.accountExists.code });
+        await flowClosed(deps, workflowId, ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+        throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: InvitationFailure.accountExists.code });
       }
-      if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: RegistrationFailure.usernameTaken.code });
+      if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: InvitationFailure.usernameTaken.code });
       const invitationId = carriedInvitationId(setup.encodedMembershipInvtnSignedToken);
       const account = {
         username,
@@ -238,7 +254,7 @@ export function invitationFlow(deps: ApiDeps) {
       };
       // The flow binds the carried invitation itself once the account exists, so the binding does not depend on this request finishing.
       // Keyed by the validation token and username: a retried sign-up is the same one, and answers with the account it made.
-      return updateFlow(deps, RegistrationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'), keyOf('create-account', validated.hmac, username));
+      return updateFlow(deps, InvitationFailure, workflowId, createValidatedAccountUpdate, [account], () => new HttpError(410, 'This registration link has expired. Ask for a new one.'), keyOf('create-account', validated.hmac, username));
     },
   };
 }

@@ -37,12 +37,12 @@ export function invitationPages(deps: ApiDeps): Router {
   const endpoints = records.defaultEndpoints(config);
 
   router.get('/invitation/:token', async (ctx) => {
-    render(ctx, views.invitationLanding(ctx.params.token, await records.readInvitationLink(db, signer, ctx.params.token)));
+    render(ctx, views.invitationPage(ctx.params.token, await records.readInvitationLink(db, signer, ctx.params.token)));
   });
 
   router.get('/invitation/:token/register', async (ctx) => {
     const opened = await records.readInvitationLink(db, signer, ctx.params.token);
-    render(ctx, views.registerForm(csrf(ctx), ctx.params.token, opened.row.inviteeEmail ?? ''));
+    render(ctx, views.registerPage(csrf(ctx), ctx.params.token, opened.row.inviteeEmail ?? ''));
   });
 
   router.post('/invitation/:token/register', requireForm, async (ctx) => {
@@ -55,14 +55,14 @@ export function invitationPages(deps: ApiDeps): Router {
     } catch (err) {
       if (!(err instanceof HttpError) || err.status >= 500) throw err;
       if (err.extra.retryAfterSeconds) ctx.set('Retry-After', String(err.extra.retryAfterSeconds));
-      return render(ctx, views.registerForm(csrf(ctx), ctx.params.token, email, err.reason, err.status));
+      return render(ctx, views.registerPage(csrf(ctx), ctx.params.token, email, err.reason, err.status));
     }
-    render(ctx, views.checkYourEmail(email, config.ttl.emailValidation));
+    render(ctx, views.checkEmailPage(email, config.ttl.emailValidation));
   });
 
   router.get('/invitation/:token/sign-in', async (ctx) => {
     await records.readInvitationLink(db, signer, ctx.params.token);
-    render(ctx, views.signInForm(csrf(ctx), `/join/invitation/${ctx.params.token}/sign-in`));
+    render(ctx, views.signInPage(csrf(ctx), `/join/invitation/${ctx.params.token}/sign-in`));
   });
 
   // "I already have an account": sign in, verify the invitee, bind, then the team page.
@@ -75,7 +75,7 @@ export function invitationPages(deps: ApiDeps): Router {
       return ctx.redirect(`/join/team/${row.teamId}`);
     }
     const answer = await flow.requestVerification(row.id, accountId, endpoints.inviteeVerification, 410);
-    if (!answer.verified) return render(ctx, views.verificationMailed(row.inviteeEmail ?? '', answer.mailed, config.inviteeVerificationPhase));
+    if (!answer.verified) return render(ctx, views.verificationMailedPage(row.inviteeEmail ?? '', answer.mailed, config.inviteeVerificationPhase));
     await flow.bind(row.id, accountId, 'existing_account');
     ctx.redirect(`/join/team/${row.teamId}`);
   });
@@ -84,17 +84,17 @@ export function invitationPages(deps: ApiDeps): Router {
   async function signIn(ctx: Context, action: string): Promise<number | undefined> {
     const form = signInForm.safeParse(ctx.request.body ?? {});
     if (!form.success) {
-      render(ctx, views.signInForm(csrf(ctx), action, form.error.issues[0].message, 400));
+      render(ctx, views.signInPage(csrf(ctx), action, form.error.issues[0].message, 400));
       return undefined;
     }
     const result = await signInWithPassword(db, signer, form.data.username, form.data.password, ctx.ip);
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
-      render(ctx, views.signInForm(csrf(ctx), action, tooManySignIns(result.retryAfterSeconds).reason, 429));
+      render(ctx, views.signInPage(csrf(ctx), action, tooManySignIns(result.retryAfterSeconds).reason, 429));
       return undefined;
     }
     if (result.outcome !== 'signed_in') {
-      render(ctx, views.signInForm(csrf(ctx), action, 'Wrong username or password.', 401));
+      render(ctx, views.signInPage(csrf(ctx), action, 'Wrong username or password.', 401));
       return undefined;
     }
     startSession(ctx, result.accessToken);
@@ -110,7 +110,7 @@ export function invitationPages(deps: ApiDeps): Router {
     }
     // Prefilled with the names typed on "Send registration info".
     const names = await flow.registrationNames(validated.email, validated.expiresOn);
-    render(ctx, views.accountForm(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion, { values: names }));
+    render(ctx, views.newAccountPage(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion, { values: names }));
   });
 
   router.post('/account/:token', requireForm, async (ctx) => {
@@ -126,7 +126,7 @@ export function invitationPages(deps: ApiDeps): Router {
     } catch (err) {
       if (!(err instanceof HttpError) || err.status >= 500 || err.status === 410) throw err;
       const values = ctx.request.body as Record<string, string>;
-      return render(ctx, views.accountForm(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion, { reason: err.reason, values, status: err.status }));
+      return render(ctx, views.newAccountPage(csrf(ctx), ctx.params.token, validated.email, config.termsOfServiceVersion, { reason: err.reason, values, status: err.status }));
     }
     // A new account is in its first session generation.
     startSession(ctx, issueAccessToken(signer, { id: created.accountId, sessionGeneration: 0 }));
@@ -139,7 +139,7 @@ export function invitationPages(deps: ApiDeps): Router {
     const { token, row } = await records.readInviteeVerificationLink(db, signer, ctx.params.token);
     const [account, team] = await Promise.all([records.findAccount(db, Number(token.inviteeId)), records.findTeam(db, row.teamId)]);
     const signedIn = (await sessionAccountId(ctx, deps)) === Number(token.inviteeId);
-    render(ctx, views.confirmVerification(csrf(ctx), ctx.params.token, team?.name ?? '', account?.username ?? '', signedIn));
+    render(ctx, views.confirmVerificationPage(csrf(ctx), ctx.params.token, team?.name ?? '', account?.username ?? '', signedIn));
   });
 
   router.post('/verify/:token', requireForm, async (ctx) => {
@@ -158,7 +158,7 @@ export function invitationPages(deps: ApiDeps): Router {
 
   router.get('/unsubscribe/:token', async (ctx) => {
     const { account, optedOut } = await records.readUnsubscribeLink(db, signer, ctx.params.token);
-    render(ctx, optedOut ? views.unsubscribed(account.email) : views.unsubscribeForm(csrf(ctx), ctx.params.token, account.email));
+    render(ctx, optedOut ? views.unsubscribedPage(account.email) : views.unsubscribePage(csrf(ctx), ctx.params.token, account.email));
   });
 
   // The page's button, or a mail client's one-click POST (RFC 8058), which carries no cookie: the link's token is the authority.
@@ -166,7 +166,7 @@ export function invitationPages(deps: ApiDeps): Router {
   router.post('/unsubscribe/:token', oneClickOrForm, async (ctx) => {
     const { account } = await records.readUnsubscribeLink(db, signer, ctx.params.token);
     await records.recordNotificationOptOut(db, account.id);
-    render(ctx, views.unsubscribed(account.email));
+    render(ctx, views.unsubscribedPage(account.email));
   });
 
   /* ---- teams ---- */
@@ -192,11 +192,11 @@ export function invitationPages(deps: ApiDeps): Router {
     const accountId = await sessionAccountId(ctx, deps);
     if (accountId === undefined) return ctx.redirect('/join/sign-in');
     const { teams, invitedTeams } = await records.readTeamsOf(db, accountId);
-    render(ctx, views.teamList(csrf(ctx), teams, invitedTeams));
+    render(ctx, views.teamsPage(csrf(ctx), teams, invitedTeams));
   });
 
   router.get('/sign-in', async (ctx) => {
-    render(ctx, views.signInForm(csrf(ctx), `/join/sign-in?next=${encodeURIComponent(safeNext(ctx.query.next))}`));
+    render(ctx, views.signInPage(csrf(ctx), `/join/sign-in?next=${encodeURIComponent(safeNext(ctx.query.next))}`));
   });
 
   router.post('/sign-in', requireForm, async (ctx) => {

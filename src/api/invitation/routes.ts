@@ -8,7 +8,6 @@ import type { ApiDeps } from '../../deps';
 import { dbId, HttpError, parse, pathId, plainText, tokenRefusal } from '../http';
 import { requireAccount } from '../sessions';
 import { emailAddress } from '../../shared/mail';
-import { TokenError, TokenSigner } from '../../shared/tokens';
 import * as records from '../../domain/invitation';
 import type { InvitationInput, InviteeVerificationSignedToken, MembershipInvitation } from '../../workflows/invitation/messages';
 import { invitationFlow, linkEndpoint } from './flow';
@@ -141,30 +140,13 @@ export function invitationRoutes(deps: ApiDeps): Router {
   router.get('/membershipInvitation/:id/inviteeVerificationSignedToken', auth, async (ctx) => {
     const invitationId = pathId(ctx.params.id, 'invitation');
     const portalEndpoint = linkEndpoint(config, 'inviteeVerification', ctx.query.portalEndpoint, 'portalEndpoint');
-    const [row, account] = await Promise.all([records.findInvitation(db, invitationId), records.findAccount(db, ctx.state.accountId)]);
-    const isInvitee = !!row?.inviteeEmail && account?.email === row.inviteeEmail;
-    if (!row || !(isInvitee || holdsInvitationLink(ctx.get('X-Invitation-Token'), invitationId))) {
-      throw new HttpError(403, 'Only the invitee may ask for this: sign in with the invited address, or send the invitation link\'s token in X-Invitation-Token.');
-    }
-    const answer = await flow.requestVerification(invitationId, ctx.state.accountId, portalEndpoint);
+    const answer = await flow.requestVerificationAsInvitee(invitationId, ctx.state.accountId, portalEndpoint, ctx.get('X-Invitation-Token'));
     if (!answer.verified) {
       const sent = answer.mailed ? ' A verification link was sent to the invited address.' : '';
       throw new HttpError(403, `The signed-in account does not have the invited email address.${sent}`, { verificationEmailSent: answer.mailed });
     }
     ctx.body = answer.token;
   });
-
-  /** True when `serialized` is a genuine, unexpired MembershipInvtnSignedToken for this invitation. */
-  function holdsInvitationLink(serialized: string, invitationId: number): boolean {
-    if (!serialized) return false;
-    try {
-      records.verifyInvitationToken(signer, TokenSigner.parse(serialized), invitationId);
-      return true;
-    } catch (err) {
-      if (err instanceof TokenError) return false;
-      throw err;
-    }
-  }
 
   router.put('/membershipInvitation/:id/inviteeId', auth, async (ctx) => {
     const invitationId = pathId(ctx.params.id, 'invitation');

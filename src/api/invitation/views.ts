@@ -10,7 +10,7 @@ interface OpenedInvitation {
 }
 
 /** The page the emailed link opens: who invites to what, and Synapse's two choices. */
-export function invitationLanding(token: string, { row, teamName, inviterName }: OpenedInvitation): Page {
+export function invitationPage(token: string, { row, teamName, inviterName }: OpenedInvitation): Page {
   const details = html`<dl>
 <dt>Team</dt><dd id="team">${teamName}</dd>
 <dt>Invited by</dt><dd id="inviter">${inviterName}</dd>
@@ -28,7 +28,7 @@ ${row.message ? html`<dt>Message</dt><dd id="message">${row.message}</dd>` : ''}
   return { title: `Join ${teamName}`, body: html`${details}${choices}` };
 }
 
-export function registerForm(csrf: SafeHtml, token: string, email: string, reason?: string, status = 200): Page {
+export function registerPage(csrf: SafeHtml, token: string, email: string, reason?: string, status = 200): Page {
   return {
     title: 'Create an account',
     status,
@@ -39,14 +39,14 @@ ${input('lastName', 'Last name', { required: true, autocomplete: 'family-name' }
   };
 }
 
-export function checkYourEmail(email: string, ttlMs: number): Page {
+export function checkEmailPage(email: string, ttlMs: number): Page {
   return {
     title: 'Check your email',
     body: html`<p>We sent a link to <strong id="sent-to">${email}</strong>. Open it to create your account; it works for ${Math.round(ttlMs / 3600_000)} hours.</p>`,
   };
 }
 
-export function signInForm(csrf: SafeHtml, action: string, reason?: string, status = 200): Page {
+export function signInPage(csrf: SafeHtml, action: string, reason?: string, status = 200): Page {
   return {
     title: 'Sign in',
     status,
@@ -55,7 +55,7 @@ ${input('password', 'Password', { type: 'password', required: true, autocomplete
   };
 }
 
-export function accountForm(csrf: SafeHtml, token: string, email: string, termsVersion: string, options: { reason?: string; values?: Record<string, string>; status?: number } = {}): Page {
+export function newAccountPage(csrf: SafeHtml, token: string, email: string, termsVersion: string, options: { reason?: string; values?: Record<string, string>; status?: number } = {}): Page {
   const values = options.values ?? {};
   const value = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
   return {
@@ -75,7 +75,7 @@ ${checkbox('acceptTerms', `I accept the terms of use (version ${termsVersion})`)
   };
 }
 
-export function verificationMailed(inviteeEmail: string, mailed: boolean, phase: 1 | 2): Page {
+export function verificationMailedPage(inviteeEmail: string, mailed: boolean, phase: 1 | 2): Page {
   const next =
     phase === 1
       ? html`<p>Sign in with the account of that address to accept the invitation, or create one from the invitation link.</p>`
@@ -90,7 +90,7 @@ ${next}`,
   };
 }
 
-export function unsubscribeForm(csrf: SafeHtml, token: string, email: string): Page {
+export function unsubscribePage(csrf: SafeHtml, token: string, email: string): Page {
   return {
     title: 'Stop invitation notices',
     body: html`<p>Team admins can invite your account <strong>${email}</strong> to their teams; each invitation sends you a notice.</p>
@@ -99,14 +99,14 @@ ${form(csrf, `/join/unsubscribe/${token}`, html``, 'Stop these notices')}`,
   };
 }
 
-export function unsubscribed(email: string): Page {
+export function unsubscribedPage(email: string): Page {
   return {
     title: 'You are unsubscribed',
     body: html`<p id="unsubscribed">No more invitation notices will be sent to <strong>${email}</strong>. Invitations to your account still show on your teams page.</p>`,
   };
 }
 
-export function confirmVerification(csrf: SafeHtml, token: string, teamName: string, username: string, signedIn: boolean): Page {
+export function confirmVerificationPage(csrf: SafeHtml, token: string, teamName: string, username: string, signedIn: boolean): Page {
   const fields = signedIn
     ? html``
     : html`<p>Sign in as <strong>${username}</strong> to continue.</p>
@@ -143,7 +143,7 @@ ${signOutForm(csrf)}`,
   };
 }
 
-export function teamList(csrf: SafeHtml, teams: { id: number; name: string }[], invitedTeams: { id: number; name: string }[]): Page {
+export function teamsPage(csrf: SafeHtml, teams: { id: number; name: string }[], invitedTeams: { id: number; name: string }[]): Page {
   return {
     title: 'Your teams',
     body: html`${signOutForm(csrf)}${teams.length ? html`<ul>${teams.map((t) => html`<li><a href="/join/team/${t.id}">${t.name}</a></li>`)}</ul>` : html`<p>You are not a member of any team yet.</p>`}

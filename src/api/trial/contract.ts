@@ -21,7 +21,7 @@ const trialInfos = describing<TrialInfos>()(
     })
     .meta({ id: 'TrialInfos' }),
 );
-const embedToken = describing<Exclude<Awaited<ReturnType<typeof issueEmbedToken>>, { refused: unknown }>>()(
+const embedToken = describing<Awaited<ReturnType<typeof issueEmbedToken>>>()(
   z.strictObject({
     token: z.string().meta({ description: 'A JWT (EdDSA) with sub = account id, app = app id, aud = trial-app-embed, iss = the public URL; verify it with /.well-known/jwks.json.' }),
     expiresAt: z.iso.datetime(),
@@ -204,8 +204,8 @@ export const trialContract: Contract = {
         200: ok('The embed token.', embedToken),
         400: invalidRequest,
         401: refused('No `X-Service-Token` (`service_credential_required`), or no valid access token.', { codes: ['service_credential_required'], challenge: { scheme: 'Bearer', always: false } }),
-        403: refused('The credential is refused, the username is not the access token\'s, or the trial has expired.', { codes: ['service_credential_invalid', 'service_disabled', 'not_yours', 'trial_expired'] }),
-        404: refused('Not an app of this user.', { codes: ['unknown_app'] }),
+        403: refused('The credential is refused, the username is not the access token\'s, or the trial has expired.', { codes: ['service_credential_invalid', 'service_disabled', TrialFailure.notYours, TrialFailure.trialExpired] }),
+        404: refused('Not an app of this user.', { codes: [TrialFailure.unknownApp] }),
       },
       examples: {
         issued: {

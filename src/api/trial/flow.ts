@@ -13,7 +13,6 @@ import {
   extendTrialUpdate,
   passwordResetWorkflowId,
   PASSWORD_RESET_TTL_MS,
-  PasswordResetFailure,
   RegistrationRequest,
   requestPasswordResetUpdate,
   requestVerificationEmailUpdate,
@@ -147,7 +146,7 @@ export function trialFlow(deps: ApiDeps) {
     async requestPasswordReset(email: string): Promise<void> {
       await startOrUpdate(
         deps,
-        PasswordResetFailure,
+        TrialFailure,
         {
           workflowType: 'passwordResetWorkflow',
           workflowId: passwordResetWorkflowId(email),
@@ -170,7 +169,7 @@ export function trialFlow(deps: ApiDeps) {
       // With Update-with-Start: a link mailed by a run that has ended still works while it is valid.
       return startOrUpdate(
         deps,
-        PasswordResetFailure,
+        TrialFailure,
         {
           workflowType: 'passwordResetWorkflow',
           workflowId: passwordResetWorkflowId(link.email),

@@ -10,7 +10,7 @@ import { clearSession, sessionAccountId, startSession, tooManySignIns } from '..
 import { endSessions, passwordProblem, signIn } from '../../shared/auth';
 import { DeadLink } from '../../shared/links';
 import { readTrialHome, readVerificationToken } from '../../domain/trial';
-import { PasswordResetFailure, TrialFailure } from '../../workflows/trial/messages';
+import { TrialFailure } from '../../workflows/trial/messages';
 import { creationBody, loginBody, tokenField, trialFlow, usernameBody } from './flow';
 import * as views from './views';
 
@@ -96,8 +96,8 @@ export function trialPages(deps: ApiDeps): Router {
     try {
       await flow.requestPasswordReset(email);
     } catch (err) {
-      if (!(err instanceof FlowRefusal && err.is(PasswordResetFailure.throttled))) throw err;
-      ctx.set('Retry-After', String(PasswordResetFailure.throttled.retryAfterSeconds));
+      if (!(err instanceof FlowRefusal && err.is(TrialFailure.passwordResetThrottled))) throw err;
+      ctx.set('Retry-After', String(TrialFailure.passwordResetThrottled.retryAfterSeconds));
       return render(ctx, views.passwordResetRequestPage(csrf(ctx), err.reason, 429));
     }
     render(ctx, views.passwordResetSentPage());
@@ -117,7 +117,7 @@ export function trialPages(deps: ApiDeps): Router {
     try {
       await flow.chooseNewPassword(body.token, body.password);
     } catch (err) {
-      if (err instanceof FlowRefusal && err.is(PasswordResetFailure.linkUsed)) throw new DeadLink('used', err.reason, { text: 'Your new password is set:', href: '/login', label: 'log in' });
+      if (err instanceof FlowRefusal && err.is(TrialFailure.resetLinkUsed)) throw new DeadLink('used', err.reason, { text: 'Your new password is set:', href: '/login', label: 'log in' });
       throw err;
     }
     render(ctx, views.passwordChangedPage());

@@ -109,13 +109,7 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   router.post('/api/trial/embed-token', requireTrialService, requireAccount(deps), async (ctx) => {
     const { username, appId } = parse(embedBody, ctx.request.body);
-    const result = await issueEmbedToken({ db, embedSigner: deps.embedSigner, ttlMs: config.ttl.embedToken, issuer: config.publicUrl }, { accountId: ctx.state.accountId as number, username, appId });
-    if ('refused' in result) {
-      if (result.refused === 'not_yours') throw new HttpError(403, 'The access token belongs to another user.', { code: 'not_yours' });
-      if (result.refused === 'unknown_app') throw new HttpError(404, 'No such app for this user.', { code: 'unknown_app' });
-      throw new HttpError(403, 'The free trial has expired.', { code: 'trial_expired' });
-    }
-    ctx.body = result;
+    ctx.body = await issueEmbedToken({ db, embedSigner: deps.embedSigner, ttlMs: config.ttl.embedToken, issuer: config.publicUrl }, { accountId: ctx.state.accountId as number, username, appId });
   });
 
   // The public keys that verify embed tokens (a JWK Set).

@@ -3,7 +3,7 @@
 // by the workflow, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { Email, ExpiresAt, FlowKind, FlowStep, RealmUuid, ServerUuid } from '../../shared/searchAttributes';
-import type { FailureTable } from '../../shared/failures';
+import { failure, FailureTable } from '../../shared/failures';
 
 export const BILLING_LOGIN_FLOW = 'billing-login';
 
@@ -76,16 +76,31 @@ export interface LoginConfirmed {
   identity: BillingIdentity;
 }
 
-/** The login's refusals and how the API answers them. */
+/** The billing flow's refusals and how the API answers them. */
 export const BillingFailure = {
   /** Zulip's daily limits on confirmation mails (per IP address, per server). */
-  confirmationLimitReached: { type: 'ConfirmationLimitReached', status: 429, code: 'RATE_LIMIT_HIT', retryAfterSeconds: 3600, title: 'Too many confirmation emails' },
+  confirmationLimitReached: failure('ConfirmationLimitReached', 429, 'RATE_LIMIT_HIT', { retryAfterSeconds: 3600, title: 'Too many confirmation emails' }),
   /** The confirm-login form before the email is confirmed. */
-  notAwaitingLogin: { type: 'NotAwaitingLogin', status: 409, code: 'email_not_confirmed', title: 'Email not confirmed' },
+  notAwaitingLogin: failure('NotAwaitingLogin', 409, 'email_not_confirmed', { title: 'Email not confirmed' }),
   /** The server or organization is gone (deregistered) under a login in progress. */
-  billingUserNotFound: { type: 'BillingUserNotFound', status: 409, code: 'login_ended', title: 'Login ended' },
+  billingUserNotFound: failure('BillingUserNotFound', 409, 'login_ended', { title: 'Login ended' }),
   /** An operator's update with input it cannot take. */
-  invalidInput: { type: 'BillingInvalidInput', status: 400, code: 'BAD_REQUEST', title: 'Invalid request' },
+  invalidInput: failure('BillingInvalidInput', 400, 'BAD_REQUEST', { title: 'Invalid request' }),
+  /*
+   * The self-hosted servers' calls (routes.ts), refused with the codes and
+   * statuses of Zulip's bouncer (zerver/lib/exceptions.py, zilencer/auth.py).
+   * Zulip's server acts on some codes: INVALID_ZULIP_SERVER makes it warn its
+   * admins, MISSING_REMOTE_REALM makes it upload its realms and ask again.
+   */
+  unknownServer: failure('UnknownZulipServer', 401, 'INVALID_ZULIP_SERVER'),
+  wrongServerKey: failure('WrongZulipServerKey', 401, 'INVALID_ZULIP_SERVER'),
+  /** Registering a known server with another key: Zulip answers this one with 400. */
+  registrationKeyMismatch: failure('RegistrationKeyMismatch', 400, 'INVALID_ZULIP_SERVER'),
+  serverDeactivated: failure('RemoteServerDeactivated', 401, 'REMOTE_SERVER_DEACTIVATED'),
+  missingRealm: failure('MissingRemoteRealm', 403, 'MISSING_REMOTE_REALM'),
+  realmOfAnotherServer: failure('RemoteRealmServerMismatch', 403, 'REMOTE_REALM_SERVER_MISMATCH_ERROR'),
+  /** An uploaded realm that is registered to another server. */
+  duplicateRealm: failure('DuplicateRealmRegistration', 400, 'BAD_REQUEST'),
 } satisfies FailureTable;
 
 /** The person asked (again) for a confirmation link; answers once the mail is sent. */

@@ -1,22 +1,10 @@
-import {
-  ActivityFailure,
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  currentUpdateInfo,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, currentUpdateInfo, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RetryPolicy } from '@temporalio/common';
 import type { createBillingActivities } from '../../activities/billing';
 import { Email, ExpiresAt, FlowStep } from '../../shared/searchAttributes';
 import { described, narrate, Narration, timer } from '../narration';
 import { versionedAs } from '../versioning';
-import { FlowEnding, refusal } from '../../shared/failures';
+import { FlowEnding, RecordedRefusals, refusal, unlessRefused } from '../../shared/failures';
 import {
   BillingFailure,
   BillingLoginInput,
@@ -32,7 +20,17 @@ import {
 } from './messages';
 
 type BillingActivities = ReturnType<typeof createBillingActivities>;
-// A person is waiting on the page: retry briefly, then let the update fail with a clear answer.
+/**
+ * How runs recorded before the steps returned their refusals as `Refusal`s
+ * recorded them, so that they replay and refuse the same way: as the steps'
+ * failures, and the mail's daily limit as `{ refused: <message> }`.
+ */
+const RECORDED_REFUSALS: RecordedRefusals = {
+  failedAs: { ConfirmationLimitReached: BillingFailure.confirmationLimitReached, BillingUserNotFound: BillingFailure.billingUserNotFound },
+  returned: ({ refused }) => refusal(BillingFailure.confirmationLimitReached, refused),
+};
+// A person is waiting on the page: retry briefly, then let the update fail with a clear answer
+// (the refusals steps of earlier workers raised as failures are not retried).
 const clickRetry: RetryPolicy = { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: ['BillingUserNotFound', BillingFailure.confirmationLimitReached.type] };
 const clickSteps = proxyActivities<BillingActivities>({ startToCloseTimeout: '30s', retry: clickRetry });
 const { sendConfirmationEmail } = clickSteps;
@@ -130,18 +128,12 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
       // The new deadline, for "what expires soon"; runs started before keep their sequence.
       if (step === 'awaiting_email_confirmation' && patched(EXPIRES_AT_PER_MAIL)) upsertSearchAttributes([{ key: ExpiresAt, value: new Date(expiresAt) }]);
       const { workflowId, runId } = workflowInfo();
-      try {
-        const sent = await described(sendConfirmationEmail, `send confirmation mail to ${email}`, { workflowId, runId, identity, email, ip, sequence, expiresAt });
+      // The daily limits, checked again where the mail is recorded: the person gets the reason, the login goes on.
+      const sent = described(sendConfirmationEmail, `send confirmation mail to ${email}`, { workflowId, runId, identity, email, ip, sequence, expiresAt }).then((answer) => {
         if (step === 'awaiting_email_confirmation') narrate(narration());
-        // The daily limits, checked again where the mail is recorded: the person gets the reason, the login goes on.
-        if (sent?.refused) throw refusal(BillingFailure.confirmationLimitReached, sent.refused);
-      } catch (err) {
-        // Runs recorded before the activity answered with a value saw the limit as its failure.
-        if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === BillingFailure.confirmationLimitReached.type) {
-          throw refusal(BillingFailure.confirmationLimitReached, err.cause.message);
-        }
-        throw err;
-      }
+        return answer;
+      });
+      await unlessRefused(sent, BillingFailure, RECORDED_REFUSALS);
       return { email, expiresAt };
     },
     // Also after confirmation: a person who lost the page may ask for a fresh link.
@@ -165,7 +157,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         if (claim.outcome !== 'confirmed') return { outcome: claim.outcome };
         // Several links may be out: whichever is used first creates the billing user, later ones find it.
         identity = { ...identity, email: claim.email };
-        billingUserId = await described(databaseSteps().recordConfirmedBillingUser, `record the confirmed billing user ${claim.email}`, { identity });
+        billingUserId = await unlessRefused(described(databaseSteps().recordConfirmedBillingUser, `record the confirmed billing user ${claim.email}`, { identity }), BillingFailure, RECORDED_REFUSALS);
         loginDeadline = Date.now() + input.loginTtlMs;
         if (step === 'awaiting_email_confirmation') setStep('awaiting_login');
         return { outcome: 'confirmed', identity, billingUserId };
@@ -186,7 +178,7 @@ export async function billingLoginWorkflow(input: BillingLoginInput): Promise<Bi
         await condition(() => confirmationsInFlight === 0);
         if (step !== 'awaiting_login') throw notAwaitingLogin();
       }
-      billingUserId = await described(databaseSteps().recordBillingLogin, 'record the login (name, release emails, terms of service)', { identity, ...details });
+      billingUserId = await unlessRefused(described(databaseSteps().recordBillingLogin, 'record the login (name, release emails, terms of service)', { identity, ...details }), BillingFailure, RECORDED_REFUSALS);
       setStep('logged_in');
       return { billingUserId, identity };
     },

@@ -4,7 +4,7 @@
 // attributes. Shared by the workflows, the activities and the API.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { Email, ExpiresAt, FlowKind, FlowStep, TeamId } from '../../shared/searchAttributes';
-import type { FailureTable } from '../../shared/failures';
+import { failure, FailureTable } from '../../shared/failures';
 
 /* ---------- membership invitation: workflow `membership-invitation/<id>` ---------- */
 
@@ -87,20 +87,25 @@ export interface InviteeVerificationSignedToken {
   hmac: string;
 }
 
-/** The invitation's refusals and how the API answers them. */
+/** The invitation's refusals (its email validation's too) and how the API answers them. */
 export const InvitationFailure = {
   /** Withdrawn, used or expired; the message says which. */
-  closed: { type: 'InvitationClosed', status: 410, code: 'invitation_closed' },
+  closed: failure('InvitationClosed', 410, 'invitation_closed'),
   /** The flow has not recorded the invitation yet. */
-  notYetRecorded: { type: 'InvitationNotYetRecorded', status: 409, code: 'try_again' },
+  notYetRecorded: failure('InvitationNotYetRecorded', 409, 'try_again'),
   /** Binding or verification asked of an invitation that has its invitee, or was sent to an account. */
-  alreadyBound: { type: 'InvitationAlreadyBound', status: 400, code: 'already_bound' },
+  alreadyBound: failure('InvitationAlreadyBound', 400, 'already_bound'),
   /** Joining without an invitation bound to the caller. */
-  notInvited: { type: 'NotInvited', status: 403, code: 'invitation_required' },
+  notInvited: failure('NotInvited', 403, 'invitation_required'),
   /** A daily cap on invitations (per inviter, team or invitee address). */
-  limitReached: { type: 'InvitationLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
+  limitReached: failure('InvitationLimitReached', 429, 'limit_reached', { retryAfterSeconds: 3600 }),
   /** The invitation was mailed again as often as a day allows. */
-  resendLimitReached: { type: 'InvitationResendLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
+  resendLimitReached: failure('InvitationResendLimitReached', 429, 'limit_reached', { retryAfterSeconds: 3600 }),
+  /** The validated address has its account already. */
+  accountExists: failure('AccountExists', 409, 'account_exists'),
+  usernameTaken: failure('UsernameTaken', 409, 'username_taken'),
+  /** The address had its registration mails for the day. */
+  registrationLimitReached: failure('RegistrationLimitReached', 429, 'limit_reached', { retryAfterSeconds: 3600 }),
 } satisfies FailureTable;
 
 /** Resends per invitation and day: enough for a lost mail, too few to flood an inbox. */
@@ -192,15 +197,6 @@ export interface CarriedInvitationAnswer {
 }
 
 export type EmailValidationStep = 'awaiting_account' | 'account_created' | 'lapsed';
-
-/** The email validation's refusals and how the API answers them. */
-export const RegistrationFailure = {
-  /** The validated address has its account already. */
-  accountExists: { type: 'AccountExists', status: 409, code: 'account_exists' },
-  usernameTaken: { type: 'UsernameTaken', status: 409, code: 'username_taken' },
-  /** The address had its registration mails for the day. */
-  limitReached: { type: 'RegistrationLimitReached', status: 429, code: 'limit_reached', retryAfterSeconds: 3600 },
-} satisfies FailureTable;
 
 /** "Send registration info": queues a mail, or is refused once the address had its mails for the day. */
 export const requestRegistrationLinkUpdate = defineUpdate<{ queued: true }, [ValidationEmailRequest]>('requestRegistrationLink');

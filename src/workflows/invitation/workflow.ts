@@ -1,21 +1,9 @@
-import {
-  ActivityFailure,
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  getExternalWorkflowHandle,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, getExternalWorkflowHandle, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { createInvitationActivities } from '../../activities/invitation';
 import { ExpiresAt, FlowStep } from '../../shared/searchAttributes';
 import { described, narrate, Narration, timer } from '../narration';
 import { versionedAs } from '../versioning';
-import { FlowEnding, FlowFailure, refusal } from '../../shared/failures';
+import { FlowEnding, FlowFailure, isRefusal, raise, RecordedRefusals, refusal, unlessRefused } from '../../shared/failures';
 import {
   bindInviteeUpdate,
   BoundVia,
@@ -36,7 +24,6 @@ import {
   MembershipInvitation,
   REGISTRATION_MAILS_PER_DAY,
   registrationNamesQuery,
-  RegistrationFailure,
   RESENDS_PER_DAY,
   resendInvitationUpdate,
   requestInviteeVerificationUpdate,
@@ -85,19 +72,17 @@ function refuse(failure: FlowFailure, message: string): never {
 }
 
 /**
- * Failure types that runs recorded before the failure tables raised from
- * activities, by what they meant then: replaying such a run must refuse the
- * same way.
+ * How runs recorded before the activities returned their refusals as
+ * `Refusal`s recorded them, so that replaying such a run refuses the same
+ * way: the account step failed (with the types of then), later it returned
+ * `{ refused: 'accountExists' | 'usernameTaken', message }`; the invitation
+ * step returned `{ refused: <message> }`.
  */
-const LEGACY_ACTIVITY_REFUSALS: Record<string, FlowFailure> = { Conflict: RegistrationFailure.accountExists, TooMany: InvitationFailure.limitReached };
-
-/** An activity's own refusal thrown as a failure (as older runs recorded it) becomes the update's refusal. */
-function asRefusal(err: unknown): unknown {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type && LEGACY_ACTIVITY_REFUSALS[err.cause.type]) {
-    return refusal(LEGACY_ACTIVITY_REFUSALS[err.cause.type], err.cause.message);
-  }
-  return err;
-}
+const RECORDED_ACCOUNT_REFUSALS: RecordedRefusals = {
+  failedAs: { Conflict: InvitationFailure.accountExists, TooMany: InvitationFailure.limitReached },
+  returned: ({ refused, message }) => refusal(refused === 'usernameTaken' ? InvitationFailure.usernameTaken : InvitationFailure.accountExists, message ?? ''),
+};
+const RECORDED_INVITATION_REFUSALS: RecordedRefusals = { returned: ({ refused }) => refusal(InvitationFailure.limitReached, refused) };
 
 /**
  * One team membership invitation, as in Synapse's sequence diagram: record
@@ -141,7 +126,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
       case 'expired':
         return { step: 'Expired before the invitee joined' };
       default:
-        return { step: `Not sent: ${refusedBecause ?? 'over a daily cap'}` };
+        return { step: `Not sent: ${refusedWith?.message ?? 'over a daily cap'}` };
     }
   }
   const isOpen = () => step === 'awaiting_invitee' || step === 'awaiting_join';
@@ -161,12 +146,12 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
 
   setHandler(invitationStateQuery, () => ({ step, invitation, inviteeId, boundVia }), { description: 'The invitation as recorded, its step and its invitee.' });
 
-  let refusedBecause: string | undefined;
+  let refusedWith: ApplicationFailure | undefined;
   setHandler(
     invitationRecordedUpdate,
     async () => {
-      await condition(() => invitation !== undefined || refusedBecause !== undefined);
-      if (refusedBecause !== undefined) refuse(InvitationFailure.limitReached, refusedBecause);
+      await condition(() => invitation !== undefined || refusedWith !== undefined);
+      if (refusedWith) throw refusedWith;
       return invitation!;
     },
     { description: "Answers the API's 201 once the invitation is recorded, or refuses over a daily cap." },
@@ -284,9 +269,9 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
 
   narrate(narration());
   const recorded = await described(recordInvitation, 'record the invitation (within the daily caps)', input);
-  if ('refused' in recorded) {
+  if (isRefusal(recorded)) {
     // Over a daily cap: nothing was recorded or mailed, and the flow ends here.
-    refusedBecause = recorded.refused;
+    refusedWith = raise(recorded, InvitationFailure, RECORDED_INVITATION_REFUSALS);
     enterStep('refused');
     await condition(allHandlersFinished);
     return step;
@@ -376,7 +361,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       validator: (_request) => {
         if (ending) refuse(FlowEnding, 'This registration is ending; ask again in a moment.');
         if (mailTimes.filter((t) => t > Date.now() - DAY_MS).length >= REGISTRATION_MAILS_PER_DAY) {
-          refuse(RegistrationFailure.limitReached, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
+          refuse(InvitationFailure.registrationLimitReached, 'Too many registration mails were sent to this address today. Use the last one or try again tomorrow.');
         }
       },
     },
@@ -388,17 +373,14 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
       // A retry of a request cut off mid-way answers once the first attempt has
       // finished, carried invitation included, so a sign-in right after finds it bound.
       while (creating) await condition(() => !creating);
-      if (accountId !== undefined) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
+      if (accountId !== undefined) refuse(InvitationFailure.accountExists, 'An account has already been created with this email validation.');
       creating = true;
       try {
-        const created = await described(databaseSteps().createValidatedAccount, `create the account of ${input.email}`, { ...account, email: input.email });
-        if ('refused' in created) refuse(RegistrationFailure[created.refused], created.message);
+        const created = await unlessRefused(described(databaseSteps().createValidatedAccount, `create the account of ${input.email}`, { ...account, email: input.email }), InvitationFailure, RECORDED_ACCOUNT_REFUSALS);
         accountId = created.accountId;
         // Bound by this flow rather than by the API, so a request cut off here still ends with the invitation bound.
         const invitation = invitationId === undefined ? undefined : await bindCarriedInvitation(invitationId, created.accountId);
         return { ...created, ...(invitation ? { invitation } : {}) };
-      } catch (err) {
-        throw asRefusal(err);
       } finally {
         creating = false;
       }
@@ -406,7 +388,7 @@ export async function accountEmailValidationWorkflow(input: EmailValidationInput
     {
       description: 'The account form behind the link: creates the account, binding the invitation it carries.',
       validator: (_account) => {
-        if (accountId !== undefined && !creating) refuse(RegistrationFailure.accountExists, 'An account has already been created with this email validation.');
+        if (accountId !== undefined && !creating) refuse(InvitationFailure.accountExists, 'An account has already been created with this email validation.');
         // The last link has lapsed and the flow is ending: its outcome ("lapsed") stays true.
         if (ending) refuse(FlowEnding, 'This registration has ended.');
       },

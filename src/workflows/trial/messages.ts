@@ -3,7 +3,7 @@
 // workflows, the activities and the API.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { Email, ExpiresAt, FlowKind, FlowStep } from '../../shared/searchAttributes';
-import type { FailureTable } from '../../shared/failures';
+import { failure, FailureTable } from '../../shared/failures';
 
 /* ---------- the trial: workflow `trial/<email>` ---------- */
 
@@ -74,20 +74,28 @@ export interface TrialState {
 /** Registration mails (verification or "welcome back") per address per hour. */
 export const MAILS_PER_HOUR = 3;
 
-/** The trial's refusals and how the API answers them. */
+/** The trial's refusals (its password reset's too) and how the API answers them. */
 export const TrialFailure = {
-  throttled: { type: 'TrialThrottled', status: 429, code: 'too_many_mails', retryAfterSeconds: 3600 },
+  throttled: failure('TrialThrottled', 429, 'too_many_mails', { retryAfterSeconds: 3600 }),
   /** A token of an earlier registration, or the verification time is over. */
-  tokenExpired: { type: 'TrialTokenExpired', status: 410, code: 'token_expired' },
-  tokenUsed: { type: 'TrialTokenUsed', status: 410, code: 'token_used' },
+  tokenExpired: failure('TrialTokenExpired', 410, 'token_expired'),
+  tokenUsed: failure('TrialTokenUsed', 410, 'token_used'),
   /** An account with this address exists (made by another flow). */
-  accountExists: { type: 'TrialAccountExists', status: 409, code: 'account_exists' },
+  accountExists: failure('TrialAccountExists', 409, 'account_exists'),
   /** Extend or complete on a trial that is not running or expired. */
-  notRunning: { type: 'TrialNotRunning', status: 409, code: 'trial_not_running' },
+  notRunning: failure('TrialNotRunning', 409, 'trial_not_running'),
   /** The account could not be created right now (database trouble); the link stays valid. */
-  unavailable: { type: 'TrialUnavailable', status: 503, code: 'try_again' },
+  unavailable: failure('TrialUnavailable', 503, 'try_again'),
   /** An operator's update with input it cannot take. */
-  invalidInput: { type: 'TrialInvalidInput', status: 400, code: 'invalid_request' },
+  invalidInput: failure('TrialInvalidInput', 400, 'invalid_request'),
+  /** Password-reset mails to the address in the last hour. */
+  passwordResetThrottled: failure('PasswordResetThrottled', 429, 'too_many_mails', { retryAfterSeconds: 3600 }),
+  /** The password is no longer the one the reset link was issued for: the link was used. */
+  resetLinkUsed: failure('PasswordResetLinkUsed', 410, 'token_used'),
+  /** An embed token asked for with another user's access token, for an app not theirs, or once the trial has expired. */
+  notYours: failure('TrialEmbedNotYours', 403, 'not_yours'),
+  unknownApp: failure('TrialUnknownApp', 404, 'unknown_app'),
+  trialExpired: failure('TrialExpired', 403, 'trial_expired'),
 } satisfies FailureTable;
 
 /** Register (again): asks for a mail, a verification mail while the trial waits for it, else "welcome back". */
@@ -172,12 +180,6 @@ export type PasswordResetStep = 'awaiting_new_password' | 'password_changed' | '
 
 /** Password-reset links live this long. */
 export const PASSWORD_RESET_TTL_MS = 3_600_000;
-
-export const PasswordResetFailure = {
-  throttled: { type: 'PasswordResetThrottled', status: 429, code: 'too_many_mails', retryAfterSeconds: 3600 },
-  /** The password is no longer the one the link was issued for: the link was used. */
-  linkUsed: { type: 'PasswordResetLinkUsed', status: 410, code: 'token_used' },
-} satisfies FailureTable;
 
 /** "Reset your password": mails a link if the address has an account; the answer is the same either way. */
 export const requestPasswordResetUpdate = defineUpdate<{ queued: true }, []>('requestPasswordReset');

@@ -1,23 +1,9 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  log,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  upsertSearchAttributes,
-  uuid4,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityFailure, allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, uuid4, workflowInfo } from '@temporalio/workflow';
 import type { createTrialActivities } from '../../activities/trial';
 import { ExpiresAt, FlowStep, TrialEndsAt } from '../../shared/searchAttributes';
 import { described, narrate, Narration, OperatorAction, timer } from '../narration';
 import { versionedAs } from '../versioning';
-import { FlowEnding, refusal } from '../../shared/failures';
+import { FlowEnding, RecordedRefusals, refusal, unlessRefused } from '../../shared/failures';
 import {
   chooseNewPasswordUpdate,
   completeTrialUpdate,
@@ -28,7 +14,6 @@ import {
   MAILS_PER_HOUR,
   NewPassword,
   PASSWORD_RESET_TTL_MS,
-  PasswordResetFailure,
   PasswordResetInput,
   PasswordResetStep,
   requestPasswordResetUpdate,
@@ -306,9 +291,7 @@ export async function trialWorkflow(input: TrialInput): Promise<TrialStatus> {
   async function createAccountWithApp(passwordHash: string, firstName: string, lastName: string): Promise<CreatedTrialAccount> {
     const endsAt = Date.now() + input.trialLengthMs;
     const steps = requestSteps();
-    const created = await described(steps.createTrialAccount, `create the account of ${email}`, { email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) });
-    if ('refused' in created) throw refusal(TrialFailure.accountExists, 'An account with this address already exists: log in instead.');
-    const { accountId } = created;
+    const { accountId } = await unlessRefused(described(steps.createTrialAccount, `create the account of ${email}`, { email, passwordHash, firstName, lastName, trialEndsAt: iso(endsAt) }), TrialFailure, RECORDED_REFUSALS);
     // The company as recorded at registration (the stored row's), which names the app.
     const app = await described(steps.provisionTrialApp, 'provision the trial app', { email, accountId, company: input.company });
     trialEndsAt = endsAt;
@@ -490,7 +473,7 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
       validator: () => {
         if (ending) throw refusal(FlowEnding, 'This password reset is ending.');
         if (requests.filter((t) => t > Date.now() - HOUR).length >= MAILS_PER_HOUR) {
-          throw refusal(PasswordResetFailure.throttled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
+          throw refusal(TrialFailure.passwordResetThrottled, `At most ${MAILS_PER_HOUR} emails per address per hour: try again later.`);
         }
       },
     },
@@ -500,7 +483,7 @@ export async function passwordResetWorkflow(input: PasswordResetInput): Promise<
     chooseNewPasswordUpdate,
     async ({ accountId, passwordFingerprint, passwordHash }) => {
       const changed = await described(localInRequest.recordNewPassword, 'record the new password and end earlier sessions', { accountId, passwordFingerprint, passwordHash });
-      if (!changed.username) throw refusal(PasswordResetFailure.linkUsed, 'This password-reset link was already used.');
+      if (!changed.username) throw refusal(TrialFailure.resetLinkUsed, 'This password-reset link was already used.');
       step = 'password_changed';
       return { username: changed.username };
     },
@@ -531,11 +514,15 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Activity failures become update failures the API can map; anything else is "try again". */
+/** How runs recorded before the account step returned its refusal as a `Refusal` recorded it: as its failure, then as `{ refused: 'account_exists' }`. */
+const RECORDED_REFUSALS: RecordedRefusals = {
+  failedAs: { TrialAccountExists: TrialFailure.accountExists },
+  returned: () => refusal(TrialFailure.accountExists, 'An account with this address already exists: log in instead.'),
+};
+
+/** The account step's refusal is the update's; any other failure is "try again". */
 function asUpdateFailure(err: unknown): ApplicationFailure {
-  // Runs recorded before refusals came back as values saw this one as an activity failure.
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure && cause.type === TrialFailure.accountExists.type) return refusal(TrialFailure.accountExists, cause.message);
+  if (err instanceof ApplicationFailure && err.type === TrialFailure.accountExists.type) return err;
   return refusal(TrialFailure.unavailable, 'The account could not be created right now; please try again.');
 }
 

@@ -78,7 +78,7 @@ export const billingRequest = z.object({
 
 const highestId = (rows: { id: number }[] | null | undefined) => Math.max(0, ...(rows ?? []).map((r) => r.id));
 
-export function billingRemoteRoutes({ db, config, signer }: ApiDeps): Router {
+export function billingRoutes({ db, config, signer }: ApiDeps): Router {
   const router = new Router({ prefix: PREFIX });
 
   const authenticated = (ctx: Context) => {
