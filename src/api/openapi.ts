@@ -27,7 +27,7 @@ const SECURITY_SCHEMES: Record<Credential, SecurityScheme> = {
     in: 'header',
     name: 'X-Service-Token',
     description:
-      "The auth service's credential, `TRIAL_SERVICE_TOKEN`. Required whenever the server has one; in development without one the endpoints are open, in production they refuse every call.",
+      "The auth service's credential, `TRIAL_SERVICE_TOKEN`. Required whenever the server has one; without one the endpoints are open only with `NODE_ENV` `development` or `test`, and refuse every call otherwise.",
   },
   zulipServer: { type: 'http', scheme: 'basic', description: 'A self-hosted Zulip server: user = its UUID (`zulip_org_id`), password = its 64-character key (`zulip_org_key`).' },
   invitationLink: {

@@ -3,7 +3,7 @@
 // invitation, a link's secret, the server's internals.
 import { Client as PgClient } from 'pg';
 import { TokenSigner } from '../../src/shared/tokens';
-import { startService, TestService } from '../support/service';
+import { serviceFor, startService, TestService } from '../support/service';
 import { createIsolatedEnvironment } from '../support/isolatedDb';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, Api, PASSWORD, signUp, tokenInLink } from '../invitations/helpers';
@@ -51,6 +51,30 @@ describe('whether an address has an account', () => {
     }
     expect((await api('GET', `/api/trial/infos?username=${encodeURIComponent(email)}`, undefined, undefined, service_)).status).toBe(200);
     expect((await api('POST', '/api/trial/verify', { token }, undefined, service_)).status).toBe(200);
+  });
+});
+
+describe('the trial service endpoints without TRIAL_SERVICE_TOKEN', () => {
+  // Open only on a development machine and in the test suite: a deployment that is not "production" by name is still a deployment.
+  const deployed = {
+    staging: serviceFor({ NODE_ENV: 'staging' }),
+    production: serviceFor({ NODE_ENV: 'production' }),
+  };
+
+  it.each(Object.keys(deployed) as (keyof typeof deployed)[])('refuse every call with NODE_ENV=%s, known and unknown usernames alike', async (nodeEnv) => {
+    const svc = deployed[nodeEnv]();
+    expect(svc.config.trialServiceToken).toBeUndefined();
+    const email = uniqueEmail(`unset${nodeEnv}`);
+    expect((await api('POST', '/api/trial/register', { username: email })).status).toBe(202);
+    await waitForEmail(email, /Verify/);
+    // The trial exists: the credentialed service finds it.
+    expect((await api('GET', `/api/trial/infos?username=${encodeURIComponent(email)}`, undefined, undefined, { 'X-Service-Token': SERVICE_TOKEN })).status).toBe(200);
+    const deployedApi = apiClient(svc.baseUrl);
+    const known = await deployedApi('GET', `/api/trial/infos?username=${encodeURIComponent(email)}`);
+    const unknown = await deployedApi('GET', `/api/trial/infos?username=${encodeURIComponent(uniqueEmail('unsetunknown'))}`);
+    expect(known).toEqual({ status: 403, body: expect.objectContaining({ code: 'service_disabled' }) });
+    expect(unknown).toEqual(known);
+    expect((await deployedApi('POST', '/api/trial/verify', { token: 'x' })).status).toBe(403);
   });
 });
 

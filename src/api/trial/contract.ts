@@ -40,7 +40,7 @@ const TRIAL_ENDS_AT = '2026-05-18T09:00:00.000Z';
 /** The service endpoints' credential: the same refusal whatever is asked about. */
 const service = {
   401: refused('No `X-Service-Token` although the server has `TRIAL_SERVICE_TOKEN`.', { codes: ['service_credential_required'] }),
-  403: refused('A wrong `X-Service-Token`, or none is configured in production (`service_disabled`).', { codes: ['service_credential_invalid', 'service_disabled'] }),
+  403: refused('A wrong `X-Service-Token`, or none is configured outside development (`service_disabled`).', { codes: ['service_credential_invalid', 'service_disabled'] }),
 } satisfies Record<number, Answer>;
 const serviceExamples = {
   noServiceToken: { summary: 'Without X-Service-Token', status: 401, credentials: { trialService: 'omitted' }, answer: { reason: 'Service credential required: send X-Service-Token.', code: 'service_credential_required' } },

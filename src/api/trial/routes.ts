@@ -18,6 +18,9 @@ export const registerBody = z.object({ username: trialUsername, firstname: optio
 export const verifyBody = z.object({ token: tokenField });
 export const infosQuery = z.object({ username: trialUsername });
 export const extendBody = z.object({ username: trialUsername, days: z.number({ error: 'must be a whole number of days.' }).int('must be a whole number of days.').min(1, 'must be at least 1.').max(365, 'must be at most 365.') });
+/** Where the trial's service endpoints need no TRIAL_SERVICE_TOKEN: a development machine and the test suite. */
+const OPEN_WITHOUT_SERVICE_TOKEN = ['development', 'test'];
+
 export const embedBody = z.object({ username: trialUsername, appId: dbId });
 
 export function trialRoutes(deps: ApiDeps): Router {
@@ -41,13 +44,17 @@ export function trialRoutes(deps: ApiDeps): Router {
   /**
    * The trial's service endpoints answer the auth service (Keycloak's
    * authenticators): with TRIAL_SERVICE_TOKEN set, only a caller that sends
-   * it in `X-Service-Token`; in production, none until it is set. Without the
-   * credential every username gets the same refusal.
+   * it in `X-Service-Token`. Without it they are open only on a development
+   * machine or in the test suite; any other NODE_ENV (production, staging ...)
+   * refuses every call. Without the credential every username gets the same
+   * refusal.
    */
   const requireTrialService: Middleware = async (ctx, next) => {
     const expected = config.trialServiceToken;
     if (!expected) {
-      if (config.production) throw new HttpError(403, 'The trial service endpoints are disabled: the server has no TRIAL_SERVICE_TOKEN.', { code: 'service_disabled' });
+      if (!OPEN_WITHOUT_SERVICE_TOKEN.includes(config.nodeEnv)) {
+        throw new HttpError(403, 'The trial service endpoints are disabled: the server has no TRIAL_SERVICE_TOKEN.', { code: 'service_disabled' });
+      }
       return next();
     }
     const given = ctx.get('X-Service-Token');
