@@ -398,11 +398,17 @@ export function displayName(account: { firstName: string; lastName: string; user
 }
 
 /** What the team page shows a signed-in account; undefined when there is no such team. */
-export async function readTeamPage(db: Db, teamId: number, accountId: number) {
+/**
+ * A team as one account may see it: a member sees its members; an invitee
+ * (an open invitation bound to the account) sees the team alone, to join it;
+ * anyone else is neither (`isMember` false, no `invitation`). Undefined: no
+ * such team.
+ */
+export async function readTeamFor(db: Db, teamId: number, accountId: number) {
   const team = await findTeam(db, teamId);
   if (!team) return undefined;
-  const [member, invitation, members] = await Promise.all([teamMember(db, teamId, accountId), openInvitationFor(db, teamId, accountId), listTeamMembers(db, teamId)]);
-  return { team, isMember: !!member, invitation, members };
+  const [member, invitation] = await Promise.all([teamMember(db, teamId, accountId), openInvitationFor(db, teamId, accountId)]);
+  return { team, isMember: !!member, invitation, members: member ? await listTeamMembers(db, teamId) : undefined };
 }
 
 /** The teams an account belongs to, and those it has an open invitation to. */

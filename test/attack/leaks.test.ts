@@ -7,6 +7,7 @@ import { serviceFor, startService, TestService } from '../support/service';
 import { createIsolatedEnvironment } from '../support/isolatedDb';
 import { emailsTo, linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, Api, PASSWORD, signUp, tokenInLink } from '../invitations/helpers';
+import { PageClient } from '../support/pageClient';
 
 const SERVICE_TOKEN = 'trial-service-token-0123456789abcdef0123';
 
@@ -114,6 +115,40 @@ describe("other teams' invitations", () => {
     expect(answer.status).toBe(403);
     expect(answer.body.verificationEmailSent).toBe(true);
     await waitForEmail(invitedAddress, /Confirm your invitation/);
+  });
+});
+
+describe("other teams' members", () => {
+  it('only members see who is in a team; an invitee sees the team alone; strangers and anonymous callers see neither', async () => {
+    const admin = await signUp(api, service.baseUrl, 'rosteradmin');
+    const stranger = await signUp(api, service.baseUrl, 'rosterstranger');
+    const invitee = await signUp(api, service.baseUrl, 'rosterinvitee');
+    const team = await api('POST', '/repo/v1/team', { name: 'Roster team' }, admin.accessToken);
+    expect((await api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeId: invitee.accountId }, admin.accessToken)).status).toBe(201);
+    await waitForEmail(invitee.email, /invited/);
+    const roster = `/repo/v1/teamMembers/${team.body.id}`;
+    const teamPath = `/repo/v1/team/${team.body.id}`;
+
+    for (const path of [roster, teamPath]) expect({ path, status: (await api('GET', path)).status }).toEqual({ path, status: 401 });
+    expect(await api('GET', roster, undefined, stranger.accessToken)).toEqual({ status: 403, body: { reason: "Only the team's members may see who is in it." } });
+    expect((await api('GET', teamPath, undefined, stranger.accessToken)).status).toBe(403);
+    expect((await api('GET', roster, undefined, invitee.accessToken)).status).toBe(403);
+    expect(await api('GET', teamPath, undefined, invitee.accessToken)).toEqual({ status: 200, body: expect.objectContaining({ name: 'Roster team' }) });
+    const members = await api('GET', roster, undefined, admin.accessToken);
+    expect(members.body.results.map((r: { member: { userName: string } }) => r.member.userName)).toEqual([admin.username]);
+
+    // The team page: the same rule.
+    const page = async (accessToken: string) => {
+      const browser = new PageClient(service.baseUrl);
+      browser.setCookie('fg_session', accessToken);
+      return browser.get(`/join/team/${team.body.id}`);
+    };
+    const strangerPage = await page(stranger.accessToken);
+    expect({ status: strangerPage.status, leaks: strangerPage.text.includes('Roster team') || strangerPage.text.includes(admin.username) }).toEqual({ status: 403, leaks: false });
+    const inviteePage = await page(invitee.accessToken);
+    expect({ status: inviteePage.status, title: inviteePage.h1, roster: inviteePage.text.includes(admin.username) }).toEqual({ status: 200, title: 'Roster team', roster: false });
+    const adminPage = await page(admin.accessToken);
+    expect(adminPage.text).toContain(admin.username);
   });
 });
 

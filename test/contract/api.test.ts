@@ -252,13 +252,16 @@ describe('the API, replayed from its OpenAPI document', () => {
     const team = (await replay('POST /repo/v1/team', 'created', { ...asAdmin, body: { name: teamName } })).body;
     await replay('POST /repo/v1/team', 'emptyName', asAdmin);
     await replay('POST /repo/v1/team', 'noAccessToken');
-    expect((await replay('GET /repo/v1/team/:id', 'found', { path: { id: team.id } })).body).toEqual(team);
-    await replay('GET /repo/v1/team/:id', 'unknown');
-    await replay('GET /repo/v1/teamMembers/:id', 'members', { path: { id: team.id } });
-    await replay('GET /repo/v1/teamMembers/:id', 'unknown');
-
     const bob = await signUp('bob');
     const asBob = { credentials: { account: bob.accessToken } };
+    expect((await replay('GET /repo/v1/team/:id', 'found', { ...asAdmin, path: { id: team.id } })).body).toEqual(team);
+    await replay('GET /repo/v1/team/:id', 'notYours', { ...asBob, path: { id: team.id } });
+    await replay('GET /repo/v1/team/:id', 'unknown', asAdmin);
+    await replay('GET /repo/v1/team/:id', 'noAccessToken', { path: { id: team.id } });
+    await replay('GET /repo/v1/teamMembers/:id', 'members', { ...asAdmin, path: { id: team.id } });
+    await replay('GET /repo/v1/teamMembers/:id', 'notMember', { ...asBob, path: { id: team.id } });
+    await replay('GET /repo/v1/teamMembers/:id', 'unknown', asAdmin);
+    await replay('GET /repo/v1/teamMembers/:id', 'noAccessToken', { path: { id: team.id } });
     const asGrace = { credentials: { account: grace.accessToken } };
     const key = crypto.randomUUID();
     const alanEmail = uniqueEmail('contract-alan');

@@ -58,7 +58,7 @@ describe('team membership invitation over HTTP', () => {
     expect(open.body.results).toEqual([expect.objectContaining({ id: invitation.id, inviteeId: String(invitee.accountId) })]);
 
     expect((await api('PUT', `/repo/v1/team/${teamId}/member/${invitee.accountId}`, undefined, invitee.accessToken)).status).toBe(204);
-    const members = await api('GET', `/repo/v1/teamMembers/${teamId}`);
+    const members = await api('GET', `/repo/v1/teamMembers/${teamId}`, undefined, invitee.accessToken);
     expect(members.body.results.map((m: { member: { ownerId: string } }) => m.member.ownerId)).toContain(String(invitee.accountId));
 
     const handle = service.temporal.workflow.getHandle(invitationWorkflowId(Number(invitation.id)));

@@ -1,6 +1,7 @@
 // Synapse-style accounts, sign-in and teams (/repo/v1/account, /auth/v1,
 // /repo/v1/team): what the invitation flow stands on.
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { HttpError, parse, pathId, plainText } from '../http';
@@ -19,6 +20,9 @@ export const accountSetupInfo = z.object({
 });
 
 export const login = z.object({ username: z.string().min(1).max(254), password: z.string().min(1).max(1024) });
+
+export const TEAM_FOR_MEMBERS_AND_INVITEES = "Only the team's members and the accounts it invited may see it.";
+export const MEMBERS_FOR_MEMBERS = "Only the team's members may see who is in it.";
 
 export const teamBody = z.object({ name: plainText(100, { min: 1 }) });
 
@@ -65,16 +69,23 @@ export function accountRoutes(deps: ApiDeps): Router {
     ctx.body = teamToApi(await records.createTeam(db, body.name, ctx.state.accountId));
   });
 
-  router.get('/repo/v1/team/:id', async (ctx) => {
-    const team = await records.findTeam(db, pathId(ctx.params.id, 'team'));
-    if (!team) throw new HttpError(404, 'There is no such team.');
+  /** The team as the caller may see it (see readTeamFor): members see its members, an invitee the team alone. */
+  async function teamFor(ctx: Context) {
+    const seen = await records.readTeamFor(db, pathId(ctx.params.id, 'team'), ctx.state.accountId);
+    if (!seen) throw new HttpError(404, 'There is no such team.');
+    return seen;
+  }
+
+  router.get('/repo/v1/team/:id', auth, async (ctx) => {
+    const { team, isMember, invitation } = await teamFor(ctx);
+    if (!isMember && !invitation) throw new HttpError(403, TEAM_FOR_MEMBERS_AND_INVITEES);
     ctx.body = teamToApi(team);
   });
 
-  router.get('/repo/v1/teamMembers/:id', async (ctx) => {
-    const teamId = pathId(ctx.params.id, 'team');
-    if (!(await records.findTeam(db, teamId))) throw new HttpError(404, 'There is no such team.');
-    const members = await records.listTeamMembers(db, teamId);
+  router.get('/repo/v1/teamMembers/:id', auth, async (ctx) => {
+    const { team, members } = await teamFor(ctx);
+    if (!members) throw new HttpError(403, MEMBERS_FOR_MEMBERS);
+    const teamId = team.id;
     ctx.body = {
       totalNumberOfResults: members.length,
       results: members.map(({ member, account }) => ({

@@ -6,7 +6,7 @@ import { accountRequired, Contract, describing, invalidRequest, linkEndpointPara
 import type { invitationStatistics } from '../../domain/invitation';
 import { InvitationFailure, MembershipInvitation, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
-import { accountSetupInfo, login, teamBody } from './accounts';
+import { accountSetupInfo, login, MEMBERS_FOR_MEMBERS, TEAM_FOR_MEMBERS_AND_INVITEES, teamBody } from './accounts';
 import { invitationSubmission, inviteeVerificationToken, membershipInvtnSignedToken, notificationUnsubscribeToken, statisticsQuery } from './routes';
 
 const ACCESS_TOKEN = 'eyJzdWIiOjcsImdlbiI6MCwiZXhwIjoxNzc3OTI4NDAwMDAwLCJobWFjIjoiQnhvR09uTzZSQmoyOUZRMFRNa2s1UGVuXy1pQ1pmal9VNWtpajhMQnEtNCJ9';
@@ -197,19 +197,27 @@ export const accountsContract: Contract = {
 
     'GET /repo/v1/team/:id': {
       summary: 'A team',
+      description: "For the team's members and the accounts it has an open invitation bound to (to join it); anyone else gets 403.",
+      security: [['account']],
       path: teamPath,
-      answers: { 200: ok('The team.', team), 404: refused('There is no such team.') },
+      answers: { 200: ok('The team.', team), 401: accountRequired, 403: refused(TEAM_FOR_MEMBERS_AND_INVITEES), 404: refused('There is no such team.') },
       examples: {
         found: { summary: 'A team', status: 200, path: { id: '5' }, answer: TEAM },
+        notYours: { summary: 'Another team', status: 403, path: { id: '6' }, answer: { reason: TEAM_FOR_MEMBERS_AND_INVITEES } },
         unknown: { summary: 'No such team', status: 404, path: { id: '999999999' }, answer: { reason: 'There is no such team.' } },
+        noAccessToken: { ...noAccessToken, path: { id: '5' } },
       },
     },
 
     'GET /repo/v1/teamMembers/:id': {
       summary: "A team's members",
+      description: "For the team's members only (its admins are members): names and usernames are not shown to anyone else, invitees included.",
+      security: [['account']],
       path: teamPath,
-      answers: { 200: ok('The members.', teamMembers), 404: refused('There is no such team.') },
+      answers: { 200: ok('The members.', teamMembers), 401: accountRequired, 403: refused(MEMBERS_FOR_MEMBERS), 404: refused('There is no such team.') },
       examples: {
+        notMember: { summary: 'Not a member', status: 403, path: { id: '6' }, answer: { reason: MEMBERS_FOR_MEMBERS } },
+        noAccessToken: { ...noAccessToken, path: { id: '5' } },
         members: {
           summary: 'The members',
           status: 200,

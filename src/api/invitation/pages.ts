@@ -175,8 +175,9 @@ export function invitationPages(deps: ApiDeps): Router {
     const teamId = pathId(ctx.params.id, 'team');
     const accountId = await sessionAccountId(ctx, deps);
     if (accountId === undefined) return ctx.redirect(`/join/sign-in?next=${encodeURIComponent(`/join/team/${teamId}`)}`);
-    const page = await records.readTeamPage(db, teamId, accountId);
+    const page = await records.readTeamFor(db, teamId, accountId);
     if (!page) throw new HttpError(404, 'There is no such team.');
+    if (!page.isMember && !page.invitation) throw new HttpError(403, 'You are not a member of this team and have no open invitation to it.', {}, 'Not your team');
     render(ctx, views.teamPage(csrf(ctx), { ...page, joined: ctx.query.joined === '1' }));
   });
 

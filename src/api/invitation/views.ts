@@ -121,25 +121,28 @@ ${form(csrf, `/join/verify/${token}`, fields, 'Accept invitation')}`,
 
 export function teamPage(
   csrf: SafeHtml,
-  { team, isMember, invitation, members, joined }: {
+  { team, isMember, members, joined }: {
     team: { id: number; name: string };
     isMember: boolean;
     invitation: { id: number; message: string | null } | null;
-    members: { member: { isAdmin: boolean }; account?: { username: string } }[];
+    /** Only for a member: an invitee sees the team, not who is in it. */
+    members?: { member: { isAdmin: boolean }; account?: { username: string } }[];
     joined: boolean;
   },
 ): Page {
+  // The page is shown only to a member or an invitee.
   const status = isMember
     ? html`<p id="membership">${joined ? 'Welcome! ' : ''}You are a member of this team.</p>`
-    : invitation
-      ? html`<p id="membership">You have an open invitation to this team.</p>${form(csrf, `/join/team/${team.id}/join`, html``, 'Join')}`
-      : html`<p id="membership">You are not a member of this team and have no open invitation to it.</p>`;
+    : html`<p id="membership">You have an open invitation to this team.</p>${form(csrf, `/join/team/${team.id}/join`, html``, 'Join')}`;
+  const memberList = members
+    ? html`<h2>Members</h2>
+<ul id="members">${members.map((m) => html`<li>${m.account?.username ?? 'unknown'}${m.member.isAdmin ? ' (admin)' : ''}</li>`)}</ul>
+`
+    : '';
   return {
     title: team.name,
     body: html`${status}
-<h2>Members</h2>
-<ul id="members">${members.map((m) => html`<li>${m.account?.username ?? 'unknown'}${m.member.isAdmin ? ' (admin)' : ''}</li>`)}</ul>
-${signOutForm(csrf)}`,
+${memberList}${signOutForm(csrf)}`,
   };
 }
 
