@@ -2,19 +2,21 @@
 // are refused, and what reaches a mail or a Location header is exactly the
 // normalized, allowed value.
 import { serviceFor, startService, TestService } from '../support/service';
-import { allEmails, emailsTo, ReceivedEmail, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
+import { allEmails, emailsTo, linkIn, ReceivedEmail, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 import { firstForm, PageResponse } from '../support/pageClient';
-import { apiClient, signUp } from '../invitations/helpers';
+import { apiClient, PASSWORD, signUp } from '../invitations/helpers';
 import crypto from 'node:crypto';
 import { api as remoteApi, basicAuth, billingAccessUrl, newUser, PageClient, realmsUpload, registerDemoServer, zulipApi } from '../billing/helpers';
-import { INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN, NOTIFICATION_UNSUBSCRIBE_TOKEN } from '../../src/domain/invitation';
+import { AccountCreationToken, EMAIL_VALIDATION_TOKEN, INVITEE_VERIFICATION_TOKEN, MEMBERSHIP_INVITATION_TOKEN, NOTIFICATION_UNSUBSCRIBE_TOKEN } from '../../src/domain/invitation';
 import { TokenSigner } from '../../src/shared/tokens';
+import { SESSION_TOKEN } from '../../src/domain/billing';
 
 let service: TestService;
 let api: ReturnType<typeof apiClient>;
 
 beforeAll(async () => {
-  service = await startService();
+  // Each page client speaks from its own address (billing helpers' PageClient): per-address mail limits stay per test client.
+  service = await startService({ TRUST_PROXY: '1' });
   api = apiClient(service.baseUrl);
 });
 afterAll(() => service?.stop());
@@ -130,21 +132,35 @@ async function invitationLinks(svc: TestService, endpoints: { accept: string; un
   expect((await allEmails()).some((m) => /evil\.example/.test(m.text + m.html))).toBe(false);
 }
 
+/**
+ * The registration link (emailValidation's portalEndpoint): every hostile
+ * variant of the endpoint is refused, and the mail links to exactly the
+ * endpoint asked for, followed by the AccountCreationToken for the address.
+ */
+async function accountCreationLinks(svc: TestService, allowed: string) {
+  const api = apiClient(svc.baseUrl);
+  const email = uniqueEmail('endpoint');
+  for (const endpoint of hostileEndpoints(allowed)) {
+    const answer = await api('POST', `/repo/v1/account/emailValidation?portalEndpoint=${encodeURIComponent(endpoint)}`, { email, firstName: 'E', lastName: 'P' });
+    expect({ endpoint, status: answer.status }).toEqual({ endpoint, status: 400 });
+  }
+  const genuine = await api('POST', `/repo/v1/account/emailValidation?portalEndpoint=${encodeURIComponent(allowed)}`, { email, firstName: 'E', lastName: 'P' });
+  expect(genuine.status).toBe(201);
+  await waitForEmail(email, /Welcome/);
+  const [link, ...others] = await linksMailedTo(email);
+  expect(others).toEqual([]);
+  expect(link.slice(0, allowed.length)).toBe(allowed);
+  const serialized = link.slice(allowed.length);
+  const envelope = TokenSigner.parse(serialized) as AccountCreationToken;
+  expect(svc.deps.signer.verify(EMAIL_VALIDATION_TOKEN, envelope.emailValidationSignedToken)).toMatchObject({ email });
+  // Nothing before, after or inside the token but the token itself.
+  expect(serialized).toBe(Buffer.from(JSON.stringify(envelope)).toString('base64url'));
+  expect((await allEmails()).some((m) => /evil\.example/.test(m.text + m.html))).toBe(false);
+}
+
 describe('caller-supplied link endpoints', () => {
   it('emailValidation: only the allowed endpoint, exactly as configured, reaches the mail', async () => {
-    const allowed = `${service.baseUrl}/join/account/`;
-    const email = uniqueEmail('endpoint');
-    for (const endpoint of hostileEndpoints(allowed)) {
-      const answer = await api('POST', `/repo/v1/account/emailValidation?portalEndpoint=${encodeURIComponent(endpoint)}`, { email, firstName: 'E', lastName: 'P' });
-      expect({ endpoint, status: answer.status }).toEqual({ endpoint, status: 400 });
-    }
-    const genuine = await api('POST', `/repo/v1/account/emailValidation?portalEndpoint=${encodeURIComponent(allowed)}`, { email, firstName: 'E', lastName: 'P' });
-    expect(genuine.status).toBe(201);
-    await waitForEmail(email, /Welcome/);
-    const links = await linksMailedTo(email);
-    expect(links.length).toBeGreaterThan(0);
-    for (const link of links) expect(link).toMatch(new RegExp(`^${allowed.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[A-Za-z0-9_-]+$`));
-    expect((await allEmails()).some((m) => /evil\.example/.test(m.text + m.html))).toBe(false);
+    await accountCreationLinks(service, `${service.baseUrl}/join/account/`);
   });
 
   it('membership invitation, invitation notice and invitee verification: only the allowed endpoint, exactly, followed by the token', async () => {
@@ -153,37 +169,43 @@ describe('caller-supplied link endpoints', () => {
 });
 
 describe('caller-supplied link endpoints a deployment allows besides its own pages', () => {
-  const endpoints = { accept: 'http://localhost:8080/join/invitation/', unsubscribe: 'http://localhost:8080/join/unsubscribe/', verify: 'http://localhost:8080/join/verify/' };
+  const endpoints = { accept: 'http://localhost:8080/join/invitation/', unsubscribe: 'http://localhost:8080/join/unsubscribe/', verify: 'http://localhost:8080/join/verify/', account: 'http://localhost:8080/join/account/' };
   const configured = serviceFor({
     ACCEPT_INVITATION_ENDPOINTS: endpoints.accept,
     NOTIFICATION_UNSUBSCRIBE_ENDPOINTS: endpoints.unsubscribe,
     INVITEE_VERIFICATION_ENDPOINTS: endpoints.verify,
+    ACCOUNT_CREATION_ENDPOINTS: endpoints.account,
   });
 
   it('match the configured value exactly, not as a prefix, and the mail links to it followed by the token', async () => {
     await invitationLinks(configured(), endpoints);
   });
+
+  it('emailValidation: the configured account-creation endpoint exactly, followed by the token', async () => {
+    await accountCreationLinks(configured(), endpoints.account);
+  });
 });
 
-describe('email addresses', () => {
-  const tricks = (base: string): string[] => {
-    const [local, domain] = base.split('@');
-    return [
-      `${base}\n`,
-      `${base}\r\nBcc: victim@evil.example`,
-      `${base},victim@evil.example`,
-      `${base};victim@evil.example`,
-      `${local}@evil.example\u0000.${domain}`,
-      `${local}\\@${domain}`,
-      `"${local}"@${domain}`,
-      `${local}@${domain.replace('e', 'е')}`, // Cyrillic е
-      `${local}@${domain}%0a`,
-      `${'a'.repeat(300)}@${domain}`,
-      `${local} <victim@evil.example>`,
-      `victim@evil.example (${base})`,
-    ];
-  };
+/** Variants of an address that must all be refused: each could reach another mailbox, or more than one. */
+function addressTricks(base: string): string[] {
+  const [local, domain] = base.split('@');
+  return [
+    `${base}\n`,
+    `${base}\r\nBcc: victim@evil.example`,
+    `${base},victim@evil.example`,
+    `${base};victim@evil.example`,
+    `${local}@evil.example\u0000.${domain}`,
+    `${local}\\@${domain}`,
+    `"${local}"@${domain}`,
+    `${local}@${domain.replace('e', 'е')}`, // Cyrillic е
+    `${local}@${domain}%0a`,
+    `${'a'.repeat(300)}@${domain}`,
+    `${local} <victim@evil.example>`,
+    `victim@evil.example (${base})`,
+  ];
+}
 
+describe('email addresses', () => {
   /** What a refused form post must answer: the layout's page with the reason, for the person who typed the address. */
   const readable = (page: PageResponse) => ({
     type: page.headers.get('content-type'),
@@ -199,6 +221,20 @@ describe('email addresses', () => {
     const senders: Array<{ name: string; send: (address: string) => Promise<{ status: number; page?: PageResponse }>; mailed?: false; before?: (base: string) => Promise<unknown> }> = [
       { name: 'emailValidation', send: (a) => api('POST', '/repo/v1/account/emailValidation', { email: a, firstName: 'M', lastName: 'A' }).then(status) },
       { name: 'trial register', send: (a) => api('POST', '/api/trial/register', { username: a }).then(status) },
+      { name: 'legacy trial register', send: (a) => api('POST', '/api/legacy/trial/register', { username: a }).then(status) },
+      {
+        name: 'billing access URL user',
+        // The server names its user's address; the portal's page offers it, and the person sends the confirmation to it as offered.
+        send: async (a) => {
+          const asked = await zulipApi(service.baseUrl, '/api/v1/remotes/server/billing', { user: newUser(a), realm: { uuid: server.realm.uuid } }, basicAuth(server.uuid, server.key));
+          if (asked.status !== 200) return { status: asked.status };
+          const page = new PageClient(service.baseUrl);
+          const form = await page.get(new URL(asked.json.billing_access_url as string).pathname);
+          const offered = /<input id="email" name="email" type="email" value="([^"]*)"/.exec(form.text)![1];
+          const answer = await page.submit(form, { email: offered });
+          return { status: answer.status === 200 ? asked.status : answer.status };
+        },
+      },
       { name: 'invitation', send: (a) => api('POST', '/repo/v1/membershipInvitation', { teamId: team.body.id, inviteeEmail: a }, admin.accessToken).then(status) },
       {
         name: 'billing email form',
@@ -240,7 +276,7 @@ describe('email addresses', () => {
       const local = base.split('@')[0];
       await before?.(base);
       const earlier = (await emailsTo(base)).length;
-      for (const trick of tricks(base)) {
+      for (const trick of addressTricks(base)) {
         const { status, page } = await send(trick);
         expect({ name, trick, status }).toEqual({ name, trick, status: 400 });
         if (page) expect({ name, trick, ...readable(page) }).toEqual({ name, trick, type: 'text/html; charset=utf-8', title: true, reason: true });
@@ -258,22 +294,125 @@ describe('email addresses', () => {
   });
 });
 
+describe('usernames of the trial service and operator endpoints', () => {
+  it('refuse the same tricks, and answer for exactly the normalized address', async () => {
+    const base = uniqueEmail('trialservice').toLowerCase();
+    const local = base.split('@')[0];
+    expect((await api('POST', '/api/trial/register', { username: base })).status).toBe(202);
+    const token = new URL(linkIn(await waitForEmail(base, /Verify/), `${service.baseUrl}/trial/register?token=`)).searchParams.get('token')!;
+    const created = await api('POST', '/api/trial/creation', { token, password: PASSWORD });
+    expect(created.status).toBe(201);
+    const login = await api('POST', '/api/trial/login', { username: base, password: PASSWORD });
+    expect(login.status).toBe(200);
+    const operator = { Authorization: `Bearer ${service.config.adminToken}` };
+    // Completion last: it converts the trial.
+    const calls: [string, (username: string) => Promise<{ status: number; body: Record<string, unknown> }>][] = [
+      ['infos', (u) => api('GET', `/api/trial/infos?username=${encodeURIComponent(u)}`)],
+      ['extend', (u) => api('POST', '/api/trial/extend', { username: u, days: 1 }, undefined, operator)],
+      ['embed-token', (u) => api('POST', '/api/trial/embed-token', { username: u, appId: created.body.appId }, login.body.accessToken)],
+      ['completion', (u) => api('POST', '/api/trial/completion', { username: u }, undefined, operator)],
+    ];
+    const mailsBefore = (await allEmails()).length;
+    for (const [name, call] of calls) {
+      for (const trick of addressTricks(base)) expect({ name, trick, status: (await call(trick)).status }).toEqual({ name, trick, status: 400 });
+      const answer = await call(`  ${base.toUpperCase()} `);
+      expect({ name, status: answer.status }).toEqual({ name, status: 200 });
+      if (name === 'embed-token') expect(typeof answer.body.token).toBe('string');
+      else expect({ name, username: answer.body.username }).toEqual({ name, username: base });
+    }
+    // None of them mails: no address, normalized or not, got one.
+    const mailed = (await allEmails()).slice(mailsBefore).flatMap((m) => m.to.map((t) => t.address.toLowerCase()));
+    expect(mailed.filter((a) => a.includes(local) || /evil\.example/.test(a))).toEqual([]);
+  });
+});
+
 describe('redirect targets', () => {
-  it('sign-in `next` only ever leads to one of our own pages', async () => {
+  /** Where the sign-in form for `next` posts, and the Location a correct sign-in posted with `next` itself answers with. */
+  async function signInLocation(user: { username: string }, next: string): Promise<{ formNext: string | null; status: number; location: string | null }> {
+    const page = new PageClient(service.baseUrl);
+    const query = `/join/sign-in?next=${encodeURIComponent(next)}`;
+    const formNext = new URL(firstForm(await page.get(query)).action, service.baseUrl).searchParams.get('next');
+    // Posted as a crafted link would, with the raw value rather than the one the form carries.
+    const signedIn = await page.post(query, { username: user.username, password: PASSWORD });
+    return { formNext, status: signedIn.status, location: signedIn.location };
+  }
+
+  it('sign-in `next` leads to exactly the page named when it is one of ours, and to /join/teams otherwise', async () => {
     const user = await signUp(api, service.baseUrl, 'nextuser');
-    const targets = ['//evil.example/', '/\\evil.example', '/join/..//evil.example', '/join/%2F%2Fevil.example', 'https://evil.example/', '/join/\r\nLocation: https://evil.example', '/join/team/1?x=https://evil.example', '/join/teams'];
-    for (const next of targets) {
-      const page = await fetch(`${service.baseUrl}/join/sign-in?next=${encodeURIComponent(next)}`);
-      const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
-      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
-      const res = await fetch(`${service.baseUrl}/join/sign-in?next=${encodeURIComponent(next)}`, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-        body: new URLSearchParams({ _csrf: csrf, username: user.username, password: 'correct-horse-1!' }).toString(),
-      });
-      const location = res.headers.get('location') ?? '';
-      expect({ next, location: /^\/join\/[A-Za-z0-9/_-]*$/.test(location) }).toEqual({ next, location: true });
+    const allowed = ['/join/teams', '/join/team/42', '/join/invitation/abc_DEF-123'];
+    const refused = [
+      '//evil.example/',
+      '///evil.example/',
+      '/\\evil.example',
+      '\\/evil.example',
+      '/join/..//evil.example',
+      '/join//evil.example',
+      '/join/%2F%2Fevil.example',
+      '/join%2F..%2F..%2Fevil',
+      '/join/%2e%2e/%2e%2e/evil',
+      '/join/%0d%0aLocation:%20https://evil.example',
+      '/join/\r\nLocation: https://evil.example',
+      '/join/te\tams',
+      '/join/\tteams',
+      ' /join/teams',
+      '/join/teams ',
+      '/join/te ams',
+      '/join\\teams',
+      '/join/teams\\',
+      '/join/team/1?x=https://evil.example',
+      '/join/team/1#https://evil.example',
+      'https://evil.example/',
+      'https://evil.example/join/teams',
+      `${service.baseUrl}@evil.example/join/teams`,
+      '//good@evil.example/join/teams',
+      'http://localhost@evil.example/join/teams',
+      'javascript:alert(1)//',
+      '/jоin/teams', // Cyrillic о
+      '/join/tеams', // Cyrillic е
+      '/join/team/１', // fullwidth digit
+      `/join/${'a'.repeat(5000)}`,
+      `/join/teams/${'a'.repeat(195)}`,
+      '/join',
+      '/join/',
+      '/join/teams/',
+      '',
+    ];
+    for (const next of allowed) expect({ next, ...(await signInLocation(user, next)) }).toEqual({ next, formNext: next, status: 302, location: next });
+    for (const next of refused) expect({ next, ...(await signInLocation(user, next)) }).toEqual({ next, formNext: '/join/teams', status: 302, location: '/join/teams' });
+  });
+
+  it('billing: next_page and uri_scheme are one of their few values, and the Locations built from them are exactly ours', async () => {
+    const server = await registerDemoServer(service.baseUrl);
+    const ask = (fields: Record<string, unknown>) =>
+      zulipApi(service.baseUrl, '/api/v1/remotes/server/billing', { user: newUser(uniqueEmail('redirect')), realm: { uuid: server.realm.uuid }, ...fields }, basicAuth(server.uuid, server.key));
+    const hostilePages = ['https://evil.example/', '//evil.example', '/billing', 'billing/', 'billing/../../evil', '../evil', 'billing\n', 'billing\r\nLocation: https://evil.example', ' billing', 'billing ', 'bill\ting', 'BILLING', 'bill%69ng', 'billing%2F..%2Fevil', 'billing?x=1', 'billing#x', 'billing\\', 'bіlling', 'a'.repeat(5000)];
+    const hostileSchemes = ['javascript:', 'https:', 'https:/', 'https:\\\\', '//', 'https://evil.example/', 'https://good@', 'HTTPS://', ' https://', 'https:// ', 'https://\n', 'ftp://', 'http:\t//', 'httрs://', 'https://'.repeat(1000)];
+    for (const next_page of hostilePages) expect({ next_page, status: (await ask({ next_page })).status }).toEqual({ next_page, status: 400 });
+    for (const uri_scheme of hostileSchemes) expect({ uri_scheme, status: (await ask({ uri_scheme })).status }).toEqual({ uri_scheme, status: 400 });
+    for (const next_page of hostilePages) {
+      const legacy = await new PageClient(service.baseUrl).get(`/serverlogin/?next_page=${encodeURIComponent(next_page)}`);
+      expect({ next_page, status: legacy.status }).toEqual({ next_page, status: 400 });
+    }
+
+    // A whole login, asked for with next_page=upgrade over http://: it ends on exactly the upgrade page.
+    const email = uniqueEmail('redirectlogin');
+    const access = await ask({ user: newUser(email), next_page: 'upgrade', uri_scheme: 'http://' });
+    expect(access.status).toBe(200);
+    const client = new PageClient(service.baseUrl);
+    const url = new URL(access.json.billing_access_url as string);
+    await client.submit(await client.get(url.pathname), { email });
+    const confirm = await client.follow(await client.get(linkIn(await waitForEmail(email, /Confirm/), service.baseUrl)));
+    const loggedIn = await client.submit(confirm, { full_name: 'Redirect Test', tos_consent: 'on' });
+    expect({ status: loggedIn.status, location: loggedIn.location }).toEqual({ status: 303, location: `/realm/${server.realm.uuid}/upgrade/` });
+
+    // Its session, once expired, sends the browser back to exactly the server's own billing page, with the scheme it asked for.
+    const session = TokenSigner.parse(decodeURIComponent(client.cookie('fg_billing_session')!)) as Record<string, string | number>;
+    client.setCookie('fg_billing_session', TokenSigner.serialize(service.deps.signer.sign(SESSION_TOKEN, { ...session, exp: Date.now() - 1000 })));
+    const expired = await client.get(`/realm/${server.realm.uuid}/plans/`);
+    expect({ status: expired.status, location: expired.location }).toEqual({ status: 302, location: `http://${server.realm.host}/self-hosted-billing/?next_page=plans` });
+    for (const page of ['evil.example', '..%2F..%2Fevil', 'plans%0d%0aLocation:%20https:%2F%2Fevil.example']) {
+      const other = await client.get(`/realm/${server.realm.uuid}/${page}/`);
+      expect({ page, status: other.status, location: other.location }).toEqual({ page, status: 404, location: null });
     }
   });
 

@@ -14,9 +14,12 @@ import * as records from '../../domain/invitation';
 import { invitationFlow, personName } from './flow';
 import * as views from './views';
 
-/** Only our own pages are followed after sign-in: no open redirect. */
+/** Our own pages, named exactly: /join and segments of letters, digits, - and _; nothing a browser could read as another site. */
+const JOIN_PAGE = /^\/join(?:\/[A-Za-z0-9_-]+)+$/;
+
+/** Only our own pages are followed after sign-in: no open redirect. Anything else leads to the teams page. */
 function safeNext(value: unknown): string {
-  return typeof value === 'string' && /^\/join\/[A-Za-z0-9/_-]*$/.test(value) ? value : '/join/teams';
+  return typeof value === 'string' && value.length <= 200 && JOIN_PAGE.test(value) ? value : '/join/teams';
 }
 
 const signInForm = z.object({ username: z.string().trim().min(1, 'Enter your username or email.').max(254), password: z.string().min(1, 'Enter your password.').max(1024) });
