@@ -97,7 +97,7 @@ describe('passwords', () => {
     const account = await deps.db.account.create({ data: { email, username: email, passwordHash: legacy } });
     const client = `legacy-client-${email}`;
     const accountOf = async (password: string) => {
-      const result = await signIn(deps.db, deps.signer, email, password, client);
+      const result = await signIn(deps.db, deps.signer, email, password, { client });
       return result.outcome === 'signed_in' ? result.accountId : undefined;
     };
     expect(await accountOf('Wrong-pass-1')).toBeUndefined();

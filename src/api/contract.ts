@@ -129,6 +129,18 @@ export function tryAgain(...codes: (FlowFailure | string)[]): Answer {
   return refused('Not done right now; the same request can be sent again.', { codes, retryAfter: 'sometimes' });
 }
 
+/** What a password sign-in's success sets: the device cookie that later sign-ins from the same client are counted by. */
+export const deviceCookieSet = z.object({
+  'Set-Cookie': z
+    .string()
+    .regex(/^(__Host-)?fg_device=/)
+    .meta({
+      description:
+        'The device cookie `fg_device` (`__Host-fg_device` over https; HttpOnly, SameSite=Strict, 90 days): a signed token for this account. Sent back with later sign-ins to it, they are counted for this device alone, so guesses by others do not hold them back.',
+      example: 'fg_device=eyJzdWIiOjcsImRldiI6Ii4uLiJ9; path=/; expires=Sat, 02 Aug 2026 09:00:00 GMT; samesite=strict; httponly',
+    }),
+});
+
 export const accountRequired = refused('No valid access token: send `Authorization: Bearer <accessToken>`.', { challenge: { scheme: 'Bearer', always: true } });
 
 /* ---- request parts ---- */

@@ -2,7 +2,7 @@ import type { Context, Middleware } from 'koa';
 import type { Config } from '../config';
 import type { Db } from '../shared/db';
 import type { TokenSigner } from '../shared/tokens';
-import { accessTokenAccount, SignInResult } from '../shared/auth';
+import { accessTokenAccount, DEVICE_TTL_MS, signIn, SignInResult } from '../shared/auth';
 import { HttpError } from './http';
 
 /**
@@ -29,14 +29,24 @@ export function getCookie(ctx: Context, base: string): string | undefined {
   return ctx.cookies.get(cookieName(ctx, base));
 }
 
-export function setCookie(ctx: Context, base: string, value: string | null, options: { sameSite: 'lax' | 'strict' }): void {
-  ctx.cookies.set(cookieName(ctx, base), value, { httpOnly: true, sameSite: options.sameSite, secure: !!ctx.state.secureCookies, path: '/', overwrite: true });
+/** Sets (or, with null, clears) one of our cookies; without `maxAgeMs` it lasts as long as the browser session. */
+export function setCookie(ctx: Context, base: string, value: string | null, options: { sameSite: 'lax' | 'strict'; maxAgeMs?: number }): void {
+  ctx.cookies.set(cookieName(ctx, base), value, {
+    httpOnly: true,
+    sameSite: options.sameSite,
+    secure: !!ctx.state.secureCookies,
+    path: '/',
+    overwrite: true,
+    ...(options.maxAgeMs ? { maxAge: options.maxAgeMs } : {}),
+  });
 }
 
 /** The browser session of a signed-in account: an access token in a cookie. */
 export const SESSION_COOKIE = 'fg_session';
 /** The billing portal's session (a signed billing-session token). */
 export const BILLING_SESSION_COOKIE = 'fg_billing_session';
+/** A browser where an account signed in with its password: its device token (auth.ts), for the sign-in back-off. */
+export const DEVICE_COOKIE = 'fg_device';
 /** Cookies that say who is signed in: forms are bound to them (see pages.ts). */
 export const SESSION_COOKIES = [SESSION_COOKIE, BILLING_SESSION_COOKIE];
 
@@ -71,6 +81,18 @@ export function requireAccount(deps: { db: Db; signer: TokenSigner }): Middlewar
     ctx.state.accountId = id;
     await next();
   };
+}
+
+/**
+ * A password sign-in from this request, for every sign-in endpoint: counted
+ * for its client address, or for its device when the browser holds a device
+ * token for the account; a success (re)sets the device cookie.
+ */
+export async function passwordSignIn(ctx: Context, deps: { db: Db; signer: TokenSigner }, login: string, password: string): Promise<SignInResult> {
+  const device = getCookie(ctx, DEVICE_COOKIE);
+  const result = await signIn(deps.db, deps.signer, login, password, { client: ctx.ip, ...(device ? { device } : {}) });
+  if (result.outcome === 'signed_in') setCookie(ctx, DEVICE_COOKIE, result.deviceToken, { sameSite: 'strict', maxAgeMs: DEVICE_TTL_MS });
+  return result;
 }
 
 /** A sign-in's answer for the JSON APIs: the access token, or 401, or 429 with Retry-After. */

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import argon2 from 'argon2';
 import { promisify } from 'node:util';
 import type { Db } from './db';
-import { TokenError, TokenSigner } from './tokens';
+import { randomKey, TokenError, TokenSigner } from './tokens';
 import { reserveSignInAttempt, settleSuccessfulSignIn } from './throttle';
 
 // argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): about
@@ -49,29 +49,62 @@ export function passwordProblem(password: string): string | undefined {
 let dummyHash: Promise<string> | undefined;
 
 export type SignInResult =
-  | { outcome: 'signed_in'; accountId: number; accessToken: string }
+  | { outcome: 'signed_in'; accountId: number; accessToken: string; deviceToken: string }
   | { outcome: 'refused' }
   | { outcome: 'throttled'; retryAfterSeconds: number };
 
 /**
- * Username or email + password, from one client address: the same cost and
- * the same answer for "no such user" and "wrong password", and back-off for
- * repeated failures (see throttle.ts) before any password is hashed.
+ * Username or email + password, from one client address (and the device
+ * token the browser holds, if any): the same cost and the same answer for "no
+ * such user" and "wrong password", and back-off for repeated failures (see
+ * throttle.ts) before any password is hashed. A success comes with a fresh
+ * device token for the account.
  */
-export async function signIn(db: Db, signer: TokenSigner, login: string, password: string, client: string): Promise<SignInResult> {
+export async function signIn(db: Db, signer: TokenSigner, login: string, password: string, from: { client: string; device?: string }): Promise<SignInResult> {
   const key = login.trim().toLowerCase();
-  const reservation = await reserveSignInAttempt(db, key, client);
-  if (!reservation.allowed) return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+  // Attempts count per account, whichever of its names was typed; a name no account has counts by its text.
   const account = await db.account.findFirst({ where: key.includes('@') ? { email: key } : { username: key } });
+  const target = account ? { accountId: account.id } : { name: key };
+  const origin = { client: from.client, ...(account && from.device ? { device: deviceOf(signer, from.device, account.id) } : {}) };
+  const reservation = await reserveSignInAttempt(db, target, origin);
+  if (!reservation.allowed) return { outcome: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
   dummyHash ??= hashPassword(crypto.randomBytes(16).toString('hex'));
   const ok = await verifyPassword(password, account?.passwordHash ?? (await dummyHash));
   if (!ok || !account) return { outcome: 'refused' };
-  await settleSuccessfulSignIn(db, key, client);
+  await settleSuccessfulSignIn(db, target, origin);
   // The password is at hand only now: the one moment an old hash can be upgraded.
   if (needsRehash(account.passwordHash)) {
     await db.account.updateMany({ where: { id: account.id, passwordHash: account.passwordHash }, data: { passwordHash: await hashPassword(password) } });
   }
-  return { outcome: 'signed_in', accountId: account.id, accessToken: issueAccessToken(signer, account) };
+  return { outcome: 'signed_in', accountId: account.id, accessToken: issueAccessToken(signer, account), deviceToken: issueDeviceToken(signer, account.id) };
+}
+
+/*
+ * ---- Device tokens (OWASP's device cookies) ----
+ * A browser where an account signed in keeps a signed token naming that
+ * account and a random device id. Its sign-ins to that account are then
+ * counted on their own (throttle.ts), so a stranger guessing at the account
+ * from elsewhere cannot keep its owner out. It proves a past sign-in on that
+ * device, nothing more: it opens no session.
+ */
+export const DEVICE_TOKEN = 'sign-in-device';
+export const DEVICE_TTL_MS = 90 * 24 * 3600_000;
+
+type DeviceFields = { sub: number; dev: string; exp: number };
+
+export function issueDeviceToken(signer: TokenSigner, accountId: number, now = Date.now()): string {
+  return TokenSigner.serialize(signer.sign<DeviceFields>(DEVICE_TOKEN, { sub: accountId, dev: randomKey(16), exp: now + DEVICE_TTL_MS }));
+}
+
+/** The device id of a genuine, unexpired device token for this account; undefined for anything else. */
+export function deviceOf(signer: TokenSigner, token: string, accountId: number): string | undefined {
+  try {
+    const fields = signer.parseAndVerify<DeviceFields>(DEVICE_TOKEN, token, { bind: { sub: accountId } });
+    return typeof fields.dev === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(fields.dev) ? fields.dev : undefined;
+  } catch (err) {
+    if (err instanceof TokenError) return undefined;
+    throw err;
+  }
 }
 
 export const ACCESS_TOKEN = 'access';

@@ -2,20 +2,28 @@ import type { Db } from './db';
 
 /**
  * Back-off for password guesses, shared by every sign-in endpoint and every
- * API process (the counts live in PostgreSQL). Three counts, each with free
- * attempts and then a delay that doubles with each further failure:
+ * API process (the counts live in PostgreSQL). Attempts are counted per
+ * account, whichever of its names (username or email) was typed; a name no
+ * account has is counted by its text, so the answers never tell the two
+ * apart. Each count has free attempts, then a delay that doubles with each
+ * further failure. An attempt from an unknown device meets three counts:
  *
- * - one name from one client: 5 free, then 30 s, 1 min, 2 min ... up to
+ * - one account from one client: 5 free, then 30 s, 1 min, 2 min ... up to
  *   15 minutes: a guesser at one account is slowed to a crawl;
- * - one client, any name: 50 free (an office behind one address), then the same: a guesser trying many
- *   accounts is too;
- * - one name, any client: 10 free, then 15 s, 30 s, at most 1 minute:
- *   guesses spread over many addresses are slowed, but a stranger can keep
- *   the owner waiting for a minute at most.
+ * - one client, any account: 50 free (an office behind one address), then
+ *   the same: a guesser trying many accounts is too;
+ * - one account, any client: 10 free, then 15 s, 30 s, at most 1 minute:
+ *   guesses spread over many addresses are slowed.
+ *
+ * The last one would let a stranger who keeps guessing keep the owner out a
+ * minute at a time. So, as OWASP's device cookies do, a browser where the
+ * account signed in before carries a signed device token for that account
+ * (auth.ts); an attempt with it meets only its own count (one device, one
+ * account: 5 free, then as the first), never the others, and a stranger's
+ * guesses do not reach it.
  *
  * Failures older than 15 minutes are forgotten. A successful sign-in clears
- * its name-and-client count. Unknown names are counted like known ones, so
- * the answers never tell them apart.
+ * its own count (account and client, or device) and takes back the attempt.
  */
 const FORGET_AFTER_MS = 15 * 60_000;
 
@@ -26,11 +34,23 @@ interface Rule {
   maxDelayMs: number;
 }
 
-function rules(login: string, client: string): Rule[] {
+/** What an attempt is at: an account (by id, whichever name was typed), or a name no account has (by its text). */
+export type SignInTarget = { accountId: number } | { name: string };
+
+/** Where an attempt comes from: the client's address, and the device it proved (the id in its device token for this account), if any. */
+export interface SignInOrigin {
+  client: string;
+  device?: string;
+}
+
+function rules(target: SignInTarget, { client, device }: SignInOrigin): Rule[] {
+  const who = 'accountId' in target ? `account:${target.accountId}` : `name:${target.name}`;
+  const perDevice = { free: 5, firstDelayMs: 30_000, maxDelayMs: 15 * 60_000 };
+  if (device) return [{ key: `device:${device}|${who}`, ...perDevice }];
   return [
-    { key: `login-client:${login}|${client}`, free: 5, firstDelayMs: 30_000, maxDelayMs: 15 * 60_000 },
+    { key: `login-client:${who}|${client}`, ...perDevice },
     { key: `client:${client}`, free: 50, firstDelayMs: 30_000, maxDelayMs: 15 * 60_000 },
-    { key: `login:${login}`, free: 10, firstDelayMs: 15_000, maxDelayMs: 60_000 },
+    { key: `login:${who}`, free: 10, firstDelayMs: 15_000, maxDelayMs: 60_000 },
   ];
 }
 
@@ -46,8 +66,8 @@ export type Reservation = { allowed: true } | { allowed: false; retryAfterSecond
  * counts this attempt as a failure. Attempts on the same keys are taken one
  * at a time (advisory locks), so simultaneous guesses cannot all slip through.
  */
-export async function reserveSignInAttempt(db: Db, login: string, client: string, at?: Date): Promise<Reservation> {
-  const applicable = rules(login, client);
+export async function reserveSignInAttempt(db: Db, target: SignInTarget, origin: SignInOrigin, at?: Date): Promise<Reservation> {
+  const applicable = rules(target, origin);
   return db.$transaction(async (tx) => {
     for (const key of applicable.map((r) => r.key).sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
     // The attempt's time is when its turn comes, so the failures it reads are all older than it.
@@ -71,9 +91,9 @@ export async function reserveSignInAttempt(db: Db, login: string, client: string
   }, { maxWait: 15_000, timeout: 15_000 });
 }
 
-/** After a right password: the attempt counted in advance is taken back, and the name-and-client count cleared. */
-export async function settleSuccessfulSignIn(db: Db, login: string, client: string): Promise<void> {
-  const [own, ...others] = rules(login, client);
+/** After a right password: the attempt counted in advance is taken back, and the attempt's own count (account and client, or device) cleared. */
+export async function settleSuccessfulSignIn(db: Db, target: SignInTarget, origin: SignInOrigin): Promise<void> {
+  const [own, ...others] = rules(target, origin);
   await db.$transaction([
     db.signInThrottle.deleteMany({ where: { key: own.key } }),
     db.signInThrottle.updateMany({ where: { key: { in: others.map((r) => r.key) }, failures: { gt: 0 } }, data: { failures: { decrement: 1 } } }),

@@ -7,6 +7,7 @@ import { PageClient } from '../support/pageClient';
 import { apiClient, PASSWORD, signUp, tokenInLink } from '../invitations/helpers';
 import { linkIn, waitForEmail } from '../support/mailbox';
 import { randomIp } from '../billing/helpers';
+import { TokenSigner } from '../../src/shared/tokens';
 
 let service: TestService;
 let api: ReturnType<typeof apiClient>;
@@ -108,30 +109,51 @@ describe('invitation mails', () => {
 
 describe('password sign-in', () => {
   const WRONG = 'Wrong-pass-1!';
+  const KINDS = ['api', 'trial-api', 'login-page', 'join-page'];
 
-  /** One sign-in per endpoint kind, from one client address; returns status and Retry-After. */
-  function signInVia(kind: string, ip: string) {
+  /** One client: a browser, or an API client that keeps its cookies, at one address (which it may change). */
+  class Client {
+    readonly cookies = new Map<string, string>();
+    constructor(public ip = randomIp()) {}
+  }
+
+  /** Sign-ins through one endpoint kind, from one client; returns status and Retry-After, and keeps the cookies it is given. */
+  function signInVia(kind: string, client = new Client()) {
     return async (login: string, password: string): Promise<{ status: number; retryAfter: number | null }> => {
-      const headers = { 'X-Forwarded-For': ip };
+      const headers = { 'X-Forwarded-For': client.ip };
       if (kind === 'api' || kind === 'trial-api') {
         const res = await fetch(`${service.baseUrl}${kind === 'api' ? '/auth/v1/login' : '/api/trial/login'}`, {
           method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json' },
+          headers: { ...headers, 'content-type': 'application/json', ...(client.cookies.size ? { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}) },
           body: JSON.stringify({ username: login, password }),
         });
         await res.text();
+        for (const set of res.headers.getSetCookie()) {
+          const [pair] = set.split(';');
+          client.cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+        }
         return { status: res.status, retryAfter: res.headers.has('retry-after') ? Number(res.headers.get('retry-after')) : null };
       }
       const page = new PageClient(service.baseUrl, headers);
+      for (const [name, value] of client.cookies) page.setCookie(name, value);
       const form = await page.get(kind === 'login-page' ? '/login' : '/join/sign-in');
       const res = await page.submit(form, { username: login, password });
+      const device = page.cookie('fg_device');
+      if (device) client.cookies.set('fg_device', device);
       return { status: res.status, retryAfter: res.headers.has('retry-after') ? Number(res.headers.get('retry-after')) : null };
     };
   }
 
-  it.each(['api', 'trial-api', 'login-page', 'join-page'])('backs off repeated wrong passwords (%s) with 429 and Retry-After, per account and client', async (kind) => {
+  /** Spends the account's "any client" allowance: 10 wrong guesses, each from a new address, then refusals. */
+  async function guessFromEverywhere(kind: string, login: string, times = 14): Promise<number[]> {
+    const statuses: number[] = [];
+    for (let i = 0; i < times; i++) statuses.push((await signInVia(kind, new Client())(login, WRONG)).status);
+    return statuses;
+  }
+
+  it.each(KINDS)('backs off repeated wrong passwords (%s) with 429 and Retry-After, per account and client', async (kind) => {
     const victim = await signUp(api, service.baseUrl, `throttle${kind.replace(/\W/g, '')}`);
-    const attacker = signInVia(kind, randomIp());
+    const attacker = signInVia(kind);
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await attacker(victim.username, WRONG)).status);
     expect(statuses.slice(0, 5).every((s) => s === 401)).toBe(true);
@@ -141,30 +163,90 @@ describe('password sign-in', () => {
     // Even the right password waits: otherwise guessing would go on.
     expect((await attacker(victim.username, PASSWORD)).status).toBe(429);
     // The owner, from their own address, is not locked out.
-    expect((await signInVia(kind, randomIp())(victim.username, PASSWORD)).status).toBeLessThan(400);
+    expect((await signInVia(kind)(victim.username, PASSWORD)).status).toBeLessThan(400);
+  });
+
+  it.each(KINDS)('a stranger guessing from ever new addresses does not keep the owner out of a client that signed in before (%s)', async (kind) => {
+    const victim = await signUp(api, service.baseUrl, `device${kind.replace(/\W/g, '')}`);
+    const owner = new Client();
+    expect((await signInVia(kind, owner)(victim.username, PASSWORD)).status).toBeLessThan(400);
+    expect(owner.cookies.get('fg_device')).toBeTruthy();
+
+    // Ten guesses pass, from anywhere; then the account waits, for every client without a device token.
+    expect(await guessFromEverywhere(kind, victim.username)).toEqual([...Array(10).fill(401), ...Array(4).fill(429)]);
+    const elsewhere = await signInVia(kind)(victim.username, PASSWORD);
+    expect(elsewhere.status).toBe(429);
+
+    // The owner's client signs in at once, from its own address or another, while the stranger goes on.
+    expect((await signInVia(kind, owner)(victim.username, PASSWORD)).status).toBeLessThan(400);
+    expect((await signInVia(kind, new Client())(victim.username, WRONG)).status).toBe(429);
+    owner.ip = randomIp();
+    expect((await signInVia(kind, owner)(victim.username, PASSWORD)).status).toBeLessThan(400);
+    // By its email too: one account, one device token.
+    expect((await signInVia(kind, owner)(victim.email.toUpperCase(), PASSWORD)).status).toBeLessThan(400);
+  });
+
+  it('a device token counts only for its own account, only as issued, and guesses made with it back off on their own', async () => {
+    const [mine, other] = await Promise.all([signUp(api, service.baseUrl, 'devicemine'), signUp(api, service.baseUrl, 'deviceother')]);
+    const browser = new Client();
+    expect((await signInVia('api', browser)(mine.username, PASSWORD)).status).toBe(200);
+    const device = browser.cookies.get('fg_device')!;
+    const [, flags] = /^[^;]+;(.*)$/.exec((await fetch(`${service.baseUrl}/auth/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'X-Forwarded-For': randomIp() }, body: JSON.stringify({ username: mine.username, password: PASSWORD }) })).headers.getSetCookie().find((c) => c.startsWith('fg_device='))!)!;
+    expect(flags.toLowerCase().split(';').map((f) => f.trim().split('=')[0]).sort()).toEqual(['expires', 'httponly', 'path', 'samesite']);
+    expect(flags.toLowerCase()).toContain('samesite=strict');
+
+    // Another account's spent allowance holds for this client too: its token is for "mine" alone.
+    await guessFromEverywhere('api', other.username);
+    expect((await signInVia('api', browser)(other.username, PASSWORD)).status).toBe(429);
+    // A token changed in any way is no token: the account's own allowance, once spent, holds for it.
+    await guessFromEverywhere('api', mine.username);
+    const forged = TokenSigner.parse(device) as Record<string, unknown>;
+    for (const changed of [{ ...forged, sub: other.accountId }, { ...forged, dev: 'another-device' }, { ...forged, exp: Date.now() - 1 }]) {
+      const holder = new Client();
+      holder.cookies.set('fg_device', TokenSigner.serialize(changed as Record<string, string>));
+      expect((await signInVia('api', holder)(mine.username, PASSWORD)).status).toBe(429);
+    }
+    // Guesses with the genuine token: 5 free, then it waits as well.
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) statuses.push((await signInVia('api', browser)(mine.username, WRONG)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+  });
+
+  it('the username and the email of one account share one budget', async () => {
+    const victim = await signUp(api, service.baseUrl, 'twonames');
+    const attacker = signInVia('api');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await attacker(victim.username, WRONG)).status);
+    for (const login of [victim.email, ` ${victim.email.toUpperCase()} `, victim.username.toUpperCase()]) statuses.push((await attacker(login, WRONG)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    // Spread over many addresses, the names share the account's any-client allowance too.
+    const spread: number[] = [];
+    const other = await signUp(api, service.baseUrl, 'twonamesspread');
+    for (let i = 0; i < 12; i++) spread.push((await signInVia('api')(i % 2 ? other.email : other.username, WRONG)).status);
+    expect(spread).toEqual([...Array(10).fill(401), 429, 429]);
   });
 
   it('guesses from many addresses slow the account down, but lock its owner out for at most a minute', async () => {
     const victim = await signUp(api, service.baseUrl, 'spread');
     const answers = [];
-    for (let i = 0; i < 14; i++) answers.push(await signInVia('api', randomIp())(victim.username, WRONG));
+    for (let i = 0; i < 14; i++) answers.push(await signInVia('api')(victim.username, WRONG));
     const refused = answers.filter((a) => a.status === 429);
     expect(refused.length).toBeGreaterThan(0);
-    const owner = await signInVia('api', randomIp())(victim.username, PASSWORD);
+    const owner = await signInVia('api')(victim.username, PASSWORD);
     if (owner.status === 429) expect(owner.retryAfter).toBeLessThanOrEqual(60);
     for (const a of refused) expect(a.retryAfter).toBeLessThanOrEqual(60);
   });
 
   it('a burst of simultaneous guesses is counted exactly', async () => {
     const victim = await signUp(api, service.baseUrl, 'burstguess');
-    const attacker = signInVia('api', randomIp());
+    const attacker = signInVia('api');
     const answers = await Promise.all(Array.from({ length: 12 }, () => attacker(victim.username, WRONG)));
     expect(answers.filter((a) => a.status === 401)).toHaveLength(5);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(7);
   });
 
   it('unknown usernames are throttled like known ones', async () => {
-    const attacker = signInVia('api', randomIp());
+    const attacker = signInVia('api');
     const name = `nobody-${Math.random().toString(36).slice(2)}`;
     const answers = [];
     for (let i = 0; i < 6; i++) answers.push((await attacker(name, WRONG)).status);

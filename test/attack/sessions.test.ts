@@ -82,11 +82,18 @@ describe('CSRF', () => {
   });
 
   it('over https, cookies carry the __Host- prefix and Secure, with or without a trusted proxy', async () => {
+    const user = await signUp(api, service.baseUrl, 'securecookies');
     for (const trustProxy of ['0', '1']) {
       const secure = await startService({ PUBLIC_URL: 'https://flows.example.test', TRUST_PROXY: trustProxy });
       try {
         const res = await fetch(`http://localhost:${secure.config.port}/login`);
-        const cookies = res.headers.getSetCookie();
+        // A sign-in's device cookie as well as the page's.
+        const signedIn = await fetch(`http://localhost:${secure.config.port}/auth/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: user.username, password: PASSWORD }) });
+        expect(signedIn.status).toBe(200);
+        const device = signedIn.headers.getSetCookie();
+        expect(device.map((c) => c.split('=')[0])).toEqual(['__Host-fg_device']);
+        expect(device[0].toLowerCase()).toMatch(/; samesite=strict; secure; httponly$/);
+        const cookies = [...res.headers.getSetCookie(), ...device];
         expect(cookies.length).toBeGreaterThan(0);
         for (const cookie of cookies) {
           expect(cookie).toMatch(/^__Host-/);

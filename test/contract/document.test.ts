@@ -81,7 +81,7 @@ describe('the contract checker', () => {
 
   it('refuses an undocumented status, field, header, content type or body', () => {
     expect(checker.answerProblems('POST /api/trial/login', answer(418, { reason: 'Teapot.' }))).toEqual([expect.stringContaining('418, which is not documented')]);
-    expect(checker.answerProblems('POST /api/trial/login', answer(200, { accessToken: 'x', tokenType: 'Bearer', admin: true }))).toEqual([expect.stringContaining('(admin)')]);
+    expect(checker.answerProblems('POST /api/trial/login', answer(200, { accessToken: 'x', tokenType: 'Bearer', admin: true }, { 'Set-Cookie': 'fg_device=x; path=/' }))).toEqual([expect.stringContaining('(admin)')]);
     expect(checker.answerProblems('POST /api/trial/login', answer(429, { reason: 'Wait.', retryAfterSeconds: 30 }))).toEqual(['429: the header Retry-After is missing']);
     expect(checker.answerProblems('POST /auth/v1/logout', answer(401, { reason: 'Sign in.' }, { 'WWW-Authenticate': 'Basic realm="x"' }))).toEqual([
       expect.stringContaining('header WWW-Authenticate'),

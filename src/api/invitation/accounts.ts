@@ -5,8 +5,8 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { HttpError, parse, pathId, plainText } from '../http';
-import { endSessions, issueAccessToken, signIn } from '../../shared/auth';
-import { requireAccount, signedIn } from '../sessions';
+import { endSessions, issueAccessToken } from '../../shared/auth';
+import { passwordSignIn, requireAccount, signedIn } from '../sessions';
 import * as records from '../../domain/invitation';
 import { invitationFlow, linkEndpoint, newUser, personName } from './flow';
 
@@ -54,7 +54,7 @@ export function accountRoutes(deps: ApiDeps): Router {
 
   router.post('/auth/v1/login', async (ctx) => {
     const body = parse(login, ctx.request.body);
-    ctx.body = { accessToken: signedIn(await signIn(db, deps.signer, body.username, body.password, ctx.ip)) };
+    ctx.body = { accessToken: signedIn(await passwordSignIn(ctx, deps, body.username, body.password)) };
   });
 
   // Ends every session of the account, this token's included.

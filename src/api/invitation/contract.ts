@@ -2,7 +2,7 @@
 // and /auth/v1): the schemas its routes validate with, what each answers,
 // examples.
 import { z } from 'zod';
-import { accountRequired, Contract, describing, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain } from '../contract';
+import { accountRequired, Contract, describing, deviceCookieSet, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain } from '../contract';
 import type { invitationStatistics } from '../../domain/invitation';
 import { InvitationFailure, MembershipInvitation, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
@@ -159,10 +159,11 @@ export const accountsContract: Contract = {
 
     'POST /auth/v1/login': {
       summary: 'Sign in',
-      description: 'With the username or the email address. Repeated failures back off (429 with `Retry-After`).',
+      description:
+        'With the username or the email address; attempts count per account, whichever name is typed. Repeated failures back off (429 with `Retry-After`). A success sets the device cookie: a client that keeps it and sends it with its later sign-ins is counted on its own.',
       body: login,
       answers: {
-        200: ok('An access token for `Authorization: Bearer`.', accessToken),
+        200: ok('An access token for `Authorization: Bearer`.', accessToken, deviceCookieSet),
         400: invalidRequest,
         401: refused('Wrong username or password (the same answer for an unknown username).'),
         429: refused('Repeated failures: sign-in backs off.', { retryAfter: true }),

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { asPages, HttpError, parse, pathId } from '../http';
 import { csrfField, render, requireCsrf } from '../pages';
-import { sessionAccountId, startSession, tooManySignIns } from '../sessions';
-import { issueAccessToken, signIn as signInWithPassword } from '../../shared/auth';
+import { passwordSignIn, sessionAccountId, startSession, tooManySignIns } from '../sessions';
+import { issueAccessToken } from '../../shared/auth';
 import { DeadLink } from '../../shared/links';
 import * as records from '../../domain/invitation';
 import { invitationFlow, personName } from './flow';
@@ -90,7 +90,7 @@ export function invitationPages(deps: ApiDeps): Router {
       render(ctx, views.signInPage(csrf(ctx), action, form.error.issues[0].message, 400));
       return undefined;
     }
-    const result = await signInWithPassword(db, signer, form.data.username, form.data.password, ctx.ip);
+    const result = await passwordSignIn(ctx, deps, form.data.username, form.data.password);
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
       render(ctx, views.signInPage(csrf(ctx), action, tooManySignIns(result.retryAfterSeconds).reason, 429));

@@ -1,7 +1,7 @@
 // The free trial's JSON API as its clients see it (Toucan's /api/trial/*):
 // the schemas its routes validate with, what each answers, examples.
 import { z } from 'zod';
-import { Answer, Contract, describing, invalidRequest, ok, Operation, refused, tryAgain } from '../contract';
+import { Answer, Contract, describing, deviceCookieSet, invalidRequest, ok, Operation, refused, tryAgain } from '../contract';
 import type { issueEmbedToken, PublicTrialStatus, TrialInfos } from '../../domain/trial';
 import { TrialFailure } from '../../workflows/trial/messages';
 import { creationBody, loginBody, usernameBody } from './flow';
@@ -180,10 +180,11 @@ export const trialContract: Contract = {
 
     'POST /api/trial/login': {
       summary: 'Sign in as the trial user',
-      description: 'Checks the credentials only; whether the trial has expired is checked where the app is opened.',
+      description:
+        'Checks the credentials only; whether the trial has expired is checked where the app is opened. Backs off as `POST /auth/v1/login` does, and sets the same device cookie.',
       body: loginBody,
       answers: {
-        200: ok('An access token for `Authorization: Bearer`.', z.strictObject({ accessToken: z.string(), tokenType: z.literal('Bearer') })),
+        200: ok('An access token for `Authorization: Bearer`.', z.strictObject({ accessToken: z.string(), tokenType: z.literal('Bearer') }), deviceCookieSet),
         400: invalidRequest,
         401: refused('Wrong username or password (the same answer for an unknown username).'),
         429: refused('Repeated failures: sign-in backs off.', { retryAfter: true }),

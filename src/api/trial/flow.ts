@@ -124,7 +124,7 @@ export function trialFlow(deps: ApiDeps) {
       const { created, passwordHash } = await createWithHash(token, password, firstName, lastName);
       const account = await db.account.findUnique({ where: { id: created.accountId }, select: { id: true, passwordHash: true, sessionGeneration: true } });
       if (account?.passwordHash === passwordHash) return { created, accessToken: issueAccessToken(signer, account) };
-      const session = await signIn(db, signer, created.username, password, client);
+      const session = await signIn(db, signer, created.username, password, { client });
       return { created, accessToken: session.outcome === 'signed_in' ? session.accessToken : undefined };
     },
 

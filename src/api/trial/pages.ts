@@ -6,8 +6,8 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { asPages, FlowRefusal, parse } from '../http';
 import { csrfField, render, requireCsrf } from '../pages';
-import { clearSession, sessionAccountId, startSession, tooManySignIns } from '../sessions';
-import { endSessions, passwordProblem, signIn } from '../../shared/auth';
+import { clearSession, passwordSignIn, sessionAccountId, startSession, tooManySignIns } from '../sessions';
+import { endSessions, passwordProblem } from '../../shared/auth';
 import { DeadLink } from '../../shared/links';
 import { readTrialHome, readVerificationToken } from '../../domain/trial';
 import { TrialFailure } from '../../workflows/trial/messages';
@@ -54,7 +54,7 @@ export function trialPages(deps: ApiDeps): Router {
 
   router.post('/login', requireCsrf(signer), async (ctx) => {
     const { username, password } = parse(loginBody, ctx.request.body);
-    const result = await signIn(db, signer, username, password, ctx.ip);
+    const result = await passwordSignIn(ctx, deps, username, password);
     if (result.outcome === 'throttled') {
       ctx.set('Retry-After', String(result.retryAfterSeconds));
       return render(ctx, views.loginPage(csrf(ctx), { username, error: tooManySignIns(result.retryAfterSeconds).reason }, 429));

@@ -5,8 +5,7 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import { dbId, HttpError, parse } from '../http';
-import { requireAccount, signedIn } from '../sessions';
-import { signIn } from '../../shared/auth';
+import { passwordSignIn, requireAccount, signedIn } from '../sessions';
 import { safeEqual } from '../../shared/tokens';
 import { issueEmbedToken, readTrialInfos, trialUsername } from '../../domain/trial';
 import { creationBody, loginBody, optionalName, tokenField, trialFlow, usernameBody } from './flow';
@@ -24,7 +23,7 @@ const OPEN_WITHOUT_SERVICE_TOKEN = ['development', 'test'];
 export const embedBody = z.object({ username: trialUsername, appId: dbId });
 
 export function trialRoutes(deps: ApiDeps): Router {
-  const { config, db, signer } = deps;
+  const { config, db } = deps;
   const flow = trialFlow(deps);
   const router = new Router();
 
@@ -111,7 +110,7 @@ export function trialRoutes(deps: ApiDeps): Router {
 
   router.post('/api/trial/login', async (ctx) => {
     const { username, password } = parse(loginBody, ctx.request.body);
-    ctx.body = { accessToken: signedIn(await signIn(db, signer, username, password, ctx.ip)), tokenType: 'Bearer' };
+    ctx.body = { accessToken: signedIn(await passwordSignIn(ctx, deps, username, password)), tokenType: 'Bearer' };
   });
 
   router.post('/api/trial/embed-token', requireTrialService, requireAccount(deps), async (ctx) => {
