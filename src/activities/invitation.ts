@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Deps } from '../deps';
-import { isUniqueViolation } from '../shared/db';
+import { isUniqueViolation, Prisma } from '../shared/db';
 import { isRefusal, Refusal, refused } from '../shared/failures';
 import { TokenSigner } from '../shared/tokens';
 import { LinkKind, mailableEndpoint } from '../shared/links';
@@ -65,35 +65,60 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
     if (invitation) await recordEvent(`invitation/${invitationId}/email-validation/${mailKey}`, invitationId, invitation.teamId, InvitationEventKind.emailValidationRequested);
   }
 
+  /**
+   * Counts one invitation mail within the daily caps per inviter, per team and
+   * per invitee address (INVITATIONS_PER_*_PER_DAY), inside `tx`. The caps'
+   * advisory locks are taken first, so mails counted at once cannot pass a cap
+   * together; a mail already counted (a retried step) counts once. Returns the
+   * refusal over a cap, or undefined once the mail is counted.
+   */
+  async function countWithinCaps(tx: Prisma.TransactionClient, mail: { key: string; invitationId: number; inviterId: number; teamId: number; address: string }): Promise<Refusal | undefined> {
+    const { limits } = config;
+    const locks = [`invitations-by:${mail.inviterId}`, `invitations-team:${mail.teamId}`, `invitations-to:${mail.address}`];
+    for (const lock of locks.sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${lock}))`;
+    if (await tx.invitationMail.findUnique({ where: { key: mail.key } })) return undefined;
+    const since = { countedOn: { gte: new Date(Date.now() - DAY_MS) } };
+    const [byInviter, byTeam, toAddress] = await Promise.all([
+      tx.invitationMail.count({ where: { inviterId: mail.inviterId, ...since } }),
+      tx.invitationMail.count({ where: { teamId: mail.teamId, ...since } }),
+      tx.invitationMail.count({ where: { address: mail.address, ...since } }),
+    ]);
+    const reached =
+      byInviter >= limits.invitationsPerInviterPerDay ? `You have sent the most invitation mails allowed in a day (${limits.invitationsPerInviterPerDay}).`
+      : byTeam >= limits.invitationsPerTeamPerDay ? `This team has sent the most invitation mails allowed in a day (${limits.invitationsPerTeamPerDay}).`
+      : toAddress >= limits.invitationsPerInviteePerDay ? 'This address has received the most invitation mails allowed in a day.'
+      : undefined;
+    if (reached) return refused(InvitationFailure.limitReached, `${reached} Try again tomorrow.`);
+    await tx.invitationMail.create({ data: mail });
+    return undefined;
+  }
+
+  /** Where an invitation's mails go, as the caps count them: its address, or its account's. */
+  async function mailedAddress(invitation: { inviteeEmail?: string | null; inviteeId?: number | null }): Promise<string> {
+    if (invitation.inviteeEmail) return invitation.inviteeEmail;
+    return (await findAccount(db, invitation.inviteeId!))?.email ?? `account ${invitation.inviteeId}`;
+  }
+
+  /** The key of an invitation's mail: its first one, or a resend (as the mail itself is keyed). */
+  const mailKey = (invitation: { id: number; inviteeEmail?: string | null }, resendSequence?: number) =>
+    `invitation/${invitation.id}/${invitation.inviteeEmail ? 'invite' : 'notify'}${resendSequence === undefined ? '' : `/resend/${resendSequence}`}`;
+
   return {
     /**
-     * Records the invitation, within the daily caps per inviter, per team and
-     * per invitee (INVITATIONS_PER_*_PER_DAY). The counts are taken under
-     * advisory locks where the row is written, so invitations sent at once
-     * cannot pass a cap together; a retry finds its own row. Over a cap is a
-     * refusal, not a fault: it comes back as a value.
+     * Records the invitation with its first mail counted within the daily
+     * caps (countWithinCaps): both in one transaction, so a burst of
+     * invitations passes a cap no more than resends do. A retry finds its own
+     * row. Over a cap is a refusal, not a fault: it comes back as a value.
      */
     async recordInvitation(input: InvitationInput): Promise<MembershipInvitation | Refusal> {
       const existing = await findInvitation(db, input.invitationId);
       if (existing) return invitationToApi(existing);
-      const { limits } = config;
-      const invitee = input.inviteeEmail ? { inviteeEmail: input.inviteeEmail } : { inviteeId: input.inviteeId ?? null };
+      const address = await mailedAddress(input);
+      const mail = { key: mailKey({ id: input.invitationId, inviteeEmail: input.inviteeEmail }), invitationId: input.invitationId, inviterId: input.createdBy, teamId: input.teamId, address };
       try {
         const row = await db.$transaction(async (tx) => {
-          const keys = [`invitations-by:${input.createdBy}`, `invitations-team:${input.teamId}`, `invitations-to:${input.inviteeEmail ?? `account ${input.inviteeId}`}`];
-          for (const key of keys.sort()) await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
-          const since = { createdOn: { gte: new Date(Date.now() - DAY_MS) } };
-          const [byInviter, byTeam, toInvitee] = await Promise.all([
-            tx.membershipInvitation.count({ where: { createdBy: input.createdBy, ...since } }),
-            tx.membershipInvitation.count({ where: { teamId: input.teamId, ...since } }),
-            tx.membershipInvitation.count({ where: { ...invitee, ...since } }),
-          ]);
-          const reached =
-            byInviter >= limits.invitationsPerInviterPerDay ? `You have sent the most invitations allowed in a day (${limits.invitationsPerInviterPerDay}).`
-            : byTeam >= limits.invitationsPerTeamPerDay ? `This team has sent the most invitations allowed in a day (${limits.invitationsPerTeamPerDay}).`
-            : toInvitee >= limits.invitationsPerInviteePerDay ? 'This address has received the most invitations allowed in a day.'
-            : undefined;
-          if (reached) return refused(InvitationFailure.limitReached, `${reached} Try again tomorrow.`);
+          const overCap = await countWithinCaps(tx, mail);
+          if (overCap) return overCap;
           return tx.membershipInvitation.create({
             data: {
               id: input.invitationId,
@@ -111,6 +136,18 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
         if (!isUniqueViolation(err)) throw err;
         return invitationToApi((await findInvitation(db, input.invitationId))!);
       }
+    },
+
+    /**
+     * A resend, before its mail: counted within the same daily caps as the
+     * invitation's first mail (for the invitation's inviter, team and
+     * address), or refused once one is reached.
+     */
+    async countInvitationResend({ invitationId, sequence }: { invitationId: number; sequence: number }): Promise<{ counted: true } | Refusal> {
+      const invitation = await findInvitation(db, invitationId);
+      if (!invitation) throw ApplicationFailure.nonRetryable(`Invitation ${invitationId} is not recorded.`);
+      const mail = { key: mailKey(invitation, sequence), invitationId, inviterId: invitation.createdBy, teamId: invitation.teamId, address: await mailedAddress(invitation) };
+      return (await db.$transaction((tx) => countWithinCaps(tx, mail))) ?? { counted: true };
     },
 
     /** The invitation mail; a resend (a team admin's) carries a fresh link, issued at the resend's time, for the same invitation. */

@@ -80,8 +80,11 @@ describe('invitation mails', () => {
     const refused = answers.filter((a) => a.status === 429);
     expect(refused).toHaveLength(3);
     for (const a of refused) expect(a.body.retryAfterSeconds).toBeGreaterThan(0);
-    const mailed = (await Promise.all(invitees.map((e) => emailsTo(e, /invited/)))).filter((m) => m.length > 0);
-    expect(mailed.length).toBeLessThanOrEqual(4);
+    // Each invitation recorded mails its invitee once; the refused ones mail nobody (their flows end without a send).
+    for (const [i, email] of invitees.entries()) {
+      if (answers[i].status === 201) await waitForEmails(email, /invited/, 1);
+    }
+    expect(await Promise.all(invitees.map((e) => emailsTo(e, /invited/).then((m) => m.length)))).toEqual(answers.map((a) => (a.status === 201 ? 1 : 0)));
 
     // Per invitee address: 2 a day, whoever invites.
     const target = uniqueEmail('captarget');
@@ -90,6 +93,62 @@ describe('invitation mails', () => {
     const toTarget = await Promise.all(others.map((o, i) => api('POST', '/repo/v1/membershipInvitation', { teamId: otherTeams[i].body.id, inviteeEmail: target }, o.accessToken)));
     expect(toTarget.map((a) => a.status).sort()).toEqual([201, 201, 429]);
     await waitForEmails(target, /invited/, 2);
+  });
+
+  const invite = (accessToken: string, teamId: string, invitee: { inviteeEmail: string } | { inviteeId: number }) => api('POST', '/repo/v1/membershipInvitation', { teamId, ...invitee }, accessToken);
+  const resend = (accessToken: string, invitationId: string) => api('POST', `/repo/v1/membershipInvitation/${invitationId}/resend`, undefined, accessToken);
+  const capped = { status: 429, body: expect.objectContaining({ code: 'limit_reached', retryAfterSeconds: 3600 }) };
+
+  it('resends are mails too: one address gets exactly its daily cap, however its invitations are sent again', async () => {
+    const admin = await signUp(api, service.baseUrl, 'resendcap');
+    const team = await api('POST', '/repo/v1/team', { name: 'Resend cap' }, admin.accessToken);
+    const target = uniqueEmail('resendtarget');
+    const first = await invite(admin.accessToken, team.body.id, { inviteeEmail: target });
+    expect(first.status).toBe(201);
+    await waitForEmails(target, /invited/, 1);
+    // The second mail to the address is its last of the day, though the invitation may be sent again three times.
+    expect((await resend(admin.accessToken, first.body.id)).status).toBe(200);
+    expect(await resend(admin.accessToken, first.body.id)).toEqual(capped);
+    expect(await resend(admin.accessToken, first.body.id)).toEqual(capped);
+    const other = await signUp(api, service.baseUrl, 'resendcapother');
+    const otherTeam = await api('POST', '/repo/v1/team', { name: 'Resend cap other' }, other.accessToken);
+    expect(await invite(other.accessToken, otherTeam.body.id, { inviteeEmail: target })).toEqual(capped);
+    expect(await emailsTo(target, /invited/)).toHaveLength(2);
+  });
+
+  it('an account is one address, whether invited by its id or by its address', async () => {
+    const member = await signUp(api, service.baseUrl, 'onemailbox');
+    const admins = await Promise.all([1, 2, 3].map((i) => signUp(api, service.baseUrl, `onemailboxadmin${i}`)));
+    const teams = await Promise.all(admins.map((a, i) => api('POST', '/repo/v1/team', { name: `One mailbox ${i}` }, a.accessToken)));
+    expect((await invite(admins[0].accessToken, teams[0].body.id, { inviteeId: member.accountId })).status).toBe(201);
+    expect((await invite(admins[1].accessToken, teams[1].body.id, { inviteeEmail: member.email.toUpperCase() })).status).toBe(201);
+    await waitForEmails(member.email, /invited/, 2);
+    expect(await invite(admins[2].accessToken, teams[2].body.id, { inviteeEmail: member.email })).toEqual(capped);
+    expect(await invite(admins[2].accessToken, teams[2].body.id, { inviteeId: member.accountId })).toEqual(capped);
+    expect(await emailsTo(member.email, /invited/)).toHaveLength(2);
+  });
+
+  it("an inviter's resends count against the inviter's cap, and a refused resend mails nothing", async () => {
+    const admin = await signUp(api, service.baseUrl, 'invitercap');
+    const teams = await Promise.all([1, 2].map((i) => api('POST', '/repo/v1/team', { name: `Inviter cap ${i}` }, admin.accessToken)));
+    const [x1, x2, x3] = [1, 2, 3].map(() => uniqueEmail('invitercapinvitee'));
+    const i1 = await invite(admin.accessToken, teams[0].body.id, { inviteeEmail: x1 });
+    const i2 = await invite(admin.accessToken, teams[1].body.id, { inviteeEmail: x2 });
+    expect([i1.status, i2.status]).toEqual([201, 201]);
+    await Promise.all([waitForEmails(x1, /invited/, 1), waitForEmails(x2, /invited/, 1)]);
+    expect((await resend(admin.accessToken, i1.body.id)).status).toBe(200);
+    expect((await resend(admin.accessToken, i2.body.id)).status).toBe(200);
+    // Four mails: the inviter's cap. Neither a new invitation nor a resend goes out.
+    const refused = await invite(admin.accessToken, teams[0].body.id, { inviteeEmail: x3 });
+    expect(refused).toEqual(capped);
+    expect(refused.body.reason).toContain('You have sent the most invitation mails allowed in a day (4).');
+    expect(await resend(admin.accessToken, i1.body.id)).toEqual(capped);
+    expect(await Promise.all([x1, x2, x3].map((x) => emailsTo(x, /invited/).then((m) => m.length)))).toEqual([2, 2, 0]);
+    // The refused resend scheduled no mail: the invitation's flow sent its first mail and one resend.
+    const handle = service.temporal.workflow.getHandle(`membership-invitation/${i1.body.id}`);
+    const history = await handle.fetchHistory();
+    const mailed = history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendInvitationEmail');
+    expect(mailed).toHaveLength(2);
   });
 
   it('per team: several admins together cannot exceed the team cap', async () => {

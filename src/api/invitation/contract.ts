@@ -261,7 +261,7 @@ export const invitationContract: Contract = {
     'POST /repo/v1/membershipInvitation': {
       summary: 'Invite to a team',
       description:
-        'A team admin invites an address (`inviteeEmail`) or an account (`inviteeId`), exactly one of them; `expiresOn` within `INVITATION_MAX_LIFETIME`. Daily caps per inviter, team and invitee address. ' +
+        'A team admin invites an address (`inviteeEmail`) or an account (`inviteeId`), exactly one of them; `expiresOn` within `INVITATION_MAX_LIFETIME`. Daily caps on invitation mails (first mails and resends) per inviter, team and invitee address (for an invitation to an account, the address of the account). ' +
         'With an `Idempotency-Key`, a retried request answers with the invitation the first one created, for 24 hours.',
       security: [['account']],
       query: z.object({ acceptInvitationEndpoint: linkEndpointParam('ACCEPT_INVITATION_ENDPOINTS') }),
@@ -402,7 +402,7 @@ export const invitationContract: Contract = {
 
     'POST /repo/v1/membershipInvitation/:id/resend': {
       summary: 'Mail an invitation again',
-      description: `A team admin's resend for an invitee who lost the mail: a fresh link (or, to an account, a notice) mailed now; earlier links keep working. At most ${RESENDS_PER_DAY} a day per invitation.`,
+      description: `A team admin's resend for an invitee who lost the mail: a fresh link (or, to an account, a notice) mailed now; earlier links keep working. At most ${RESENDS_PER_DAY} a day per invitation, and each counts against the daily caps on invitation mails as the first mail does (per inviter, per team, per invitee address).`,
       security: [['account']],
       path: invitationPath,
       answers: {
@@ -412,7 +412,7 @@ export const invitationContract: Contract = {
         404: refused('There is no such invitation.'),
         409: tryAgain(InvitationFailure.notYetRecorded),
         410: refused('The invitation was withdrawn, used or has expired.', { codes: [InvitationFailure.closed] }),
-        429: refused(`Mailed ${RESENDS_PER_DAY} times today already.`, { codes: [InvitationFailure.resendLimitReached], retryAfter: true }),
+        429: refused(`Mailed ${RESENDS_PER_DAY} times today already, or a daily cap on invitation mails is reached.`, { codes: [InvitationFailure.resendLimitReached, InvitationFailure.limitReached], retryAfter: true }),
         503: tryAgain(),
       },
       examples: {

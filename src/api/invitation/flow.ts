@@ -137,7 +137,7 @@ export function invitationFlow(deps: ApiDeps) {
       return requestVerification(invitationId, accountId, portalEndpoint);
     },
 
-    /** A team admin's resend: a fresh link (or notice) mailed now, within the flow's daily limit. */
+    /** A team admin's resend: a fresh link (or notice) mailed now, within the flow's daily limit and the daily caps on invitation mails. */
     async resend(invitationId: number): Promise<void> {
       await updateFlow(deps, InvitationFailure, invitationWorkflowId(invitationId), resendInvitationUpdate, [], () => closedInvitation(invitationId));
     },

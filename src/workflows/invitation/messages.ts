@@ -97,7 +97,7 @@ export const InvitationFailure = {
   alreadyBound: failure('InvitationAlreadyBound', 400, 'already_bound'),
   /** Joining without an invitation bound to the caller. */
   notInvited: failure('NotInvited', 403, 'invitation_required'),
-  /** A daily cap on invitations (per inviter, team or invitee address). */
+  /** A daily cap on invitation mails, first ones and resends (per inviter, team or invitee address). */
   limitReached: failure('InvitationLimitReached', 429, 'limit_reached', { retryAfterSeconds: 3600 }),
   /** The invitation was mailed again as often as a day allows. */
   resendLimitReached: failure('InvitationResendLimitReached', 429, 'limit_reached', { retryAfterSeconds: 3600 }),
@@ -121,7 +121,7 @@ export const requestInviteeVerificationUpdate = defineUpdate<InviteeVerification
 export const joinTeamUpdate = defineUpdate<void, [{ accountId: number }]>('joinTeam');
 /** From the email-validation flow: an account was created for `email`; binds it when this invitation went to that address. */
 export const inviteeAccountCreatedSignal = defineSignal<[InviteeAccountCreated]>('inviteeAccountCreated');
-/** A team admin mails the invitation again, with a fresh link (an account's notice again); throttled. */
+/** A team admin mails the invitation again, with a fresh link (an account's notice again); throttled, and within the daily caps on invitation mails. */
 export const resendInvitationUpdate = defineUpdate<MembershipInvitation>('resendInvitation');
 /** Withdraws the invitation: its links then say so. */
 export const revokeInvitationUpdate = defineUpdate<{ revoked: true }, [{ by: number }]>('revokeInvitation');

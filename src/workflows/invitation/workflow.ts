@@ -55,6 +55,8 @@ const localClickSteps = proxyLocalActivities<InvitationActivities>({
 const LOCAL_CLICK_STEPS = 'invitation-local-click-steps';
 // Runs recorded before each registration mail moved ExpiresAt keep their command sequence.
 const EXPIRES_AT_PER_MAIL = 'email-validation-expires-at-per-mail';
+// Runs recorded before resends counted against the daily caps on invitation mails mailed them without asking.
+const RESEND_WITHIN_DAILY_CAPS = 'invitation-resend-within-daily-caps';
 const databaseSteps = () => (patched(LOCAL_CLICK_STEPS) ? localClickSteps : clickSteps);
 
 const DAY_MS = 24 * 3600_000;
@@ -237,17 +239,29 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
 
   // A fresh link (or notice) for a mail the invitee lost: the earlier links stay valid, all until the invitation ends.
   const resendTimes: number[] = [];
+  // Every resend asked for has its own number, also one refused over a daily cap: its mail's key is never reused.
+  let resendsAsked = 0;
   setHandler(
     resendInvitationUpdate,
     async () => {
-      resendTimes.push(Date.now());
-      const resend = { sequence: resendTimes.length, issuedOn: new Date().toISOString() };
+      const askedAt = Date.now();
+      resendTimes.push(askedAt);
+      const resend = { sequence: ++resendsAsked, issuedOn: new Date(askedAt).toISOString() };
+      if (patched(RESEND_WITHIN_DAILY_CAPS)) {
+        // A resend is one more mail of the inviter's, the team's and to the address: counted within the same daily caps as the first one.
+        const counted = await described(localClickSteps.countInvitationResend, `count resend ${resend.sequence} within the daily caps`, { invitationId: input.invitationId, sequence: resend.sequence });
+        if (isRefusal(counted)) {
+          // Not mailed: it does not count towards this invitation's resends either.
+          resendTimes.splice(resendTimes.indexOf(askedAt), 1);
+          throw raise(counted, InvitationFailure);
+        }
+      }
       if (input.inviteeEmail) await described(sendInvitationEmail, `send invitation mail to ${input.inviteeEmail} again`, { invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint, resend });
       else await described(sendInvitationNotification, `send invitation notice to ${invitee} again`, { invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint, resend });
       return invitation!;
     },
     {
-      description: `Team admin or operator: mail the invitation again (a fresh link; earlier ones keep working), at most ${RESENDS_PER_DAY} a day.`,
+      description: `Team admin or operator: mail the invitation again (a fresh link; earlier ones keep working), at most ${RESENDS_PER_DAY} a day and within the daily caps on invitation mails.`,
       validator: () => {
         refuseUnlessOpen();
         if (resendTimes.filter((t) => t > Date.now() - DAY_MS).length >= RESENDS_PER_DAY) {
