@@ -88,6 +88,7 @@ describe('recorded workflow histories', () => {
   it.each([
     ['billing-email-search-attribute', 'billing/before-email-search-attribute'],
     ['billing-confirm-login-waits', 'billing/before-confirm-login-waits'],
+    ['invitation-resend-within-daily-caps', 'invitation/before-invitation-resend-within-daily-caps'],
   ])('needs the patch %s: without it, the histories recorded before its change fail', async (patch, folder) => {
     const before = histories.filter((h) => h.file.startsWith(folder));
     expect(before.length).toBeGreaterThan(0);
