@@ -3,7 +3,7 @@
 // may start the login (a link clicked after a restart, a page reloaded), so
 // each is an Update-with-Start on the login's workflow ID.
 import type { ApiDeps } from '../../deps';
-import { FlowStart, keyOf, startOrUpdate, updateFlow } from '../flows';
+import { FlowStart, keyOf, startOrUpdate, timeLeft, updateFlow } from '../flows';
 import { waitAtMost } from '../http';
 import * as records from '../../domain/billing';
 import {
@@ -18,9 +18,6 @@ import {
   LoginConfirmation,
   requestConfirmationEmailUpdate,
 } from '../../workflows/billing/messages';
-
-/** How long a page waits for a confirmation link still being processed (e.g. while the worker restarts). */
-const PENDING_CONFIRMATION_WAIT_MS = 20_000;
 
 export function billingFlow(deps: ApiDeps) {
   const { config, temporal } = deps;
@@ -54,8 +51,8 @@ export function billingFlow(deps: ApiDeps) {
     async confirmedBefore(identity: BillingIdentity, keyHash: string) {
       try {
         // Only while that login runs: once it has ended, its link is spent (a realm's link is single-use, as Zulip's).
-        const { status } = await temporal.workflow.getHandle(billingLoginWorkflowId(identity)).describe();
-        if (status.name !== 'RUNNING') return undefined;
+        const described = await waitAtMost(temporal.workflow.getHandle(billingLoginWorkflowId(identity)).describe(), timeLeft(deps));
+        if (described?.status.name !== 'RUNNING') return undefined;
         return await updateFlow(deps, BillingFailure, billingLoginWorkflowId(identity), confirmEmailUpdate, [{ keyHash }], () => new Error('ended'), keyOf('confirm-email', keyHash));
       } catch {
         return undefined;
@@ -71,16 +68,18 @@ export function billingFlow(deps: ApiDeps) {
      * Once any confirmation link the login is still processing has been
      * handled: a page reloaded after a restart cut off the link click then
      * shows the confirm-login step. No flow (the usual first visit) answers
-     * at once; a flow waiting for its worker is not waited for long.
+     * at once; a flow waiting for its worker is waited for until the
+     * request's deadline.
      */
     async confirmationsSettled(identity: BillingIdentity): Promise<void> {
       const handle = temporal.workflow.getHandle(billingLoginWorkflowId(identity));
-      const giveUpAt = Date.now() + PENDING_CONFIRMATION_WAIT_MS;
+      const wait = timeLeft(deps);
+      const giveUpAt = Date.now() + wait;
       // A query, polled: page views add nothing to the login's history.
       const settled = (async () => {
         while (Date.now() < giveUpAt && (await handle.query(confirmationsInFlightQuery)) > 0) await new Promise((r) => setTimeout(r, 100));
       })();
-      await waitAtMost(settled, PENDING_CONFIRMATION_WAIT_MS);
+      await waitAtMost(settled, wait);
     },
   };
 }

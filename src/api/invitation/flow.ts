@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
 import { HttpError, plainText, tokenRefusal, waitAtMost } from '../http';
-import { keyOf, startOrUpdate, updateFlow } from '../flows';
+import { keyOf, startOrUpdate, timeLeft, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -62,9 +62,6 @@ export function linkEndpoint(config: Config, kind: LinkKind, value: unknown, nam
 
 /** A page does not wait longer than this for the names to prefill it with. */
 const NAMES_WITHIN_MS = 2_000;
-
-/** How long a repeated account creation waits for the first one's flow to finish before it answers. */
-const ACCOUNT_CREATION_SETTLES_WITHIN_MS = 60_000;
 
 export function invitationFlow(deps: ApiDeps) {
   const { db, signer, config } = deps;
@@ -192,7 +189,7 @@ export function invitationFlow(deps: ApiDeps) {
 
     /** The names typed when this registration link was asked for, to prefill the account form; none when its flow cannot say. */
     async registrationNames(email: string, expiresOn: string): Promise<{ firstName: string; lastName: string } | undefined> {
-      const names = await waitAtMost(deps.temporal.workflow.getHandle(emailValidationWorkflowId(email)).query(registrationNamesQuery, expiresOn), NAMES_WITHIN_MS);
+      const names = await waitAtMost(deps.temporal.workflow.getHandle(emailValidationWorkflowId(email)).query(registrationNamesQuery, expiresOn), Math.min(NAMES_WITHIN_MS, timeLeft(deps)));
       return names ?? undefined;
     },
 
@@ -222,8 +219,8 @@ export function invitationFlow(deps: ApiDeps) {
       const workflowId = emailValidationWorkflowId(validated.email);
       const existing = (await records.findAccountByEmail(db, validated.email)) ?? (await db.account.findUnique({ where: { username } }));
       if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
-        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
-        await waitAtMost(deps.temporal.workflow.getHandle(workflowId).result(), ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation (or by the request's deadline).
+        await waitAtMost(deps.temporal.workflow.getHandle(workflowId).result(), timeLeft(deps));
         throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: RegistrationFailure.accountExists.code });
       }
       if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: RegistrationFailure.usernameTaken.code });
