@@ -207,7 +207,8 @@ function refusalIn(err: unknown, failures: FailureTable): { entry: FlowFailure; 
 async function closed(deps: FlowDeps, deadline: number, workflowId: string): Promise<void> {
   // Only this run: a run that continued as new has closed too.
   const run = deps.temporal.workflow.getHandle(workflowId, undefined, { followRuns: false });
-  await by(deadline, run.result().then(() => undefined, () => undefined));
+  // Under the deadline the long poll for its result is cancelled too, instead of going on after the answer.
+  await by(deadline, deps.temporal.connection.withDeadline(deadline, () => run.result()).then(() => undefined, () => undefined));
 }
 
 /* ---- the request's deadline ---- */
