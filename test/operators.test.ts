@@ -2,7 +2,9 @@
 // trial, an invitation and a billing login each show their summary, their
 // current details (the step, what it waits for and until when, the operator
 // updates) and their named timers. The screenshots in docs/operators.md are
-// taken here (SCREENSHOTS=docs to write them there).
+// taken here (SCREENSHOTS=docs to write them there). Last, the deploy gate
+// (`npm run replay`) replays the stack's executions, as an operator runs it
+// before a deploy.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
@@ -26,6 +28,7 @@ const SHOTS = process.env.SCREENSHOTS === 'docs' ? path.resolve(__dirname, '../d
 describe('the Temporal Web UI of the npm start stack', () => {
   let run: ReturnType<typeof runEntry>;
   let ports: Awaited<ReturnType<typeof startEnv>>['ports'];
+  let stackEnv: Awaited<ReturnType<typeof startEnv>>['env'];
   let client: Client;
   let connection: Connection;
   let browser: Browser;
@@ -39,6 +42,7 @@ describe('the Temporal Web UI of the npm start stack', () => {
     fs.chmodSync(dataDir, 0o755);
     const started = await startEnv(dataDir);
     ports = started.ports;
+    stackEnv = started.env;
     run = runEntry('src/main.ts', started.env, (out) => out.includes('Press Ctrl-C'), 120_000);
     await run.reached;
     baseUrl = `http://localhost:${ports.port}`;
@@ -199,6 +203,17 @@ describe('the Temporal Web UI of the npm start stack', () => {
     // Sent from the UI: the login ends, and its confirmation link with it.
     expect(await client.workflow.getHandle(billingLoginWorkflowId(identity)).result()).toEqual({ outcome: 'expired', billingUserId: null });
   });
+
+  it('passes the deploy gate: npm run replay replays the stack\'s executions, encrypted with its keys, with today\'s code', async () => {
+    // As `npm run replay` in a checkout that runs `npm start`: no TEMPORAL_ADDRESS (the stack's dev server), its data directory's keys.
+    // Against the suite's bundle of today's workflow code (WORKFLOW_BUNDLE), as a deploy names the bundle it ships.
+    const gate = runEntry('scripts/replay.ts', { ...stackEnv, TEMPORAL_NAMESPACE: undefined, TEMPORAL_TASK_QUEUE: undefined });
+    const { code, output } = await gate.exited;
+    expect(output).toMatch(/^replay: [1-9]\d* executions of task queue flows since 7d \(running ones included\) against \S+workflow-bundle\.js, 0 would fail\n$/);
+    // This file's flows at least: the trial, the invitation and its admin's sign-up, the billing login.
+    expect(Number(/replay: (\d+)/.exec(output)![1])).toBeGreaterThanOrEqual(4);
+    expect(code).toBe(0);
+  }, 60_000);
 
   it('stops on Ctrl-C within 5 s after the flows above, in order', async () => {
     await connection.close();

@@ -17,6 +17,7 @@ import {
   findTeam,
   hasOptedOutOfNotices,
   InvitationEventKind,
+  invitationEndsOn,
   invitationToApi,
   signInviteeVerification,
   signMembershipInvitationToken,
@@ -234,6 +235,13 @@ export function createInvitationActivities({ config, db, mailer, signer }: Deps)
         db.teamMember.upsert({ where: { teamId_accountId: { teamId, accountId } }, update: {}, create: { teamId, accountId } }),
         db.membershipInvitation.updateMany({ where: { id: invitationId, joinedOn: null }, data: { joinedOn: new Date() } }),
       ]);
+    },
+
+    /** When the invitation ends, as its link does: its expiresOn, or INVITATION_MAX_LIFETIME after it was made. */
+    async readInvitationEnd({ invitationId }: { invitationId: number }): Promise<string> {
+      const invitation = await findInvitation(db, invitationId);
+      if (!invitation) throw ApplicationFailure.nonRetryable(`Invitation ${invitationId} is not recorded.`);
+      return invitationEndsOn(config, invitation).toISOString();
     },
 
     async recordInvitationRevoked({ invitationId }: { invitationId: number }): Promise<void> {

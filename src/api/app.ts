@@ -2,6 +2,7 @@ import Koa from 'koa';
 import { bodyParser } from '@koa/bodyparser';
 import type { ApiDeps } from '../deps';
 import { errorHandler } from './http';
+import { requestDeadline } from './flows';
 import { renderError } from './pages';
 import { cookiePolicy } from './sessions';
 import { healthRoutes } from './health';
@@ -31,6 +32,8 @@ export function createApp(deps: ApiDeps): Koa {
     await next();
   });
   app.use(errorHandler(renderError));
+  // One deadline per request, shared by every flow call it makes: a click answers within UPDATE_DEADLINE.
+  app.use(requestDeadline(deps.config));
   app.use(countRefusals);
   app.use(cookiePolicy(deps.config));
   app.use(zulipAnswers);

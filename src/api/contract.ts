@@ -124,7 +124,7 @@ function optionalUnless<S extends z.ZodType>(required: boolean, schema: S): S | 
 /** A request the route refused to read: the reason names the field. */
 export const invalidRequest = refused('The request is not valid; the reason names the field.');
 
-/** Requests that reach a workflow: its steps could not run right now (the database or the mail server is down). */
+/** A request the flow is not ready for yet (e.g. the invitation is still being recorded): the same request can be sent again. */
 export function tryAgain(...codes: (FlowFailure | string)[]): Answer {
   return refused('Not done right now; the same request can be sent again.', { codes, retryAfter: 'sometimes' });
 }
@@ -140,6 +140,16 @@ export const deviceCookieSet = z.object({
       example: 'fg_device=eyJzdWIiOjcsImRldiI6Ii4uLiJ9; path=/; expires=Sat, 02 Aug 2026 09:00:00 GMT; samesite=strict; httponly',
     }),
 });
+
+/**
+ * Requests that reach a workflow or the database: a step could not run (the
+ * database, the mail server or the flows' worker is down), or the flow did
+ * not answer by the request's deadline (UPDATE_DEADLINE from its arrival).
+ */
+export const unavailable = refused(
+  "Not done right now: a step could not run (the database, the mail server or the flows' worker is down), or the flow did not answer within `UPDATE_DEADLINE`. The same request can be sent again after `Retry-After` seconds; one with a business key (a link, an invitation and account) then gets the first request's answer.",
+  { codes: ['try_again'], retryAfter: true },
+);
 
 export const accountRequired = refused('No valid access token: send `Authorization: Bearer <accessToken>`.', { challenge: { scheme: 'Bearer', always: true } });
 

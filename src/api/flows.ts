@@ -1,4 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import crypto from 'node:crypto';
+import type { Middleware } from 'koa';
 import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure, QueryDefinition, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../config';
@@ -16,15 +18,16 @@ import { FlowRefusal, HttpError } from './http';
  * - a refusal from the flow's failure table becomes its HTTP answer;
  * - a run that is finishing is waited for: a start then starts a new run, a
  *   plain update is answered as for a closed flow;
- * - the call has a deadline (UPDATE_DEADLINE): past it the person is told to
- *   try again in a moment, while the update goes on;
+ * - the request has one deadline (UPDATE_DEADLINE from its arrival, see
+ *   `requestDeadline`), shared by every call and wait it makes: past it the
+ *   person is told to try again in a moment, while the update goes on;
  * - a request with a business key (a link's token hash, an invitation and
  *   account) is the same update however often it is retried, so a reload
  *   after a lost answer gets the first answer instead of a second action
  *   (see `keyed`).
  *
  * Reading a flow goes through here too (`queryFlow`, `flowRunning`,
- * `flowClosed`), with the same deadline.
+ * `flowClosed`), by the same deadline.
  */
 export interface FlowDeps {
   temporal: Client;
@@ -42,8 +45,6 @@ export interface FlowStart {
   updateKey?: string;
 }
 
-/** How long a request waits for a finishing run to close before it answers "try again". */
-const ENDING_RUN_CLOSES_WITHIN_MS = 20_000;
 /** Suffixes of one business key an update may take (each earlier one ended in a failure). */
 const KEYED_ATTEMPTS = 8;
 
@@ -61,13 +62,14 @@ export async function startOrUpdate<Ret, Args extends unknown[]>(deps: FlowDeps,
         ...(start.description ? { staticSummary: start.description.summary, staticDetails: start.description.details } : {}),
       }),
     }) as Promise<Ret>;
+  const deadline = deadlineOf(deps);
   try {
-    return await keyed(deps, failures, start.workflowId, start.updateKey, send);
+    return await keyed(deps, deadline, failures, start.workflowId, start.updateKey, send);
   } catch (err) {
     if (!(err instanceof FlowRefusal && err.is(FlowEnding))) throw err;
     // The run with this ID is finishing: once it has closed, the same request starts a new one.
-    await closed(deps, start.workflowId);
-    return keyed(deps, failures, start.workflowId, start.updateKey, send);
+    await closed(deps, deadline, start.workflowId);
+    return keyed(deps, deadline, failures, start.workflowId, start.updateKey, send);
   }
 }
 
@@ -85,18 +87,20 @@ export async function updateFlow<Ret, Args extends unknown[]>(
   // The SDK's overloads tell no-argument updates from the others; this one call serves both.
   const handle = deps.temporal.workflow.getHandle(workflowId) as { executeUpdate(def: UpdateDefinition<Ret, Args>, options: { args: Args; updateId?: string }): Promise<Ret> };
   const send = (updateId?: string) => handle.executeUpdate(update, { args, ...(updateId ? { updateId } : {}) });
+  const deadline = deadlineOf(deps);
+  const ended = () => by(deadline, Promise.resolve().then(whenEnded));
   for (let continued = false; ; continued = true) {
     try {
-      return await keyed(deps, failures, workflowId, updateKey, send);
+      return await keyed(deps, deadline, failures, workflowId, updateKey, send);
     } catch (err) {
       if (err instanceof FlowRefusal && err.is(FlowEnding)) {
-        await closed(deps, workflowId);
-        throw await whenEnded();
+        await closed(deps, deadline, workflowId);
+        throw await ended();
       }
       // The SDK reports both a completed and an unknown workflow as WorkflowNotFoundError. Once
       // more, though: a run that has just continued as new answers in its next run.
       if (err instanceof WorkflowNotFoundError && !continued) continue;
-      if (err instanceof WorkflowNotFoundError) throw await whenEnded();
+      if (err instanceof WorkflowNotFoundError) throw await ended();
       throw err;
     }
   }
@@ -114,26 +118,26 @@ export function keyOf(kind: string, ...parts: (string | number)[]): string {
  * database was down, an address was taken), so the request goes on to the
  * next suffix of the key, until one that has no outcome yet: that one is sent.
  */
-async function keyed<T>(deps: FlowDeps, failures: FailureTable, workflowId: string, key: string | undefined, send: (updateId?: string) => Promise<T>): Promise<T> {
-  if (!key) return withinDeadline(deps, () => answered(failures, () => send()));
+async function keyed<T>(deps: FlowDeps, deadline: number, failures: FailureTable, workflowId: string, key: string | undefined, send: (updateId?: string) => Promise<T>): Promise<T> {
+  if (!key) return withinDeadline(deps, deadline, () => answered(failures, () => send()));
   // The key is sent at once: Temporal answers an update ID it knows with that update's outcome, so
   // a success (this one's or an earlier one's) costs one call. Only a failure needs the key's history:
   // unknown under the key, it was this call's refusal by the validator; kept under it, it may be an
   // earlier request's, so the next suffix is tried (at worst this request's refusal comes twice).
   let lastFailure: unknown;
   try {
-    return await withinDeadline(deps, () => send(key));
+    return await withinDeadline(deps, deadline, () => send(key));
   } catch (err) {
     if (!(err instanceof WorkflowUpdateFailedError)) return answered(failures, () => Promise.reject(err));
-    const kept = await withinDeadline(deps, () => outcomeOf<T>(deps, workflowId, key));
+    const kept = await withinDeadline(deps, deadline, () => outcomeOf<T>(deps, workflowId, key));
     if (kept.state === 'none') return answered(failures, () => Promise.reject(err));
     if (kept.state === 'succeeded') return kept.value;
     lastFailure = kept.error;
   }
   for (let attempt = 1; attempt < KEYED_ATTEMPTS; attempt++) {
     const updateId = attempt ? `${key}#${attempt}` : key;
-    const earlier = await withinDeadline(deps, () => outcomeOf<T>(deps, workflowId, updateId));
-    if (earlier.state === 'none') return withinDeadline(deps, () => answered(failures, () => send(updateId)));
+    const earlier = await withinDeadline(deps, deadline, () => outcomeOf<T>(deps, workflowId, updateId));
+    if (earlier.state === 'none') return withinDeadline(deps, deadline, () => answered(failures, () => send(updateId)));
     if (earlier.state === 'succeeded') return earlier.value;
     lastFailure = earlier.error;
   }
@@ -152,14 +156,13 @@ async function outcomeOf<T>(deps: FlowDeps, workflowId: string, updateId: string
   }
 }
 
-/** The call within UPDATE_DEADLINE; past it, "try again" (the update itself goes on, and a retry with its key gets its answer). */
-async function withinDeadline<T>(deps: FlowDeps, call: () => Promise<T>): Promise<T> {
+/** The call by the request's deadline; past it, "try again" (the update itself goes on, and a retry with its key gets its answer). */
+async function withinDeadline<T>(deps: FlowDeps, deadline: number, call: () => Promise<T>): Promise<T> {
+  if (Date.now() >= deadline) throw tryAgainInAMoment();
   try {
-    return await deps.temporal.connection.withDeadline(Date.now() + deps.config.updateDeadlineMs, call);
+    return await deps.temporal.connection.withDeadline(deadline, call);
   } catch (err) {
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadlineExceeded(err)) {
-      throw new HttpError(503, 'This is taking longer than it should; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
-    }
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isDeadlineExceeded(err)) throw tryAgainInAMoment();
     throw err;
   }
 }
@@ -203,31 +206,33 @@ function refusalIn(err: unknown, failures: FailureTable): { entry: FlowFailure; 
   return undefined;
 }
 
-/** Waits (bounded) for a run that refused as finishing to close. */
-async function closed(deps: FlowDeps, workflowId: string): Promise<void> {
-  if (!(await flowClosed(deps, workflowId, ENDING_RUN_CLOSES_WITHIN_MS))) {
-    throw new HttpError(503, 'This request is still being processed; try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
-  }
+/** Waits, until the request's deadline, for a run that refused as finishing to close. */
+async function closed(deps: FlowDeps, deadline: number, workflowId: string): Promise<void> {
+  if (!(await flowClosed(deps, workflowId, deadline - Date.now()))) throw tryAgainInAMoment();
 }
 
 /*
- * Reading a flow without changing it: none of these adds to its history.
+ * Reading a flow without changing it: none of these adds to its history,
+ * and none outlasts the request's deadline.
  */
 
-/** Waits at most `withinMs` for the flow's current run to close (or continue as new); true once it has, or when there is none. */
+/** Waits at most `withinMs` (and no later than the request's deadline) for the flow's current run to close (or continue as new); true once it has, or when there is none. */
 export async function flowClosed(deps: FlowDeps, workflowId: string, withinMs: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const gaveUp = new Promise<'gave up'>((resolve) => (timer = setTimeout(() => resolve('gave up'), withinMs)));
+  const until = Math.min(Date.now() + withinMs, deadlineOf(deps));
+  if (until <= Date.now()) return false;
   // Only this run: a run that continued as new has closed too.
   const run = deps.temporal.workflow.getHandle(workflowId, undefined, { followRuns: false });
-  const outcome = await Promise.race([run.result().then(() => 'closed', () => 'closed'), gaveUp]).finally(() => clearTimeout(timer));
-  return outcome === 'closed';
+  // Under the deadline the long poll for its result is cancelled too, instead of going on after the answer.
+  const result = deps.temporal.connection.withDeadline(until, () => run.result()).then(() => true, (err: unknown) => !isDeadlineExceeded(err));
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), until - Date.now())));
+  return Promise.race([result, gaveUp]).finally(() => clearTimeout(timer));
 }
 
-/** Whether the flow's latest run is still running: false once it has closed, or when there is none. Within UPDATE_DEADLINE. */
+/** Whether the flow's latest run is still running: false once it has closed, or when there is none. By the request's deadline. */
 export async function flowRunning(deps: FlowDeps, workflowId: string): Promise<boolean> {
   try {
-    const { status } = await withinDeadline(deps, () => deps.temporal.workflow.getHandle(workflowId).describe());
+    const { status } = await withinDeadline(deps, deadlineOf(deps), () => deps.temporal.workflow.getHandle(workflowId).describe());
     return status.name === 'RUNNING';
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return false;
@@ -236,18 +241,54 @@ export async function flowRunning(deps: FlowDeps, workflowId: string): Promise<b
 }
 
 /**
- * What the flow's query answers within `withinMs` (UPDATE_DEADLINE unless the
- * page says how long it waits), for what only fills a page in: undefined
- * when the flow cannot say in time (it has closed or never started, its
- * worker is away, its run predates the query).
+ * What the flow's query answers within `withinMs` (and by the request's
+ * deadline), for what only fills a page in: undefined when the flow cannot
+ * say in time (it has closed or never started, its worker is away, its run
+ * predates the query).
  */
 export async function queryFlow<Ret, Args extends unknown[]>(deps: FlowDeps, workflowId: string, query: QueryDefinition<Ret, Args>, args: Args, withinMs = deps.config.updateDeadlineMs): Promise<Ret | undefined> {
   // The SDK's overloads tell no-argument queries from the others; this one call serves both.
   const handle = deps.temporal.workflow.getHandle(workflowId) as { query(def: QueryDefinition<Ret, Args>, ...args: Args): Promise<Ret> };
-  if (withinMs <= 0) return undefined;
+  const until = Math.min(Date.now() + withinMs, deadlineOf(deps));
+  if (until <= Date.now()) return undefined;
   try {
-    return await deps.temporal.connection.withDeadline(Date.now() + withinMs, () => handle.query(query, ...args));
+    return await deps.temporal.connection.withDeadline(until, () => handle.query(query, ...args));
   } catch {
     return undefined;
   }
+}
+
+/* ---- the request's deadline ---- */
+
+const requestDeadlines = new AsyncLocalStorage<number>();
+
+/**
+ * Every request has one deadline, UPDATE_DEADLINE from its arrival: its
+ * calls to Temporal, the waits for a finishing run and the reads that answer
+ * for a closed flow all end by it, however many of them the request makes.
+ * Outside a request (a script), each flow call has a deadline of its own.
+ */
+export function requestDeadline(config: Config): Middleware {
+  return (_ctx, next) => requestDeadlines.run(Date.now() + config.updateDeadlineMs, next);
+}
+
+function deadlineOf(deps: FlowDeps): number {
+  return requestDeadlines.getStore() ?? Date.now() + deps.config.updateDeadlineMs;
+}
+
+/** How long the request may still wait (a page's own wait for a flow to catch up ends by the deadline too). */
+export function timeLeft(deps: FlowDeps): number {
+  return Math.max(0, deadlineOf(deps) - Date.now());
+}
+
+/** The answer of a request past its deadline: the person's "try again in a moment" page, a JSON client's 503 with Retry-After. */
+export function tryAgainInAMoment(): HttpError {
+  return new HttpError(503, 'This is taking longer than it should; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
+}
+
+/** `work`'s outcome, or "try again" once the deadline has passed first. */
+async function by<T>(deadline: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(tryAgainInAMoment()), Math.max(0, deadline - Date.now()))));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }

@@ -4,6 +4,7 @@ import { TokenError } from '../shared/tokens';
 import { DeadLink } from '../shared/links';
 import { FlowFailure, Refused } from '../shared/failures';
 import { log } from '../shared/log';
+import { isDatabaseUnavailable } from '../shared/db';
 
 /** An answer the client caused: rendered as `{"reason": ...}` for the API, as a page for a browser. */
 export class HttpError extends Error {
@@ -29,7 +30,9 @@ export class FlowRefusal extends HttpError {
     reason: string,
     title?: string,
   ) {
-    super(failure.status, reason, { code: failure.code, ...(failure.retryAfterSeconds ? { retryAfterSeconds: failure.retryAfterSeconds } : {}) }, title ?? failure.title);
+    // A 503 always says when to try again: in a moment, unless the table names a time.
+    const retryAfterSeconds = failure.retryAfterSeconds ?? (failure.status === 503 ? 5 : undefined);
+    super(failure.status, reason, { code: failure.code, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) }, title ?? failure.title);
   }
 
   is(failure: FlowFailure): boolean {
@@ -139,6 +142,8 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof DeadLink) return deadLinkError(err);
   if (err instanceof Refused) return new FlowRefusal(err.failure, err.message, err.title);
   if (err instanceof TokenError) return new HttpError(403, err.message, { problem: err.problem });
+  // The database is down or restarting: the request may succeed in a moment, as a flow's step that cannot run now.
+  if (isDatabaseUnavailable(err)) return new HttpError(503, 'This could not be completed right now; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
   const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = e?.status ?? e?.statusCode;
   // Errors raised by Koa and its body parser for bad requests carry a 4xx status.

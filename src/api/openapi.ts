@@ -159,7 +159,7 @@ export function openApiDocument(): OpenApiDocument {
       description:
         'Durable, email-driven flows: team invitations (Synapse-style `/repo/v1`, `/auth/v1`), free trials (Toucan-style `/api/trial`) and the self-hosted billing login (Zulip\'s `/api/v1/remotes/server`); for operators, Temporal\'s remote codec (`/codec`). ' +
         'Errors are `{"reason": "...", "code"?: "..."}` (Zulip\'s endpoints answer in Zulip\'s shape, `{"result": "error", "msg", "code"}`); limits answer 429 with `Retry-After`; ' +
-        'a request that reaches a workflow whose steps cannot run right now answers 503 with `Retry-After` (or 409 `try_again`), and the same request can be sent again.',
+        'a request that reaches a workflow whose steps cannot run right now, or that the flow does not answer within `UPDATE_DEADLINE`, answers 503 with `Retry-After` (or 409 `try_again`), and the same request can be sent again; so does any request while the database is unreachable.',
       license: { name: 'MIT', identifier: 'MIT' },
     },
     tags: CONTRACTS.map(({ tag, description }) => ({ name: tag, description })),

@@ -37,6 +37,7 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
     });
   }
 
+  /** As the API starts it: with an end, a year away unless given (`expiresOn: undefined`: a run started before every invitation had one). */
   async function startInvitation(extra: Partial<InvitationInput> = {}) {
     const admin = await newAccount('ts-admin');
     const team = await createTeam(deps.db, 'Time-skipping team', admin.id);
@@ -47,8 +48,10 @@ export function invitationPaths(client: Client, taskQueue: string, deps: Deps, n
       inviteeEmail: uniqueEmail('ts-invitee'),
       message: 'Join us',
       acceptInvitationEndpoint: endpoint,
+      expiresOn: new Date((await now()) + 365 * DAY).toISOString(),
       ...extra,
     };
+    if (input.expiresOn === undefined) delete input.expiresOn;
     // As the API starts it: the update that answers with the recorded invitation travels with the start.
     const start = new WithStartWorkflowOperation<typeof membershipInvitationWorkflow>('membershipInvitationWorkflow', {
       workflowId: invitationWorkflowId(input.invitationId),

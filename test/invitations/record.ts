@@ -66,4 +66,19 @@ export async function recordInvitationHistories(): Promise<void> {
   } finally {
     await harness.teardown();
   }
+
+  // Started without expiry: it ends when its link does, INVITATION_MAX_LIFETIME after it was made. On a server of its
+  // own, whose clock still agrees with the database's that dates the invitation (the one above has skipped ahead).
+  const fresh = await startTimeSkipping('invitation-record-no-expiry');
+  try {
+    const paths = invitationPaths(fresh.env.client, fresh.taskQueue, fresh.deps, () => fresh.env.currentTimeMs());
+    await fresh.withWorker(async () => {
+      const { handle, input } = await paths.startInvitation({ expiresOn: undefined });
+      expect(input.expiresOn).toBeUndefined();
+      expect(await handle.result()).toBe('expired');
+      await saveHistory('invitation', 'ended-without-expiry', handle);
+    });
+  } finally {
+    await fresh.teardown();
+  }
 }

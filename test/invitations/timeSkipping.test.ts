@@ -2,8 +2,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { emailsTo, waitForEmail } from '../support/mailbox';
 import type { Deps } from '../../src/deps';
-import { FlowStep } from '../../src/shared/searchAttributes';
-import { findInvitation, invitationStatistics } from '../../src/domain/invitation';
+import { ExpiresAt, FlowStep } from '../../src/shared/searchAttributes';
+import { closedReason, findInvitation, invitationStatistics } from '../../src/domain/invitation';
 import type { accountEmailValidationWorkflow } from '../../src/workflows/invitation/workflow';
 import {
   createValidatedAccountUpdate,
@@ -11,7 +11,6 @@ import {
   emailValidationWorkflowId,
   invitationStateQuery,
   requestValidationEmailSignal,
-  revokeInvitationUpdate,
   ValidationEmailRequest,
 } from '../../src/workflows/invitation/messages';
 import { uniqueEmail } from '../support/mailbox';
@@ -46,16 +45,6 @@ describe('invitation timers on the time-skipping server', () => {
     });
   });
 
-  it('keeps an invitation without expiry open for a year, then revokes it', async () => {
-    await harness.withWorker(async () => {
-      const { handle, admin } = await paths.startInvitation();
-      await env.sleep(365 * DAY);
-      expect((await handle.query(invitationStateQuery)).step).toBe('awaiting_invitee');
-      await handle.executeUpdate(revokeInvitationUpdate, { args: [{ by: admin.id }] });
-      expect(await handle.result()).toBe('revoked');
-    });
-  });
-
   it('lets a new-account email validation lapse after its 24 hours; a late account creation is refused', async () => {
     await harness.withWorker(async () => {
       const email = uniqueEmail('lapse');
@@ -85,6 +74,42 @@ describe('invitation timers on the time-skipping server', () => {
       expect(created.accountId).toBeGreaterThan(0);
       expect(await handle.result()).toBe('account_created');
       expect((await handle.describe()).typedSearchAttributes.get(FlowStep)).toBe('account_created');
+    });
+  });
+});
+
+// On a server of its own: its clock still agrees with the database's, which dates the invitation (the server above has
+// skipped far ahead by now), and the invitation's end is read from that date.
+describe('an invitation started without expiry, on the time-skipping server', () => {
+  let own: TimeSkippingHarness;
+  let ownPaths: ReturnType<typeof invitationPaths>;
+  beforeAll(async () => {
+    own = await startTimeSkipping('invitation-no-expiry');
+    ownPaths = invitationPaths(own.env.client, own.taskQueue, own.deps, () => own.env.currentTimeMs());
+  });
+  afterAll(() => own?.teardown());
+
+  it('ends an invitation started without expiry when its link does, INVITATION_MAX_LIFETIME (a year) after it was made', async () => {
+    await own.withWorker(async () => {
+      const { handle, input } = await ownPaths.startInvitation({ expiresOn: undefined });
+      expect(input.expiresOn).toBeUndefined();
+      const row = (await findInvitation(deps.db, input.invitationId))!;
+      const endsOn = row.createdOn.getTime() + deps.config.ttl.invitationMaxLifetime;
+      expect(deps.config.ttl.invitationMaxLifetime).toBe(365 * DAY);
+      await waitForEmail(input.inviteeEmail!, /You are invited to join/);
+      // Open, and says until when, up to its last day (a query would let the server skip to the end, so the flow is described).
+      await own.env.sleep(endsOn - DAY - (await own.env.currentTimeMs()));
+      const lastDay = await handle.describe();
+      expect({ status: lastDay.status.name, flowStep: lastDay.typedSearchAttributes.get(FlowStep), expiresAt: lastDay.typedSearchAttributes.get(ExpiresAt)?.getTime() }).toEqual({ status: 'RUNNING', flowStep: 'awaiting_invitee', expiresAt: endsOn });
+
+      expect(await handle.result()).toBe('expired');
+      expect(await own.env.currentTimeMs()).toBeGreaterThanOrEqual(endsOn);
+      const ended = await handle.describe();
+      expect({ status: ended.status.name, flowStep: ended.typedSearchAttributes.get(FlowStep), expiresAt: ended.typedSearchAttributes.get(ExpiresAt) }).toEqual({ status: 'COMPLETED', flowStep: 'expired', expiresAt: undefined });
+      expect((await handle.query(invitationStateQuery)).step).toBe('expired');
+      const closed = (await findInvitation(deps.db, input.invitationId))!;
+      expect(closed.expiredOn).toBeInstanceOf(Date);
+      expect(closedReason(closed)).toBe('expired');
     });
   });
 });

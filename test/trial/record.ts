@@ -1,5 +1,6 @@
 // The free trial's paths, recorded as histories (npm run record-histories):
 // each registration sent as the API sends it, with Update-with-Start.
+import { randomUUID } from 'node:crypto';
 import { type Client, WithStartWorkflowOperation } from '@temporalio/client';
 import { hashPassword } from '../../src/shared/auth';
 import { hashKey } from '../../src/shared/tokens';
@@ -17,9 +18,9 @@ import {
   trialWorkflowId,
   verifyTokenUpdate,
 } from '../../src/workflows/trial/messages';
-import { startTimeSkipping } from '../support/timeSkipping';
+import { startTimeSkipping, TimeSkippingHarness } from '../support/timeSkipping';
 import { saveHistory } from '../support/histories';
-import { linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
+import { emailsTo, linkIn, uniqueEmail, waitForEmail, waitForEmails } from '../support/mailbox';
 
 const DAY = 86_400_000;
 
@@ -116,6 +117,8 @@ export async function recordTrialHistories(): Promise<void> {
       const lapsed = await requestReset(env.client, taskQueue, known);
       expect(await lapsed.result()).toBe('lapsed');
       await saveHistory('trial', 'password-reset-lapsed', lapsed);
+
+      await recordLegacyTrialHistories(harness, known);
     });
   } finally {
     await harness.teardown();
@@ -132,4 +135,30 @@ async function requestReset(client: Client, taskQueue: string, email: string) {
   });
   await client.workflow.executeUpdateWithStart(requestPasswordResetUpdate, { startWorkflowOperation: start });
   return start.workflowHandle();
+}
+
+/**
+ * The workflow types no longer started (src/workflows/trial/legacy.ts), each
+ * run as the versions before the trial's own workflow sent these mails
+ * started it: a plain start under `trial/<email>/welcome-back` or
+ * `.../password-reset`, one mail, done. Runs that those versions started
+ * replay with today's code; the replay test shows it.
+ */
+export async function recordLegacyTrialHistories({ env, taskQueue }: TimeSkippingHarness, email: string): Promise<void> {
+  const legacy = [
+    ['trialWelcomeBackWorkflow', 'welcome-back', /Welcome back/],
+    ['trialPasswordResetWorkflow', 'password-reset', /Choose a new password/],
+  ] as const;
+  for (const [workflowType, name, subject] of legacy) {
+    const before = (await emailsTo(email, subject)).length;
+    const handle = await env.client.workflow.start(workflowType, {
+      workflowId: `${trialWorkflowId(email)}/${name}`,
+      taskQueue,
+      args: [{ email, requestId: randomUUID() }],
+      typedSearchAttributes: trialSearchAttributes(email, name === 'welcome-back' ? 'awaiting_verification' : 'password_reset', Date.now() + 3_600_000),
+    });
+    await handle.result();
+    await waitForEmails(email, subject, before + 1);
+    await saveHistory('trial', `legacy-${name}`, handle);
+  }
 }

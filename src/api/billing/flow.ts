@@ -3,7 +3,7 @@
 // may start the login (a link clicked after a restart, a page reloaded), so
 // each is an Update-with-Start on the login's workflow ID.
 import type { ApiDeps } from '../../deps';
-import { flowRunning, FlowStart, keyOf, queryFlow, startOrUpdate, updateFlow } from '../flows';
+import { flowRunning, FlowStart, keyOf, queryFlow, startOrUpdate, timeLeft, updateFlow } from '../flows';
 import * as records from '../../domain/billing';
 import {
   BillingFailure,
@@ -17,9 +17,6 @@ import {
   LoginConfirmation,
   requestConfirmationEmailUpdate,
 } from '../../workflows/billing/messages';
-
-/** How long a page waits for a confirmation link still being processed (e.g. while the worker restarts). */
-const PENDING_CONFIRMATION_WAIT_MS = 20_000;
 
 /** A confirmation link as the portal read it (`records.readConfirmationLink`). */
 type ConfirmationLink = Awaited<ReturnType<typeof records.readConfirmationLink>>;
@@ -86,10 +83,11 @@ export function billingFlow(deps: ApiDeps) {
      * Once any confirmation link the login is still processing has been
      * handled: a page reloaded after a restart cut off the link click then
      * shows the confirm-login step. No flow (the usual first visit) answers
-     * at once; a flow waiting for its worker is not waited for long.
+     * at once; a flow waiting for its worker is waited for until the
+     * request's deadline.
      */
     async confirmationsSettled(identity: BillingIdentity): Promise<void> {
-      const giveUpAt = Date.now() + PENDING_CONFIRMATION_WAIT_MS;
+      const giveUpAt = Date.now() + timeLeft(deps);
       // A query, polled: page views add nothing to the login's history.
       while (((await queryFlow(deps, billingLoginWorkflowId(identity), confirmationsInFlightQuery, [], giveUpAt - Date.now())) ?? 0) > 0) {
         await new Promise((r) => setTimeout(r, 100));

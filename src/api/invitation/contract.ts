@@ -2,7 +2,7 @@
 // and /auth/v1): the schemas its routes validate with, what each answers,
 // examples.
 import { z } from 'zod';
-import { accountRequired, Contract, describing, deviceCookieSet, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain } from '../contract';
+import { accountRequired, Contract, describing, deviceCookieSet, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain, unavailable } from '../contract';
 import type { invitationStatistics } from '../../domain/invitation';
 import { InvitationFailure, MembershipInvitation, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
@@ -89,7 +89,7 @@ export const accountsContract: Contract = {
         400: invalidRequest,
         403: tokenRefused('The carried invitation token is not valid.'),
         429: refused('The address had its registration mails for the day.', { codes: [InvitationFailure.registrationLimitReached], retryAfter: true }),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         requested: { summary: 'Ask for the link', status: 201, body: { email: 'grace@example.com', firstName: 'Grace', lastName: 'Hopper' }, answer: {} },
@@ -121,7 +121,7 @@ export const accountsContract: Contract = {
         403: tokenRefused('The email validation token is tampered with or expired.'),
         409: refused('The username is taken, or the validation was used for an account already.', { codes: [InvitationFailure.accountExists, InvitationFailure.usernameTaken] }),
         410: refused('The registration link has lapsed: ask for a new one.'),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         created: {
@@ -241,7 +241,7 @@ export const accountsContract: Contract = {
         403: refused('An invitation is required to join the team.', { codes: [InvitationFailure.notInvited] }),
         404: refused('There is no such team or account.'),
         409: tryAgain(InvitationFailure.notYetRecorded),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         added: { summary: 'An admin adds an account', status: 204, path: { id: '5', principalId: '8' } },
@@ -276,7 +276,7 @@ export const invitationContract: Contract = {
         409: refused('The invitee is a member already.'),
         422: refused('The Idempotency-Key was used for a different request.'),
         429: refused('A daily cap on invitation mails was reached.', { codes: [InvitationFailure.limitReached], retryAfter: true }),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         invited: { summary: 'Invite an address', status: 201, headers: { 'Idempotency-Key': 'e4b7c9a2-3f1d-4c8e-9a6b-5d2f1e0c7b3a' }, body: { teamId: '5', inviteeEmail: 'grace@example.com', message: 'Join us' }, answer: INVITATION },
@@ -357,7 +357,7 @@ export const invitationContract: Contract = {
         }),
         404: refused('There is no such invitation.'),
         409: tryAgain(InvitationFailure.notYetRecorded),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         verified: { summary: 'The account has the invited address', status: 200, path: { id: '12' }, answer: VERIFICATION_TOKEN },
@@ -391,7 +391,7 @@ export const invitationContract: Contract = {
         404: refused('There is no such invitation.'),
         409: tryAgain(InvitationFailure.notYetRecorded),
         410: refused('The invitation closed meanwhile.', { codes: [InvitationFailure.closed] }),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         bound: { summary: 'Bind', status: 200, path: { id: '12' }, body: VERIFICATION_TOKEN, answer: { ...INVITATION, inviteeId: '8' } },
@@ -413,7 +413,7 @@ export const invitationContract: Contract = {
         409: tryAgain(InvitationFailure.notYetRecorded),
         410: refused('The invitation was withdrawn, used or has expired.', { codes: [InvitationFailure.closed] }),
         429: refused(`Mailed ${RESENDS_PER_DAY} times today already, or a daily cap on invitation mails is reached.`, { codes: [InvitationFailure.resendLimitReached, InvitationFailure.limitReached], retryAfter: true }),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         resent: { summary: 'Mail it again', status: 200, path: { id: '12' }, answer: INVITATION },
@@ -457,7 +457,7 @@ export const invitationContract: Contract = {
         404: refused('There is no such invitation.'),
         409: tryAgain(InvitationFailure.notYetRecorded),
         410: refused('The invitation was used or has expired.', { codes: [InvitationFailure.closed] }),
-        503: tryAgain(),
+        503: unavailable,
       },
       examples: {
         withdrawn: { summary: 'Withdraw', status: 204, path: { id: '12' } },

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
 import { HttpError, plainText, tokenRefusal } from '../http';
-import { flowClosed, keyOf, queryFlow, startOrUpdate, updateFlow } from '../flows';
+import { flowClosed, keyOf, queryFlow, startOrUpdate, timeLeft, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -61,9 +61,6 @@ export function linkEndpoint(config: Config, kind: LinkKind, value: unknown, nam
 
 /** A page does not wait longer than this for the names to prefill it with. */
 const NAMES_WITHIN_MS = 2_000;
-
-/** How long a repeated account creation waits for the first one's flow to finish before it answers. */
-const ACCOUNT_CREATION_SETTLES_WITHIN_MS = 60_000;
 
 export function invitationFlow(deps: ApiDeps) {
   const { db, signer, config } = deps;
@@ -238,8 +235,8 @@ export function invitationFlow(deps: ApiDeps) {
       const workflowId = emailValidationWorkflowId(validated.email);
       const existing = (await records.findAccountByEmail(db, validated.email)) ?? (await db.account.findUnique({ where: { username } }));
       if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
-        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation.
-        await flowClosed(deps, workflowId, ACCOUNT_CREATION_SETTLES_WITHIN_MS);
+        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation (or by the request's deadline).
+        await flowClosed(deps, workflowId, timeLeft(deps));
         throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: InvitationFailure.accountExists.code });
       }
       if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: InvitationFailure.usernameTaken.code });

@@ -1,7 +1,7 @@
 // The free trial's JSON API as its clients see it (Toucan's /api/trial/*):
 // the schemas its routes validate with, what each answers, examples.
 import { z } from 'zod';
-import { Answer, Contract, describing, deviceCookieSet, invalidRequest, ok, Operation, refused, tryAgain } from '../contract';
+import { Answer, Contract, describing, deviceCookieSet, invalidRequest, ok, Operation, refused, tryAgain, unavailable } from '../contract';
 import type { issueEmbedToken, PublicTrialStatus, TrialInfos } from '../../domain/trial';
 import { TrialFailure } from '../../workflows/trial/messages';
 import { creationBody, loginBody, usernameBody } from './flow';
@@ -54,7 +54,7 @@ const operatorRefusals = {
   403: refused('A wrong operator key, or the server has no `ADMIN_TOKEN` (`operator_disabled`).', { codes: ['operator_disabled'] }),
   404: refused('No trial for this username.'),
   409: refused('The trial is not running or expired.', { codes: [TrialFailure.notRunning], extra: { status: z.enum(TRIAL_STATUSES).optional() } }),
-  503: tryAgain(),
+  503: unavailable,
 } satisfies Record<number, Answer>;
 const deadToken = {
   404: refused('The token is unknown or forged.', { codes: ['unknown_token'] }),
@@ -71,7 +71,7 @@ const register: Operation = {
     202: ok('Accepted, the same for every address.', registered),
     400: invalidRequest,
     429: refused('The address had 3 registration mails in the last hour.', { codes: [TrialFailure.throttled], retryAfter: true }),
-    503: tryAgain(),
+    503: unavailable,
   },
   examples: {
     accepted: { summary: 'Register', status: 202, body: { username: EMAIL, firstname: 'Ada', lastname: 'Lovelace', company: 'Analytical Engines' }, answer: REGISTERED },
@@ -103,7 +103,7 @@ export const trialContract: Contract = {
       description: 'The token from the verification link, while it is valid and unused: answers whose trial it is.',
       security: [['trialService']],
       body: verifyBody,
-      answers: { 200: ok('The token is valid and unused.', z.strictObject({ username: z.string() })), 400: invalidRequest, ...service, ...deadToken, 503: tryAgain() },
+      answers: { 200: ok('The token is valid and unused.', z.strictObject({ username: z.string() })), 400: invalidRequest, ...service, ...deadToken, 503: unavailable },
       examples: {
         valid: { summary: 'A token from a verification mail', status: 200, body: { token: TOKEN }, answer: { username: EMAIL } },
         forged: { summary: 'A token nobody issued', status: 404, body: { token: 'not-a-token' }, answer: { reason: 'This link is not valid.', code: 'unknown_token' } },
@@ -124,7 +124,7 @@ export const trialContract: Contract = {
         ...service,
         ...deadToken,
         409: refused('An account with this address exists already.', { codes: [TrialFailure.accountExists] }),
-        503: tryAgain(TrialFailure.unavailable),
+        503: unavailable,
       },
       examples: {
         created: { summary: 'Create the account', status: 201, body: { token: TOKEN, password: 'Analytical-1843', firstname: 'Ada', lastname: 'Lovelace' }, answer: { username: EMAIL, appId: 3, trialEndsAt: TRIAL_ENDS_AT } },

@@ -36,7 +36,7 @@ import {
 type InvitationActivities = ReturnType<typeof createInvitationActivities>;
 
 // Background steps retry until they succeed: a recorded invitation or a mail must not be lost.
-const { recordInvitation, sendInvitationEmail, sendInvitationNotification, recordInvitationRevoked, recordInvitationExpired, sendEmailValidationEmail } =
+const { recordInvitation, sendInvitationEmail, sendInvitationNotification, recordInvitationRevoked, recordInvitationExpired, sendEmailValidationEmail, readInvitationEnd } =
   proxyActivities<InvitationActivities>({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '1m' } });
 
 // Steps a person's click waits for give up in bounded time, so the click gets an answer.
@@ -57,6 +57,8 @@ const LOCAL_CLICK_STEPS = 'invitation-local-click-steps';
 const EXPIRES_AT_PER_MAIL = 'email-validation-expires-at-per-mail';
 // Runs recorded before resends counted against the daily caps on invitation mails mailed them without asking.
 const RESEND_WITHIN_DAILY_CAPS = 'invitation-resend-within-daily-caps';
+// Runs recorded before an invitation without expiry ended at INVITATION_MAX_LIFETIME keep waiting as they did.
+const ENDS_WITHOUT_EXPIRY = 'invitation-ends-without-expiry';
 const databaseSteps = () => (patched(LOCAL_CLICK_STEPS) ? localClickSteps : clickSteps);
 
 const DAY_MS = 24 * 3600_000;
@@ -98,6 +100,8 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   let boundVia: BoundVia | undefined;
   let refusals = 0;
   const verificationMailTimes: number[] = [];
+  /** When the invitation ends: its expiresOn, or (started without one) INVITATION_MAX_LIFETIME after it was made. */
+  let endsOn = input.expiresOn;
 
   const invitee = input.inviteeEmail ?? `account ${input.inviteeId}`;
   const enterStep = (next: InvitationStep) => {
@@ -105,7 +109,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
     const open = next === 'awaiting_invitee' || next === 'awaiting_join';
     upsertSearchAttributes([
       { key: FlowStep, value: next },
-      { key: ExpiresAt, value: open && input.expiresOn ? new Date(input.expiresOn) : null },
+      { key: ExpiresAt, value: open && endsOn ? new Date(endsOn) : null },
     ]);
     narrate(narration());
   };
@@ -113,7 +117,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   const REVOKE = { update: 'revokeInvitation', input: '{"by": 0}', does: 'withdraw the invitation; its links then say so' };
   /** What the Web UI shows for the current step. */
   function narration(): Narration {
-    const expires = input.expiresOn ? { at: Date.parse(input.expiresOn), then: 'the invitation expires' } : undefined;
+    const expires = endsOn ? { at: Date.parse(endsOn), then: 'the invitation expires' } : undefined;
     switch (step) {
       case 'recording':
         return { step: 'Recording the invitation' };
@@ -296,7 +300,12 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   if (input.inviteeEmail) await described(sendInvitationEmail, `send invitation mail to ${input.inviteeEmail}`, { invitationId: input.invitationId, acceptInvitationEndpoint: input.acceptInvitationEndpoint });
   else await described(sendInvitationNotification, `send invitation notice to ${invitee}`, { invitationId: input.invitationId, notificationUnsubscribeEndpoint: input.notificationUnsubscribeEndpoint });
 
-  const settled = await awaitJoinOrRevocation(input.expiresOn, () => !isOpen());
+  if (!endsOn && patched(ENDS_WITHOUT_EXPIRY)) {
+    // Started without an end (the API gives every invitation one): it ends when its link does.
+    endsOn = await described(readInvitationEnd, 'read when the invitation ends (INVITATION_MAX_LIFETIME after it was made)', { invitationId: input.invitationId });
+    if (isOpen()) enterStep(step);
+  }
+  const settled = await awaitJoinOrRevocation(endsOn, () => !isOpen());
   if (!settled) {
     enterStep('expired');
     await described(recordInvitationExpired, 'record the invitation as expired', { invitationId: input.invitationId });
@@ -306,7 +315,7 @@ export async function membershipInvitationWorkflow(input: InvitationInput): Prom
   return step;
 }
 
-/** Waits for the flow to be settled; false when `expiresOn` came first. No expiry: waits as long as it takes. */
+/** Waits for the flow to be settled; false when `expiresOn` came first. No expiry (runs started before every invitation had an end): waits as long as it takes. */
 async function awaitJoinOrRevocation(expiresOn: string | undefined, settled: () => boolean): Promise<boolean> {
   if (!expiresOn) {
     await condition(settled);
