@@ -30,7 +30,7 @@ export function stopOnSignal(what: string, stop: () => Promise<void>, deadlineMs
     setTimeout(() => {
       const unfinished = Object.fromEntries(Object.entries(inFlight()).filter(([, n]) => n > 0));
       const cutShort = Object.keys(unfinished).length > 0;
-      log[cutShort ? 'warn' : 'info']({ deadlineMs, unfinished }, `${what} exits at its stop deadline${cutShort ? ', cutting work short' : ' with nothing in hand'}`);
+      log.warn({ deadlineMs, unfinished }, `${what} exits at its stop deadline${cutShort ? ', cutting work short' : ' with nothing in hand'}`);
       process.exit(cutShort ? 1 : 0);
     }, deadlineMs).unref();
     stop().then(

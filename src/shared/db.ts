@@ -1,11 +1,55 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client';
 
 export function createDb(databaseUrl: string): Db {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl }) });
+  return new PrismaClient({ adapter: new PrismaPg(poolThatTakesBackDeadConnections(databaseUrl), { disposeExternalPool: true }) });
+}
+
+type Acquired = (err: Error | undefined, client?: pg.PoolClient, done?: (release?: Error | boolean) => void) => void;
+
+/**
+ * A connection pool that takes back a lent connection as soon as it dies.
+ * Prisma's transactions send ROLLBACK (or COMMIT) before they hand their
+ * connection back; when PostgreSQL went away mid-transaction (a restart, a
+ * failover), that statement fails and the connection is never handed back,
+ * so every such transaction would hold one of the pool's connections for
+ * good, until none is left and every query waits. Here a lent connection
+ * that ends or fails is released at once, as broken (the pool closes it),
+ * and a later release of it does nothing.
+ */
+export function poolThatTakesBackDeadConnections(connectionString: string, options: pg.PoolConfig = {}): pg.Pool {
+  const pool = new pg.Pool({ connectionString, ...options });
+  const acquire = pool.connect.bind(pool) as unknown as (callback?: Acquired) => Promise<pg.PoolClient> | void;
+  const lend = (client: pg.PoolClient): pg.PoolClient => {
+    const release = client.release;
+    let released = false;
+    const onGone = (err?: Error) => giveBack(err ?? new Error('the connection ended while lent'));
+    const giveBack = (err?: Error | boolean) => {
+      if (released) return;
+      released = true;
+      client.removeListener('error', onGone);
+      client.removeListener('end', onGone);
+      release(err);
+    };
+    client.on('error', onGone);
+    client.once('end', onGone);
+    client.release = giveBack;
+    return client;
+  };
+  // Both of pg's forms: the adapter awaits a client; pool.query() passes a callback.
+  (pool as unknown as { connect: (callback?: Acquired) => unknown }).connect = (callback?: Acquired) => {
+    if (!callback) return (acquire() as Promise<pg.PoolClient>).then(lend);
+    return acquire((err, client) => {
+      if (err || !client) return callback(err, client);
+      const lent = lend(client);
+      callback(undefined, lent, lent.release);
+    });
+  };
+  return pool;
 }
 
 /** Postgres' unique-violation, as Prisma reports it: used to make inserts idempotent. */

@@ -174,7 +174,8 @@ async function main(): Promise<void> {
       if (!p.exited) failures.push(`${p.name} did not exit within 10 s of SIGTERM`);
       else if (p.code !== 0) failures.push(`${p.name} exited with code ${p.code} ${p.ms} ms after SIGTERM: it cut work short (see its log)`);
     }
-    summary = summary.replace(/; (\d+ s)$/, `; stopped in ${Math.max(...ended.map((p) => p.ms))} ms at most; $1`);
+    const slowest = ended.reduce((a, b) => (b.ms > a.ms ? b : a));
+    summary = summary.replace(/; (\d+ s)$/, `; stopped in ${slowest.ms} ms at most (${slowest.name}); $1`);
   } catch (err) {
     failures.push(`the run stopped: ${(err as Error)?.message ?? err}`);
   } finally {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
 import { HttpError, plainText, tokenRefusal } from '../http';
-import { flowClosed, keyOf, queryFlow, startOrUpdate, timeLeft, updateFlow } from '../flows';
+import { flowClosed, keyOf, queryFlow, startOrUpdate, timeLeft, tryAgainInAMoment, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
@@ -235,8 +235,9 @@ export function invitationFlow(deps: ApiDeps) {
       const workflowId = emailValidationWorkflowId(validated.email);
       const existing = (await records.findAccountByEmail(db, validated.email)) ?? (await db.account.findUnique({ where: { username } }));
       if (existing && existing.email?.toLowerCase() === validated.email.toLowerCase()) {
-        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation (or by the request's deadline).
-        await flowClosed(deps, workflowId, timeLeft(deps));
+        // Most often a retry of a request cut off mid-way: answer once the first one has bound the carried invitation;
+        // until then (a worker restarting), "try again", so that a client never joins before its invitation is bound.
+        if (!(await flowClosed(deps, workflowId, timeLeft(deps)))) throw tryAgainInAMoment();
         throw new HttpError(409, 'This email validation was already used: an account exists for this address.', { code: InvitationFailure.accountExists.code });
       }
       if (existing) throw new HttpError(409, `The username "${username}" is already taken.`, { code: InvitationFailure.usernameTaken.code });
