@@ -258,8 +258,8 @@ describe('the API, replayed from its OpenAPI document', () => {
     await replay('GET /repo/v1/team/:id', 'notYours', { ...asBob, path: { id: team.id } });
     await replay('GET /repo/v1/team/:id', 'unknown', asAdmin);
     await replay('GET /repo/v1/team/:id', 'noAccessToken', { path: { id: team.id } });
-    await replay('GET /repo/v1/teamMembers/:id', 'members', { ...asAdmin, path: { id: team.id } });
-    await replay('GET /repo/v1/teamMembers/:id', 'notMember', { ...asBob, path: { id: team.id } });
+    await replay('GET /repo/v1/teamMembers/:id', 'found', { ...asAdmin, path: { id: team.id } });
+    await replay('GET /repo/v1/teamMembers/:id', 'notYours', { ...asBob, path: { id: team.id } });
     await replay('GET /repo/v1/teamMembers/:id', 'unknown', asAdmin);
     await replay('GET /repo/v1/teamMembers/:id', 'noAccessToken', { path: { id: team.id } });
     const asGrace = { credentials: { account: grace.accessToken } };

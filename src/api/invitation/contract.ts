@@ -2,7 +2,7 @@
 // and /auth/v1): the schemas its routes validate with, what each answers,
 // examples.
 import { z } from 'zod';
-import { accountRequired, Contract, describing, deviceCookieSet, invalidRequest, linkEndpointParam, ok, pathIdParam, refused, tryAgain, unavailable } from '../contract';
+import { accountRequired, Answer, Contract, describing, deviceCookieSet, invalidRequest, linkEndpointParam, ok, Operation, pathIdParam, refused, tryAgain, unavailable } from '../contract';
 import type { invitationStatistics } from '../../domain/invitation';
 import { InvitationFailure, MembershipInvitation, RESENDS_PER_DAY } from '../../workflows/invitation/messages';
 import { newUser } from './flow';
@@ -72,6 +72,24 @@ const teamPath = z.object({ id: pathIdParam('team', '5') });
 const invitationPath = z.object({ id: pathIdParam('invitation', '12') });
 const tokenRefused = (description: string) => refused(description, { problem: true });
 const noAccessToken = { summary: 'Without an access token', status: 401, credentials: { account: 'omitted' }, answer: { reason: 'Authentication required: send Authorization: Bearer <accessToken>.' } } as const;
+
+/** A read of one team (`/…/:id`) for the accounts it concerns: 200 for them, 403 for other accounts, 401 without one, 404 for no such team. */
+function teamRead(read: { summary: string; description: string; found: Answer; forOthers: string; example: { summary: string; answer: unknown } }): Operation {
+  const otherTeam = { id: '6' };
+  return {
+    summary: read.summary,
+    description: read.description,
+    security: [['account']],
+    path: teamPath,
+    answers: { 200: read.found, 401: accountRequired, 403: refused(read.forOthers), 404: refused('There is no such team.') },
+    examples: {
+      found: { ...read.example, status: 200, path: { id: '5' } },
+      notYours: { summary: 'Another team', status: 403, path: otherTeam, answer: { reason: read.forOthers } },
+      unknown: { summary: 'No such team', status: 404, path: { id: '999999999' }, answer: { reason: 'There is no such team.' } },
+      noAccessToken: { ...noAccessToken, path: { id: '5' } },
+    },
+  };
+}
 
 export const accountsContract: Contract = {
   tag: 'Accounts and teams',
@@ -196,38 +214,24 @@ export const accountsContract: Contract = {
       },
     },
 
-    'GET /repo/v1/team/:id': {
+    'GET /repo/v1/team/:id': teamRead({
       summary: 'A team',
       description: "For the team's members and the accounts it has an open invitation bound to (to join it); anyone else gets 403.",
-      security: [['account']],
-      path: teamPath,
-      answers: { 200: ok('The team.', team), 401: accountRequired, 403: refused(TEAM_FOR_MEMBERS_AND_INVITEES), 404: refused('There is no such team.') },
-      examples: {
-        found: { summary: 'A team', status: 200, path: { id: '5' }, answer: TEAM },
-        notYours: { summary: 'Another team', status: 403, path: { id: '6' }, answer: { reason: TEAM_FOR_MEMBERS_AND_INVITEES } },
-        unknown: { summary: 'No such team', status: 404, path: { id: '999999999' }, answer: { reason: 'There is no such team.' } },
-        noAccessToken: { ...noAccessToken, path: { id: '5' } },
-      },
-    },
+      found: ok('The team.', team),
+      forOthers: TEAM_FOR_MEMBERS_AND_INVITEES,
+      example: { summary: 'A team', answer: TEAM },
+    }),
 
-    'GET /repo/v1/teamMembers/:id': {
+    'GET /repo/v1/teamMembers/:id': teamRead({
       summary: "A team's members",
       description: "For the team's members only (its admins are members): names and usernames are not shown to anyone else, invitees included.",
-      security: [['account']],
-      path: teamPath,
-      answers: { 200: ok('The members.', teamMembers), 401: accountRequired, 403: refused(MEMBERS_FOR_MEMBERS), 404: refused('There is no such team.') },
-      examples: {
-        notMember: { summary: 'Not a member', status: 403, path: { id: '6' }, answer: { reason: MEMBERS_FOR_MEMBERS } },
-        noAccessToken: { ...noAccessToken, path: { id: '5' } },
-        members: {
-          summary: 'The members',
-          status: 200,
-          path: { id: '5' },
-          answer: { totalNumberOfResults: 1, results: [{ teamId: '5', member: { ownerId: '7', userName: 'ada', firstName: 'Ada', lastName: 'Lovelace' }, isAdmin: true }] },
-        },
-        unknown: { summary: 'No such team', status: 404, path: { id: '999999999' }, answer: { reason: 'There is no such team.' } },
+      found: ok('The members.', teamMembers),
+      forOthers: MEMBERS_FOR_MEMBERS,
+      example: {
+        summary: 'The members',
+        answer: { totalNumberOfResults: 1, results: [{ teamId: '5', member: { ownerId: '7', userName: 'ada', firstName: 'Ada', lastName: 'Lovelace' }, isAdmin: true }] },
       },
-    },
+    }),
 
     'PUT /repo/v1/team/:id/member/:principalId': {
       summary: 'Add a member, or join',
