@@ -5,7 +5,7 @@ import { Client, WithStartWorkflowOperation, WorkflowUpdateFailedError, Workflow
 import { ActivityFailure, ApplicationFailure, QueryDefinition, SearchAttributePair, UpdateDefinition, WorkflowIdConflictPolicy, WorkflowNotFoundError } from '@temporalio/common';
 import type { Config } from '../config';
 import { FailureTable, FlowEnding, FlowFailure } from '../shared/failures';
-import { FlowRefusal, HttpError } from './http';
+import { FlowRefusal, HttpError, tryAgainInAMoment } from './http';
 
 
 
@@ -188,7 +188,7 @@ async function answered<T>(failures: FailureTable, call: () => Promise<T>): Prom
       if (err.cause instanceof ActivityFailure && /^send\w*Email$/.test(err.cause.activityType)) {
         throw new HttpError(503, 'The email could not be sent just now; please try again in a minute.', { code: 'try_again', retryAfterSeconds: 60 }, 'Email not sent');
       }
-      throw new HttpError(503, 'This could not be completed right now; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 });
+      throw tryAgainInAMoment('This could not be completed right now; please try again in a moment.');
     }
     throw err;
   }
@@ -281,10 +281,6 @@ export function timeLeft(deps: FlowDeps): number {
   return Math.max(0, deadlineOf(deps) - Date.now());
 }
 
-/** The answer of a request past its deadline: the person's "try again in a moment" page, a JSON client's 503 with Retry-After. */
-export function tryAgainInAMoment(): HttpError {
-  return new HttpError(503, 'This is taking longer than it should; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
-}
 
 /** `work`'s outcome, or "try again" once the deadline has passed first. */
 async function by<T>(deadline: number, work: Promise<T>): Promise<T> {

@@ -24,6 +24,11 @@ export class HttpError extends Error {
 }
 
 /** A flow's refusal from its failure table (src/api/flows.ts makes them): routes may tell one from another. */
+/** A request that could not finish now (a step could not run, or its deadline passed): the person's "try again in a moment" page, a JSON client's 503 with Retry-After. */
+export function tryAgainInAMoment(reason = 'This is taking longer than it should; please try again in a moment.'): HttpError {
+  return new HttpError(503, reason, { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
+}
+
 export class FlowRefusal extends HttpError {
   constructor(
     readonly failure: FlowFailure,
@@ -143,7 +148,7 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof Refused) return new FlowRefusal(err.failure, err.message, err.title);
   if (err instanceof TokenError) return new HttpError(403, err.message, { problem: err.problem });
   // The database is down or restarting: the request may succeed in a moment, as a flow's step that cannot run now.
-  if (isDatabaseUnavailable(err)) return new HttpError(503, 'This could not be completed right now; please try again in a moment.', { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
+  if (isDatabaseUnavailable(err)) return tryAgainInAMoment('This could not be completed right now; please try again in a moment.');
   const e = err as { status?: number; statusCode?: number; expose?: boolean; message?: string; type?: string };
   const status = e?.status ?? e?.statusCode;
   // Errors raised by Koa and its body parser for bad requests carry a 4xx status.

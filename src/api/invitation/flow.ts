@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import type { ApiDeps } from '../../deps';
 import type { Config } from '../../config';
-import { HttpError, plainText, tokenRefusal } from '../http';
-import { flowClosed, keyOf, queryFlow, startOrUpdate, timeLeft, tryAgainInAMoment, updateFlow } from '../flows';
+import { HttpError, plainText, tokenRefusal, tryAgainInAMoment } from '../http';
+import { flowClosed, keyOf, queryFlow, startOrUpdate, timeLeft, updateFlow } from '../flows';
 import { hashPassword, passwordProblem } from '../../shared/auth';
 import { chooseLinkEndpoint, LinkEndpointError, LinkKind } from '../../shared/links';
 import { TokenError, TokenSigner } from '../../shared/tokens';
