@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, Runtime, DefaultLogger } from '@temporalio/worker';
 import { SmtpSink } from './smtpSink';
-import { CpuMeter, freePort, percentile, pool, rssMiB, ROOT, ServiceProcess, startServiceProcess } from './stack';
+import { CpuMeter, freePort, memoryBreakdown, percentile, pool, rssMiB, ROOT, ServiceProcess, startServiceProcess } from './stack';
 import { tryAgain, billingLogin, billingServer, BillingServer, billingSteps, Bench, http, invitation, invitationSteps, inviter, linkIn, Steps, timed, trialSignUp, trialSteps } from './flows';
 import { finish } from './baseline.workflow';
 
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
   const smtpPort = await freePort();
   await sink.listen(smtpPort);
   process.stderr.write('starting the service (embedded PostgreSQL and Temporal dev server)...\n');
+  const metricsPort = await freePort();
   const service = await startServiceProcess(`smtp://127.0.0.1:${smtpPort}`, {
     TEMPORAL_UI: '0',
     // One inviter sends every invitation; each billing login comes from an X-Forwarded-For address of its own.
@@ -82,9 +83,12 @@ async function main(): Promise<void> {
     TRUST_PROXY: '1',
     // Each step is waited for as long as it takes: the bench measures how long, while other work may share the machine.
     UPDATE_DEADLINE: '120s',
+    // Its own account of its memory, read at each checkpoint of the waiting phase.
+    METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     ...(args.cache ? { WORKER_MAX_CACHED_WORKFLOWS: args.cache } : {}),
   }, { cpuProfileDir: args.profile && path.resolve(args.profile) });
   const b: Bench = { baseUrl: service.baseUrl, sink };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const results: Record<string, unknown> = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.arch()}` },
@@ -146,7 +150,7 @@ async function main(): Promise<void> {
 
     // 4. Many flows waiting on their timers (trials awaiting verification).
     if (WAITING > 0) {
-      const waiting = await measureWaiting(service, b, cpu, runId, baseline.updateP99Ms, (partial) => save({ ...results, waiting: partial }));
+      const waiting = await measureWaiting(service, b, metricsUrl, cpu, runId, baseline.updateP99Ms, (partial) => save({ ...results, waiting: partial }));
       // The same sign-ups with every one of those flows waiting: their cost must not grow with them.
       const loaded = await measureFlows(`trial sign-ups with ${waiting.flows} waiting`, cpu, steps.trialWhileWaiting, (i) =>
         trialSignUp(b, steps.trialWhileWaiting, `bench-${runId}-w${i}@example.test`, i),
@@ -178,9 +182,10 @@ async function main(): Promise<void> {
  * (still in the worker's cache) and on the first (long evicted, so the click
  * replays the flow's history first).
  */
-async function measureWaiting(service: ServiceProcess, b: Bench, cpu: CpuMeter, runId: string, baselineUpdateP99Ms: number, checkpointed: (partial: unknown) => void) {
+async function measureWaiting(service: ServiceProcess, b: Bench, metricsUrl: string, cpu: CpuMeter, runId: string, baselineUpdateP99Ms: number, checkpointed: (partial: unknown) => void) {
   const pid = service.child.pid!;
   const rss: Record<string, number> = { beforeWaiting: rssMiB(pid) };
+  const memory: Record<string, unknown> = { beforeWaiting: await memoryBreakdown(metricsUrl) };
   const seconds: Record<string, number> = {};
   const emailOf = (i: number) => `wait-${runId}-${i}@example.test`;
   const waitStart = performance.now();
@@ -197,6 +202,11 @@ async function measureWaiting(service: ServiceProcess, b: Bench, cpu: CpuMeter, 
     return { p50: percentile(ms, 50), p99: percentile(ms, 99), overBaselineUpdateP99: round(percentile(ms, 99) / baselineUpdateP99Ms) };
   };
   let started = 0;
+  // RSS against flows registered, every 2 s while they start: one reading per checkpoint lands
+  // wherever the garbage collector happens to be, a line through hundreds does not.
+  let registered = 0;
+  const trace: { flows: number; rssMiB: number }[] = [];
+  const sampler = setInterval(() => trace.push({ flows: registered, rssMiB: rssMiB(pid) }), 2000);
   const reached: number[] = [];
   const clicksAt: Record<string, unknown> = {};
   const seedUntil = Date.now() + SEED_MS;
@@ -209,12 +219,14 @@ async function measureWaiting(service: ServiceProcess, b: Bench, cpu: CpuMeter, 
       if (Date.now() > seedUntil) return;
       const i = next++;
       await http('POST', `${b.baseUrl}/api/trial/register`, { json: { username: emailOf(i) } });
+      registered++;
     }, (d) => progress(`waiting flows (to ${planned})`, from + d, planned));
     const checkpoint = next;
     started = checkpoint;
     // Parked on their timers once each has sent its mail.
     await pool(checkpoint - from, 64, async (k) => void (await b.sink.next(emailOf(from + k), 600_000)));
     rss[`at${checkpoint}`] = rssMiB(pid);
+    memory[`at${checkpoint}`] = await memoryBreakdown(metricsUrl);
     seconds[`to${checkpoint}`] = round((performance.now() - waitStart) / 1000);
     cpuPerStart[`${from}to${checkpoint}`] = cpu.perFlow(segment.cpu, checkpoint - from, (performance.now() - segment.at) / 1000);
     reached.push(checkpoint);
@@ -224,18 +236,31 @@ async function measureWaiting(service: ServiceProcess, b: Bench, cpu: CpuMeter, 
     const warm = await clicks(Array.from({ length: count }, (_, k) => checkpoint - 1 - k));
     const cold = await clicks(Array.from({ length: count }, (_, k) => coldFrom + k));
     clicksAt[`at${checkpoint}`] = { warm, cold, clicksEach: count };
-    checkpointed({ serviceRssMiB: rss, startedWithinSeconds: seconds, linkClickAmongWaitingMs: clicksAt });
+    checkpointed({ serviceRssMiB: rss, serviceMemory: memory, startedWithinSeconds: seconds, linkClickAmongWaitingMs: clicksAt });
     if (checkpoint < planned) break;
   }
+  clearInterval(sampler);
   const total = started;
   const [lo, hi] = reached.length >= 2 ? [reached[reached.length - 2], total] : [0, total];
   const low = lo ? rss[`at${lo}`] : rss.beforeWaiting;
+  const between = trace.filter((t) => t.flows >= lo && t.flows <= hi);
+  const rssValues = between.map((t) => t.rssMiB);
   return {
     flows: total,
     startedWithinSeconds: seconds,
     cpuMsPerFlowStarted: cpuPerStart,
     serviceRssMiB: rss,
-    rssSlopeMiBPerThousand: { between: `${lo} and ${hi}`, value: round(((rss[`at${hi}`] - low) / (hi - lo)) * 1000), target: '<= 5' },
+    serviceMemory: memory,
+    rssSlopeMiBPerThousand: {
+      between: `${lo} and ${hi}`,
+      // Least squares over every reading taken while those flows started.
+      value: round(slope(between.map((t) => [t.flows, t.rssMiB])) * 1000),
+      readings: between.length,
+      readingsRangeMiB: rssValues.length ? { min: Math.min(...rssValues), max: Math.max(...rssValues) } : null,
+      fromTheTwoCheckpoints: round(((rss[`at${hi}`] - low) / (hi - lo)) * 1000),
+      target: '<= 5',
+    },
+    rssTrace: trace,
     linkClickAmongWaitingMs: clicksAt,
   };
 }
@@ -245,6 +270,16 @@ function save(results: Record<string, unknown>): void {
   results.tryAgainAnswersRetried = tryAgain.count;
   fs.mkdirSync(path.dirname(args.out!), { recursive: true });
   fs.writeFileSync(args.out!, JSON.stringify(results, null, 2) + '\n');
+}
+
+/** The least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  const sxx = points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return sxx === 0 ? NaN : points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / sxx;
 }
 
 function round(n: number): number {

@@ -80,6 +80,28 @@ export function rssMiB(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
+/**
+ * What the service's own /metrics page says of its memory, in MiB (and the
+ * worker's cached workflows): the JavaScript heap of the main thread, memory
+ * held outside it (buffers), and the worker cache's size, beside the RSS.
+ */
+export async function memoryBreakdown(metricsUrl: string): Promise<Record<string, number>> {
+  const page = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) })).text();
+  const value = (name: string) => {
+    let sum = NaN;
+    for (const m of page.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]);
+    return sum;
+  };
+  const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+  return {
+    rssMiB: mib(value('process_resident_memory_bytes')),
+    mainHeapUsedMiB: mib(value('nodejs_heap_size_used_bytes')),
+    mainHeapTotalMiB: mib(value('nodejs_heap_size_total_bytes')),
+    externalMiB: mib(value('nodejs_external_memory_bytes')),
+    cachedWorkflows: value('temporal_sticky_cache_size'),
+  };
+}
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);

@@ -13,6 +13,12 @@ function refusal(fn: () => unknown): string {
   throw new Error('expected the token to be refused');
 }
 
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The string with its last character's lowest bit flipped: a spare bit, when the length leaves one. */
+function respelled(s: string): string {
+  return s.slice(0, -1) + BASE64URL[BASE64URL.indexOf(s.at(-1)!) ^ 1];
+}
+
 describe('signed tokens', () => {
   it('round-trips through a link and keeps every field', () => {
     const token = signer.sign('membership-invitation', { membershipInvitationId: '7', expiresOn: inOneHour(), createdOn: new Date().toISOString() });
@@ -26,8 +32,27 @@ describe('signed tokens', () => {
     const token = signer.sign('membership-invitation', { membershipInvitationId: '7', expiresOn: inOneHour() });
     expect(refusal(() => signer.verify('membership-invitation', { ...token, membershipInvitationId: '8' }))).toBe('invalid');
     expect(refusal(() => signer.verify('membership-invitation', { ...token, extra: 'x' }))).toBe('invalid');
-    const flipped = token.hmac.slice(0, -2) + (token.hmac.endsWith('AA') ? 'AB' : 'AA');
+    // A whole character of the MAC, not the last one, whose spare bits carry nothing.
+    const flipped = token.hmac.slice(0, 10) + (token.hmac[10] === 'A' ? 'B' : 'A') + token.hmac.slice(11);
     expect(refusal(() => signer.verify('membership-invitation', { ...token, hmac: flipped }))).toBe('invalid');
+  });
+
+  it('accepts each token in the one spelling it was issued in, no other', () => {
+    const token = signer.sign('membership-invitation', { membershipInvitationId: '7', expiresOn: inOneHour() });
+    const serialized = TokenSigner.serialize(token);
+    expect(signer.parseAndVerify('membership-invitation', serialized)).toEqual(token);
+    // The same MAC bytes, spelled otherwise: Node's decoder would read each of them as the genuine MAC.
+    for (const hmac of [respelled(token.hmac), token.hmac + '=', `${token.hmac.slice(0, 5)}.${token.hmac.slice(5)}`, ` ${token.hmac}`]) {
+      expect(Buffer.from(hmac, 'base64url').equals(Buffer.from(token.hmac, 'base64url'))).toBe(true);
+      expect(refusal(() => signer.verify('membership-invitation', { ...token, hmac }))).toBe('invalid');
+    }
+    // The same token in another link: padding, spare bits, JSON with spaces; each decodes to the genuine token.
+    const spaced = Buffer.from(JSON.stringify(token, null, 1)).toString('base64url');
+    const withSpareBits = serialized.length % 4 === 0 ? Buffer.from(JSON.stringify(token) + ' ').toString('base64url') : respelled(serialized);
+    for (const link of [serialized + '=', withSpareBits, spaced]) {
+      expect(link).not.toBe(serialized);
+      expect(refusal(() => signer.parseAndVerify('membership-invitation', link))).toBe('malformed');
+    }
   });
 
   it('refuses an expired token even with a valid MAC', () => {

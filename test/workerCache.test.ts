@@ -37,16 +37,28 @@ describe('a worker with a workflow cache smaller than the flows waiting', () => 
   });
   afterAll(() => service?.stop());
 
+  /**
+   * A registration, retried as its 503 asks. With two cached flows and the
+   * machine busy, the SDK's core now and then evicts a run while its update's
+   * answer is on the way (it logs "This is an SDK bug"); the update then waits
+   * for the workflow task's timeout, and the request answers "try again in a
+   * moment" meanwhile, with Retry-After. Any other answer ends the loop.
+   */
+  async function registerAsAPatientClient(email: string): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const res = await fetch(`${service.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email }) });
+      if (res.status !== 503 || attempt === 3) return res.status;
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    }
+  }
+
   it('keeps as many flows cached as it was told', () => {
     expect(service.worker.options.maxCachedWorkflows).toBe(2);
   });
 
   it('takes the link click and the account creation of flows it evicted long ago', async () => {
     const emails = Array.from({ length: 5 }, () => uniqueEmail('cache'));
-    for (const email of emails) {
-      const res = await fetch(`${service.baseUrl}/api/trial/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: email }) });
-      expect(res.status).toBeLessThan(300);
-    }
+    for (const email of emails) expect(await registerAsAPatientClient(email)).toBeLessThan(300);
     const links = [];
     for (const email of emails) links.push(linkIn(await waitForEmail(email, /[Vv]erify/), `${service.baseUrl}/trial/register?token=`));
     // The first registered, evicted by the four after it, first.

@@ -63,6 +63,9 @@ export class TokenSigner {
       throw new TokenError('malformed', 'The token is not in the expected format.');
     }
     const given = Buffer.from(token.hmac, 'base64url');
+    // One spelling per MAC: Node's decoder skips stray characters and ignores the
+    // last character's spare bits. Only the attacker's own string is compared here.
+    if (given.toString('base64url') !== token.hmac) throw new TokenError('invalid', 'The token signature is not valid.');
     const valid = this.secrets.some((secret) => {
       const expected = mac(secret, type, token);
       // Length is not secret; the comparison of equal-length MACs is constant time.
@@ -96,14 +99,21 @@ export class TokenSigner {
     if (typeof serialized !== 'string' || serialized.length === 0 || serialized.length > MAX_SERIALIZED) {
       throw new TokenError('malformed', 'The token is not in the expected format.');
     }
-    if (!/^[A-Za-z0-9_-]+={0,2}$/.test(serialized)) {
+    if (!/^[A-Za-z0-9_-]+$/.test(serialized)) {
       throw new TokenError('malformed', 'The token is not in the expected format.');
     }
+    let parsed: unknown;
     try {
-      return JSON.parse(Buffer.from(serialized, 'base64url').toString('utf8'));
+      parsed = JSON.parse(Buffer.from(serialized, 'base64url').toString('utf8'));
     } catch {
       throw new TokenError('malformed', 'The token is not in the expected format.');
     }
+    // A token has one spelling, the one serialize() wrote: a link is known by its
+    // string (its hash keys single use), so spare bits or spacing must not make another.
+    if (TokenSigner.serialize(parsed as TokenFields) !== serialized) {
+      throw new TokenError('malformed', 'The token is not in the expected format.');
+    }
+    return parsed;
   }
 
   parseAndVerify<T extends TokenFields>(type: string, serialized: unknown, options?: VerifyOptions<T>): Signed<T> {

@@ -41,6 +41,9 @@ function variants(type: string, genuine: TokenFields, other: TokenFields): Array
   const fields = fieldsOf(genuine);
   const out: Array<[string, unknown]> = [
     ['forged hmac', { ...genuine, hmac: Buffer.alloc(32, 7).toString('base64url') }],
+    // The genuine MAC's bytes in another spelling (a lenient decoder reads the same bytes).
+    ['hmac with its spare bits changed', { ...genuine, hmac: respelled(String(genuine.hmac)) }],
+    ['hmac with padding', { ...genuine, hmac: `${genuine.hmac}=` }],
     ['hmac of another token', { ...genuine, hmac: other.hmac }],
     ['no hmac', fields],
     ['extra field', { ...genuine, admin: true }],
@@ -57,6 +60,10 @@ function variants(type: string, genuine: TokenFields, other: TokenFields): Array
   }
   return out;
 }
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The last character's lowest bit flipped: a spare bit of a 32-byte MAC's 43 characters. */
+const respelled = (s: string) => s.slice(0, -1) + BASE64URL[BASE64URL.indexOf(s.at(-1)!) ^ 1];
 
 const serialize = (value: unknown) => (typeof value === 'string' ? value : Buffer.from(JSON.stringify(value)).toString('base64url'));
 
@@ -175,6 +182,13 @@ describe('forged, re-typed, re-bound, expired and replayed tokens', () => {
     const other = await register();
     const verify = (token: unknown) => api('POST', '/api/trial/verify', { token: serialize(token) }).then((r) => r.status);
     await expectAllRefused(variants(TRIAL_VERIFICATION, TokenSigner.parse(genuine) as TokenFields, TokenSigner.parse(other) as TokenFields), verify, (s) => s >= 400 && s < 500);
+    // The genuine link's token in other spellings of the same bytes and fields.
+    const respellings: Array<[string, unknown]> = [
+      ['padded', `${genuine}=`],
+      ['with spaces in its JSON', Buffer.from(JSON.stringify(TokenSigner.parse(genuine), null, 1)).toString('base64url')],
+      ...(genuine.length % 4 ? [['spare bits changed', respelled(genuine)] as [string, unknown]] : []),
+    ];
+    await expectAllRefused(respellings, verify, (s) => s >= 400 && s < 500);
     expect(await verify(genuine)).toBe(200);
   });
 });
