@@ -7,8 +7,6 @@ import type { Config } from '../config';
 import { FailureTable, FlowEnding, FlowFailure } from '../shared/failures';
 import { FlowRefusal, HttpError, tryAgainInAMoment } from './http';
 
-
-
 /**
  * The one way the API reaches a workflow. A request that may create its
  * flow sends its update with the start (Update-with-Start: a running flow
@@ -280,7 +278,6 @@ function deadlineOf(deps: FlowDeps): number {
 export function timeLeft(deps: FlowDeps): number {
   return Math.max(0, deadlineOf(deps) - Date.now());
 }
-
 
 /** `work`'s outcome, or "try again" once the deadline has passed first. */
 async function by<T>(deadline: number, work: Promise<T>): Promise<T> {

@@ -23,12 +23,15 @@ export class HttpError extends Error {
   }
 }
 
-/** A flow's refusal from its failure table (src/api/flows.ts makes them): routes may tell one from another. */
+/** "In a moment", as a 503's Retry-After says it. */
+const IN_A_MOMENT_SECONDS = 5;
+
 /** A request that could not finish now (a step could not run, or its deadline passed): the person's "try again in a moment" page, a JSON client's 503 with Retry-After. */
 export function tryAgainInAMoment(reason = 'This is taking longer than it should; please try again in a moment.'): HttpError {
-  return new HttpError(503, reason, { code: 'try_again', retryAfterSeconds: 5 }, 'Please try again in a moment');
+  return new HttpError(503, reason, { code: 'try_again', retryAfterSeconds: IN_A_MOMENT_SECONDS }, 'Please try again in a moment');
 }
 
+/** A flow's refusal from its failure table (src/api/flows.ts makes them): routes may tell one from another. */
 export class FlowRefusal extends HttpError {
   constructor(
     readonly failure: FlowFailure,
@@ -36,7 +39,7 @@ export class FlowRefusal extends HttpError {
     title?: string,
   ) {
     // A 503 always says when to try again: in a moment, unless the table names a time.
-    const retryAfterSeconds = failure.retryAfterSeconds ?? (failure.status === 503 ? 5 : undefined);
+    const retryAfterSeconds = failure.retryAfterSeconds ?? (failure.status === 503 ? IN_A_MOMENT_SECONDS : undefined);
     super(failure.status, reason, { code: failure.code, ...(retryAfterSeconds ? { retryAfterSeconds } : {}) }, title ?? failure.title);
   }
 
