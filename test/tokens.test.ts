@@ -1,4 +1,5 @@
 import { TokenSigner, TokenError, randomKey, hashKey, safeEqual } from '../src/shared/tokens';
+import { respelled } from './support/respelled';
 
 const signer = new TokenSigner('current-secret-0123456789abcdef0123');
 const inOneHour = () => new Date(Date.now() + 3600_000).toISOString();
@@ -11,12 +12,6 @@ function refusal(fn: () => unknown): string {
     return (err as TokenError).problem;
   }
   throw new Error('expected the token to be refused');
-}
-
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-/** The string with its last character's lowest bit flipped: a spare bit, when the length leaves one. */
-function respelled(s: string): string {
-  return s.slice(0, -1) + BASE64URL[BASE64URL.indexOf(s.at(-1)!) ^ 1];
 }
 
 describe('signed tokens', () => {

@@ -12,6 +12,7 @@ import { createIsolatedEnvironment, tableCounts } from '../support/isolatedDb';
 import { linkIn, uniqueEmail, waitForEmail } from '../support/mailbox';
 import { apiClient, signUp, tokenInLink } from '../invitations/helpers';
 import { billingAccessUrl, newUser, registerDemoServer } from '../billing/helpers';
+import { respelled } from '../support/respelled';
 
 const ALL_TYPES = [
   ACCESS_TOKEN, MEMBERSHIP_INVITATION_TOKEN, INVITEE_VERIFICATION_TOKEN, EMAIL_VALIDATION_TOKEN, NOTIFICATION_UNSUBSCRIBE_TOKEN,
@@ -60,10 +61,6 @@ function variants(type: string, genuine: TokenFields, other: TokenFields): Array
   }
   return out;
 }
-
-const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-/** The last character's lowest bit flipped: a spare bit of a 32-byte MAC's 43 characters. */
-const respelled = (s: string) => s.slice(0, -1) + BASE64URL[BASE64URL.indexOf(s.at(-1)!) ^ 1];
 
 const serialize = (value: unknown) => (typeof value === 'string' ? value : Buffer.from(JSON.stringify(value)).toString('base64url'));
 
