@@ -136,7 +136,8 @@ const trial: Driver = {
         }
         const infos = (await fetch(`${ctx.baseUrl}/api/trial/infos?username=${encodeURIComponent(email)}`, { headers: { 'X-Service-Token': ctx.serviceToken }, signal: AbortSignal.timeout(10_000) }).then((r) => r.json(), () => undefined)) as { status?: string } | undefined;
         // The trial user signs in with the password of the last reset (or the first one).
-        const login = await fetch(`${ctx.baseUrl}/api/trial/login`, { method: 'POST', ...requestBody({ json: { username: email, password } }), signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0);
+        // From the trial user's own address: the sign-ins of every simulated person together are not one client's guesses.
+        const login = await fetch(`${ctx.baseUrl}/api/trial/login`, { method: 'POST', ...requestBody({ json: { username: email, password }, headers: { 'X-Forwarded-For': clientAddress(id, 5) } }), signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0);
         return { ok: infos?.status === 'active' && login === 200, detail: `trial ${email} (completed${reset ? ', password reset' : ''}): status ${infos?.status}, sign-in ${login}` };
       },
     };
@@ -175,7 +176,7 @@ function clientAddress(id: string, last: number): string {
 export const DRIVERS: Driver[] = [trial];
 
 /** Signs up through the Synapse-style API: validation mail, then the account. */
-async function signUp(ctx: FlowContext, email: string, username: string, invitationToken?: string): Promise<{ accessToken: string; accountId: number }> {
+async function signUp(ctx: FlowContext, email: string, username: string, from: string, invitationToken?: string): Promise<{ accessToken: string; accountId: number }> {
   await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/account/emailValidation`, {
     json: { email, firstName: 'Chaos', lastName: 'Tester', ...(invitationToken ? { encodedMembershipInvtnSignedToken: invitationToken } : {}) },
   });
@@ -189,7 +190,8 @@ async function signUp(ctx: FlowContext, email: string, username: string, invitat
   // 409 after a retried request: the first attempt's account is being created; sign in once it exists.
   let login = created;
   for (const deadline = Date.now() + 60_000; login.status !== 201 && login.status !== 200 && Date.now() < deadline; ) {
-    login = await call(ctx, 'POST', `${ctx.baseUrl}/auth/v1/login`, { json: { username, password } });
+    // Each person signs in from an address of their own (`from`): the per-client back-off counts one client's guesses at many accounts.
+    login = await call(ctx, 'POST', `${ctx.baseUrl}/auth/v1/login`, { json: { username, password }, headers: { 'X-Forwarded-For': from } });
     if (login.status !== 200) await new Promise((r) => setTimeout(r, 500));
   }
   const accessToken = (login.body as { accessToken?: string })?.accessToken;
@@ -206,7 +208,7 @@ const invitation: Driver = {
   },
   async run(ctx, id) {
     const abandon = ctx.random() < 0.2;
-    const admin = await signUp(ctx, `chaos-admin-${id}@example.test`, `chaos-admin-${id}`);
+    const admin = await signUp(ctx, `chaos-admin-${id}@example.test`, `chaos-admin-${id}`, clientAddress(id, 6));
     const bearer = { authorization: `Bearer ${admin.accessToken}` };
     const team = await call(ctx, 'POST', `${ctx.baseUrl}/repo/v1/team`, { json: { name: `Chaos ${id}` }, headers: bearer });
     const teamId = (team.body as { id: string }).id;
@@ -221,7 +223,7 @@ const invitation: Driver = {
     if (!abandon) {
       const mail = await ctx.sink.next(inviteeEmail, 180_000, /invited/);
       const prefix = `${ctx.baseUrl}/join/invitation/`;
-      const invitee = await signUp(ctx, inviteeEmail, `chaos-invitee-${id}`, firstLink(mail, prefix).slice(prefix.length));
+      const invitee = await signUp(ctx, inviteeEmail, `chaos-invitee-${id}`, clientAddress(id, 8), firstLink(mail, prefix).slice(prefix.length));
       const joined = await call(ctx, 'PUT', `${ctx.baseUrl}/repo/v1/team/${teamId}/member/${invitee.accountId}`, { headers: { authorization: `Bearer ${invitee.accessToken}` } });
       if (joined.status !== 204) throw new Error(`join answered ${joined.status}: ${joined.text}`);
     }
